@@ -90,6 +90,7 @@ class Call:
     hold_started_at: float | None = None
     hold_seconds: float = 0.0
     transferred: bool = False
+    pickups: tuple[tuple[str, str], ...] = ()  #: (ringing leg uniqueid, agent who picked it up)
     recording: str | None = None
     resynced: bool = False  #: part of what we know came from a resynchronization after a reconnect
     last_event_at: float = 0.0
