@@ -57,6 +57,8 @@ class Settings:
     #: tokens that may use the API and console (comma-separated); a file with one per line
     api_tokens: tuple[str, ...] = field(default=(), repr=False)
     api_tokens_file: str = ""
+    #: run database migrations when `cti serve` starts (off for multi-node: run `cti db upgrade`)
+    auto_migrate: bool = True
     #: log level and format ("text" or "json")
     log_level: str = "INFO"
     log_format: str = "text"

@@ -320,8 +320,9 @@ _BUILDERS: dict[str, Callable[[Frame, float], AmiEvent]] = {
     "Shutdown": lambda f, ts: Shutdown(ts),
 }
 
-#: the events the tracker consumes; the framer drops the rest before decoding them
-TRACKED_EVENTS: frozenset[str] = frozenset(_BUILDERS)
+#: the events the tracker consumes; the framer drops the rest before decoding them. VarSet,
+#: the most frequent event of all, is let through only for the variables we read (see ingest).
+TRACKED_EVENTS: frozenset[str] = frozenset(_BUILDERS) - {"VarSet"}
 
 
 def to_event(frame: Frame, received_at: float) -> AmiEvent | None:

@@ -1,0 +1,184 @@
+"""Composition root: builds every service from the settings, runs them, stops them in order."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from cti.ami.connection import AmiClient
+from cti.bus import InProcessBus
+from cti.calls.endpoints import TrackingRules
+from cti.calls.service import CallService
+from cti.calls.tracker import CallTracker
+from cti.config import Settings
+from cti.customers.numbers import normalize
+from cti.db import directory
+from cti.db.calls import CallRepository
+from cti.db.session import create_engine, session_factory
+from cti.metrics import Sample, render
+
+log = logging.getLogger(__name__)
+
+
+def tracking_rules(settings: Settings) -> TrackingRules:
+    return TrackingRules(
+        trunk_endpoints=settings.trunk_endpoints,
+        agent_endpoints=settings.agent_endpoints,
+        did_variables=settings.did_variables,
+        short_abandon_seconds=settings.short_abandon_seconds,
+        default_region=settings.default_region,
+    )
+
+
+@dataclass
+class Components:
+    """Everything one `cti serve` process is made of."""
+
+    settings: Settings
+    engine: Any
+    repository: CallRepository
+    bus: InProcessBus
+    service: CallService
+    ami: AmiClient
+    started_at: float
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+def build(settings: Settings) -> Components:
+    engine = create_engine(settings.database_url)
+    sessions = session_factory(engine)
+    repository = CallRepository(session_factory=sessions)
+    bus = InProcessBus()
+    rules = tracking_rules(settings)
+
+    async def lookup(caller: str) -> dict[str, Any] | None:
+        e164 = normalize(caller, settings.default_region).e164
+        return await directory.find_customer_by_e164(sessions, e164) if e164 else None
+
+    service = CallService(
+        tracker=CallTracker(rules=rules), store=repository, bus=bus, customer_lookup=lookup
+    )
+    ami = AmiClient(
+        host=settings.ami_host,
+        port=settings.ami_port,
+        username=settings.ami_username,
+        secret=settings.secret(),
+        on_event=service.submit,
+        variables=(*rules.did_variables, *rules.recording_variables),
+        ping_interval=settings.ami_ping_interval,
+        ping_timeout=settings.ami_ping_timeout,
+        connect_timeout=settings.ami_connect_timeout,
+        reconnect_min=settings.ami_reconnect_min,
+        reconnect_max=settings.ami_reconnect_max,
+        max_frame_bytes=settings.ami_max_frame_bytes,
+    )
+    return Components(settings, engine, repository, bus, service, ami, time.time())
+
+
+def health(c: Components) -> dict[str, Any]:
+    return {
+        "status": "ok" if c.ami.connected else "degraded",
+        "ami": {"connected": c.ami.connected, "error": c.ami.last_error},
+        "database": {"unsaved_calls": c.service.unsaved, "errors": c.service.store_errors},
+        "live_calls": len(c.service.tracker.calls),
+    }
+
+
+def metrics(c: Components) -> str:
+    s, t, link = c.service, c.service.tracker.stats, c.ami.stats
+    samples: list[Sample] = [
+        ("cti_ami_connected", "gauge", "1 when logged in to Asterisk AMI", float(c.ami.connected)),
+        ("cti_ami_connects_total", "counter", "AMI sessions opened", link.connects),
+        ("cti_ami_connect_failures_total", "counter", "failed AMI connection attempts", link.connect_failures),
+        ("cti_ami_login_failures_total", "counter", "AMI logins refused", link.login_failures),
+        ("cti_ami_ping_timeouts_total", "counter", "keepalive Pings unanswered (half-open links)", link.ping_timeouts),
+        ("cti_ami_handler_errors_total", "counter", "AMI frames whose handling failed", link.handler_errors),
+        ("cti_events_total", "counter", "AMI events tracked", t.events),
+        ("cti_orphan_events_total", "counter", "events for calls never seen starting", t.orphans),
+        ("cti_late_events_total", "counter", "events for calls already finished", t.late),
+        ("cti_resyncs_total", "counter", "resynchronizations after (re)connects", t.resyncs),
+        ("cti_live_calls", "gauge", "calls in progress", len(s.tracker.calls)),
+        ("cti_calls_finished_total", "counter", "calls finished", s.finished),
+        ("cti_calls_stored_total", "counter", "calls written to the database", s.stored),
+        ("cti_database_errors_total", "counter", "failed database writes", s.store_errors),
+        ("cti_buffer_depth", "gauge", "finished calls waiting for the database", s.unsaved),
+        ("cti_calls_dropped_total", "counter", "calls dropped because the buffer was full", s.dropped_records),
+        ("cti_event_backlog", "gauge", "AMI events queued for the tracker", s.backlog),
+        ("cti_ws_subscribers", "gauge", "live subscribers (websocket clients)", c.bus.subscriber_count),
+        ("cti_uptime_seconds", "gauge", "seconds since start", time.time() - c.started_at),
+    ]
+    return render(samples)
+
+
+def _tasks(c: Components) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def run(app: web.Application) -> AsyncIterator[None]:
+        loop = asyncio.get_running_loop()
+        tasks = [
+            loop.create_task(c.service.consume(), name="cti-events"),
+            loop.create_task(c.service.write_forever(), name="cti-writer"),
+            loop.create_task(c.service.sweep_forever(), name="cti-sweeper"),
+            loop.create_task(c.ami.run(), name="cti-ami"),
+        ]
+        for task in tasks:
+            task.add_done_callback(_report_crash)
+        try:
+            yield
+        finally:
+            tasks[-1].cancel()  # stop reading AMI first, then let the rest catch up
+            with contextlib.suppress(asyncio.CancelledError):
+                await tasks[-1]
+            await c.service.drain()
+            await c.service.flush(timeout=5.0)
+            for task in tasks[:-1]:
+                task.cancel()
+            await asyncio.gather(*tasks[:-1], return_exceptions=True)
+            await c.close()
+
+    return run
+
+
+def _report_crash(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.critical("background task %s crashed", task.get_name(), exc_info=task.exception())
+
+
+def create_server_app(c: Components) -> web.Application:
+    from web.app import create_app
+
+    async def recent(limit: int) -> list[dict[str, Any]]:
+        return [r.to_json() for r in await c.repository.list_calls(limit=limit, newest_first=True)]
+
+    app = create_app(
+        settings=c.settings,
+        bus=c.bus,
+        live_calls=c.service.live_calls,
+        recent_calls=recent,
+        health=lambda: health(c),
+        metrics=lambda: metrics(c),
+    )
+    app.cleanup_ctx.append(_tasks(c))
+    return app
+
+
+async def serve(settings: Settings, *, announce: Callable[[str], None] = print) -> None:
+    """Run `cti serve` until cancelled."""
+    components = build(settings)
+    app = create_server_app(components)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.http_host, settings.http_port)
+    await site.start()
+    announce(f"cti serving on http://{settings.http_host}:{settings.http_port}/")
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()

@@ -1,0 +1,212 @@
+"""Carries out the tracker's effects: one ordered consumer of events, the store, the live bus."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol
+
+from cti.ami.events import AmiEvent
+from cti.calls.machine import Effect, Finished
+from cti.calls.model import Call, CallRecord, Direction, OfferStatus, iso
+from cti.calls.outcome import final_direction
+from cti.calls.tracker import CallTracker
+
+log = logging.getLogger(__name__)
+
+
+class CallStore(Protocol):
+    async def save_many(self, records: Sequence[CallRecord]) -> int: ...
+
+
+class Publisher(Protocol):
+    def publish(self, message: dict[str, Any]) -> None: ...
+
+
+CustomerLookup = Callable[[str], Awaitable[dict[str, Any] | None]]
+
+
+class CallService:
+    """Owns the event queue, the tracker and the writer; nothing else touches them."""
+
+    def __init__(
+        self,
+        *,
+        tracker: CallTracker,
+        store: CallStore | None,
+        bus: Publisher | None,
+        customer_lookup: CustomerLookup | None = None,
+        buffer_limit: int = 100_000,
+        batch_size: int = 500,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.tracker = tracker
+        self._store = store
+        self._bus = bus
+        self._lookup = customer_lookup
+        self._events: asyncio.Queue[AmiEvent] = asyncio.Queue()
+        self._pending: deque[CallRecord] = deque()
+        self._buffer_limit = buffer_limit
+        self._batch = batch_size
+        self._clock = clock
+        self._wake = asyncio.Event()
+        self._customers: dict[str, dict[str, Any] | None] = {}
+        self.dropped_records = 0
+        self.stored = 0
+        self.store_errors = 0
+        self.finished = 0
+
+    # --- input: a plain callback that only enqueues (panoramisk-style callbacks never await) --
+
+    def submit(self, event: AmiEvent) -> None:
+        self._events.put_nowait(event)
+
+    @property
+    def backlog(self) -> int:
+        return self._events.qsize()
+
+    @property
+    def unsaved(self) -> int:
+        return len(self._pending)
+
+    # --- tasks owned by the application ----------------------------------------------------
+
+    async def consume(self) -> None:
+        """The one ordered consumer of AMI events."""
+        while True:
+            event = await self._events.get()
+            self.handle(event)
+
+    def handle(self, event: AmiEvent) -> None:
+        changed: set[str] = set()
+        for effect in self.tracker.handle(event):
+            self._carry_out(effect, changed)
+        for linkedid in changed:
+            call = self.tracker.calls.get(linkedid)
+            if call is not None:
+                self._publish_live(call)
+
+    async def drain(self) -> None:
+        """Process everything queued so far (tests, shutdown)."""
+        while not self._events.empty():
+            self.handle(self._events.get_nowait())
+
+    async def sweep_forever(self, every: float = 60.0, max_idle: float = 6 * 3600) -> None:
+        while True:
+            await asyncio.sleep(every)
+            for effect in self.tracker.sweep(self._clock(), max_idle):
+                self._carry_out(effect, set())
+
+    async def write_forever(self) -> None:
+        """Persist finished calls in batches; keep them while the database is down."""
+        delay = 0.5
+        while True:
+            if not self._pending:
+                self._wake.clear()
+                await self._wake.wait()
+            batch = [self._pending[i] for i in range(min(self._batch, len(self._pending)))]
+            try:
+                assert self._store is not None
+                await self._store.save_many(batch)
+            except Exception as exc:  # the database is down or refused: keep the calls
+                self.store_errors += 1
+                log.error(
+                    "could not store %d finished calls (%s: %s); %d waiting, retrying in %.1f s",
+                    len(batch), exc.__class__.__name__, exc, len(self._pending), delay,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+                continue
+            delay = 0.5
+            for _ in batch:
+                self._pending.popleft()
+            self.stored += len(batch)
+
+    async def flush(self, timeout: float = 10.0) -> None:
+        """Wait until every finished call so far is stored."""
+        deadline = time.monotonic() + timeout
+        while self._pending and time.monotonic() < deadline:
+            self._wake.set()
+            await asyncio.sleep(0.02)
+
+    # --- effects -------------------------------------------------------------------------------
+
+    def _carry_out(self, effect: Effect, changed: set[str]) -> None:
+        if isinstance(effect, Finished):
+            self._finished(effect.record)
+            changed.discard(effect.record.linkedid)
+        else:
+            changed.add(effect.linkedid)
+
+    def _finished(self, record: CallRecord) -> None:
+        self.finished += 1
+        if self._store is not None:
+            if len(self._pending) >= self._buffer_limit:
+                self.dropped_records += 1
+                log.critical(
+                    "call buffer full (%d calls waiting for the database): dropping call %s. "
+                    "Bring the database back or raise the limit.", self._buffer_limit, record.linkedid,
+                )
+            else:
+                self._pending.append(record)
+                self._wake.set()
+        if self._bus is not None:
+            self._bus.publish({"type": "call.ended", "call": record.to_json()})
+
+    def _publish_live(self, call: Call) -> None:
+        if self._bus is None:
+            return
+        self._bus.publish({"type": "call.live", "call": self.snapshot(call)})
+        if (
+            self._lookup is not None
+            and call.direction is Direction.INBOUND
+            and call.caller
+            and call.caller not in self._customers
+        ):
+            self._customers[call.caller] = None
+            asyncio.get_running_loop().create_task(self._find_customer(call.linkedid, call.caller))
+
+    async def _find_customer(self, linkedid: str, caller: str) -> None:
+        try:
+            assert self._lookup is not None
+            self._customers[caller] = await self._lookup(caller)
+        except Exception:
+            log.exception("customer lookup failed for a caller")
+            return
+        if len(self._customers) > 10_000:
+            self._customers.clear()
+        call = self.tracker.calls.get(linkedid)
+        if call is not None and self._customers.get(caller):
+            self._publish_live(call)
+
+    def live_calls(self) -> list[dict[str, Any]]:
+        return [self.snapshot(call) for call in self.tracker.calls.values()]
+
+    def snapshot(self, call: Call) -> dict[str, Any]:
+        ringing = [o.target for o in call.offers if o.status is OfferStatus.RINGING]
+        if call.hold_started_at is not None:
+            state = "on_hold"
+        elif call.answered_at is not None:
+            state = "talking"
+        elif ringing:
+            state = "ringing"
+        elif call.in_queue:
+            state = "queued"
+        else:
+            state = "dialplan"
+        return {
+            "linkedid": call.linkedid,
+            "direction": final_direction(call, self.tracker.rules).value,
+            "caller": call.caller,
+            "caller_name": call.caller_name,
+            "did": call.did,
+            "state": state,
+            "agents_ringing": ringing,
+            "answered_by": list(call.answered_by),
+            "started_at": iso(call.started_at),
+            "answered_at": iso(call.answered_at) if call.answered_at is not None else None,
+            "customer": self._customers.get(call.caller),
+        }

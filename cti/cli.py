@@ -1,0 +1,231 @@
+"""Every `cti` command, thin: parse the arguments, call a service, print the result."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+
+from cti.config import Settings, SettingsError, load_settings
+from cti.logs import setup_logging
+
+log = logging.getLogger("cti")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="cti",
+        description="CTI server for Asterisk: AMI events to call records, screen-pops, reports.",
+    )
+    p.add_argument("--config", help="TOML settings file (default: ./cti.toml if present)")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("serve", help="run the server: AMI consumer, call tracking, web console")
+    s.add_argument("--port", type=int, help="HTTP port (overrides http_port)")
+
+    db = sub.add_parser("db", help="database maintenance")
+    dbsub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    dbsub.add_parser("upgrade", help="apply the Alembic migrations (safe to run again)")
+
+    r = sub.add_parser(
+        "replay",
+        help="feed raw AMI captures through the live tracking code; print each finished call",
+        description="Replays captures (bytes as on the wire). A NAME.timing file next to a "
+        "capture gives receipt times for frames without a Timestamp header.",
+    )
+    r.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    r.add_argument("--json", action="store_true", help="one JSON object per line per finished call")
+    r.add_argument("--chunk-size", type=int, metavar="N", help="feed the bytes in chunks of N")
+    r.add_argument("--store", action="store_true", help="write the calls to the configured database")
+
+    c = sub.add_parser("calls", help="list stored calls (the replay format)")
+    c.add_argument("--since", help="only calls that started at or after this ISO 8601 time")
+    c.add_argument("--limit", type=int, help="at most N calls")
+    c.add_argument("--json", action="store_true", help="one JSON object per line")
+
+    sim = sub.add_parser("simulate", help="run the built-in PBX simulator (speaks AMI over TCP)")
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--port", type=int, default=5038)
+    sim.add_argument("--username", default="cti")
+    sim.add_argument("--secret", help="AMI secret clients must send (default: the ami_secret setting)")
+    sim.add_argument("--rate", type=float, default=0.0, help="random traffic, calls per second")
+    sim.add_argument("--duration", type=float, help="stop the random traffic after N seconds")
+    sim.add_argument("--scenario", action="append", dest="scenarios", metavar="NAME",
+                     help="play a named scenario (repeatable); see --list")
+    sim.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    sim.add_argument("--speed", type=float, default=1.0, help="time scale (10 = ten times faster)")
+    sim.add_argument("--seed", type=int, help="random seed for reproducible traffic")
+    sim.add_argument("--record", type=Path, help="write the AMI bytes sent to a client to FILE")
+
+    d = sub.add_parser("demo", help="one process: SQLite, demo data, simulator traffic, web page")
+    d.add_argument("--port", type=int, default=8080, help="HTTP port (default 8080)")
+    d.add_argument("--rate", type=float, default=0.3, help="simulated calls per second")
+    d.add_argument("--database", default="sqlite+aiosqlite:///cti-demo.db",
+                   help="database URL (default: cti-demo.db in the current directory)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings(args.config)
+    except SettingsError as exc:
+        print(f"cti: {exc}", file=sys.stderr)
+        return 2
+    setup_logging(settings.log_level, settings.log_format)
+    handler = _COMMANDS[args.command]
+    try:
+        return asyncio.run(handler(args, settings)) or 0
+    except KeyboardInterrupt:
+        return 130
+    except SettingsError as exc:
+        print(f"cti: {exc}", file=sys.stderr)
+        return 2
+
+
+async def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from cti.app import serve
+    from cti.db.migrate import upgrade
+
+    if args.port:
+        settings = settings.replace(http_port=args.port)
+    if not settings.tokens():
+        log.warning(
+            "no API tokens configured (CTI_API_TOKENS or api_tokens_file): nobody can log in to the console"
+        )
+    if settings.auto_migrate:
+        await upgrade(settings.database_url)
+    await serve(settings)
+    return 0
+
+
+async def _db(args: argparse.Namespace, settings: Settings) -> int:
+    from cti.db.migrate import upgrade
+
+    await upgrade(settings.database_url)
+    print("database is at the latest revision")
+    return 0
+
+
+async def _replay(args: argparse.Namespace, settings: Settings) -> int:
+    from cti.app import tracking_rules
+    from cti.calls.replay import Replayer
+
+    missing = [str(f) for f in args.files if not f.is_file()]
+    if missing:
+        print(f"cti replay: no such file: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    if args.chunk_size is not None and args.chunk_size < 1:
+        print("cti replay: --chunk-size must be at least 1", file=sys.stderr)
+        return 2
+    replayer = Replayer(rules=tracking_rules(settings))
+    records = []
+    for path in args.files:
+        for record in replayer.feed_capture(path, args.chunk_size):
+            records.append(record)
+            _print_record(record.to_json(), args.json)
+    result = replayer.result()
+    if result.open_calls:
+        print(f"cti replay: {result.open_calls} call(s) still in progress at the end of the capture "
+              "(not printed)", file=sys.stderr)
+    if args.store and records:
+        from cti.db.calls import CallRepository
+        from cti.db.migrate import upgrade
+        from cti.db.session import create_engine, session_factory
+
+        if settings.auto_migrate:
+            await upgrade(settings.database_url)
+        engine = create_engine(settings.database_url)
+        try:
+            await CallRepository(session_factory=session_factory(engine)).save_many(records)
+        finally:
+            await engine.dispose()
+        print(f"stored {len(records)} call(s)", file=sys.stderr)
+    return 0
+
+
+async def _calls(args: argparse.Namespace, settings: Settings) -> int:
+    from cti.db.calls import CallRepository
+    from cti.db.session import create_engine, session_factory
+
+    since = None
+    if args.since:
+        try:
+            since = datetime.fromisoformat(args.since.replace("Z", "+00:00"))
+        except ValueError:
+            print(f"cti calls: --since {args.since!r} is not ISO 8601 (e.g. 2026-11-25T09:00:00+03:00)",
+                  file=sys.stderr)
+            return 2
+        if since.tzinfo is None:
+            since = since.astimezone()  # a local wall-clock time as the user typed it
+    if settings.auto_migrate:
+        from cti.db.migrate import upgrade
+
+        await upgrade(settings.database_url)
+    engine = create_engine(settings.database_url)
+    try:
+        repo = CallRepository(session_factory=session_factory(engine))
+        for record in await repo.list_calls(since=since, limit=args.limit):
+            _print_record(record.to_json(), args.json)
+    finally:
+        await engine.dispose()
+    return 0
+
+
+def _print_record(data: dict, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(data, ensure_ascii=False), flush=True)
+        return
+    outcome = data["outcome"] + (f"/{data['missed_kind']}" if data["missed_kind"] else "")
+    if data["short_abandon"]:
+        outcome += " (short)"
+    print(
+        f"{data['started_at']}  {data['direction']:<8}  {data['caller'] or '-':<14} -> "
+        f"{data['did'] or '-':<12}  {outcome:<22} rung {','.join(data['agents_rung']) or '-'}"
+        f"  answered {','.join(data['answered_by']) or '-'}"
+        f"  wait {data['wait_seconds']:.1f}s talk {data['talk_seconds']:.1f}s",
+        flush=True,
+    )
+
+
+async def _simulate(args: argparse.Namespace, settings: Settings) -> int:
+    from cti.ami import simulator
+
+    if args.list:
+        from cti.ami.scenarios import SCENARIOS
+
+        for name in sorted(SCENARIOS):
+            print(name)
+        return 0
+    await simulator.run_simulator_cli(
+        host=args.host, port=args.port, username=args.username,
+        secret=args.secret if args.secret is not None else settings.secret(),
+        rate=args.rate, duration=args.duration, scenarios=args.scenarios or [],
+        speed=args.speed, seed=args.seed, record=str(args.record) if args.record else None,
+    )
+    return 0
+
+
+async def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    from cti.demo import run_demo
+
+    await run_demo(settings, port=args.port, rate=args.rate, database_url=args.database)
+    return 0
+
+
+_COMMANDS = {
+    "serve": _serve,
+    "db": _db,
+    "replay": _replay,
+    "calls": _calls,
+    "simulate": _simulate,
+    "demo": _demo,
+}
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,212 @@
+"""CallRepository: store finished calls idempotently (upsert on linkedid) and read them back."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from sqlalchemy import Insert, Table, func, select
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from cti.calls.model import CallRecord, Direction, MissedKind, Outcome
+from cti.db.models import CallRow
+
+#: bound parameters one statement may carry: PostgreSQL's wire protocol allows 32767;
+#: SQLite's SQLITE_MAX_VARIABLE_NUMBER is 32766 since 3.32 and 999 before
+_PG_MAX_PARAMS = 32_767
+_SQLITE_MAX_PARAMS = 32_766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
+#: rows per execute() call, so a huge batch is sent in pieces of bounded size
+_MAX_ROWS_PER_STATEMENT = 1_000
+
+#: columns an upsert overwrites; id, linkedid and created_at stay as first written
+_UPDATED_COLUMNS = (
+    "direction",
+    "caller",
+    "caller_e164",
+    "caller_name",
+    "did",
+    "agents_rung",
+    "answered_by",
+    "outcome",
+    "missed_kind",
+    "short_abandon",
+    "started_at",
+    "answered_at",
+    "ended_at",
+    "wait_seconds",
+    "talk_seconds",
+    "hold_seconds",
+    "queue",
+    "transferred",
+    "recording",
+    "resynced",
+)
+
+
+def to_datetime(ts: float) -> datetime:
+    """Epoch seconds -> aware UTC datetime (microsecond precision)."""
+    return datetime.fromtimestamp(ts, UTC)
+
+
+def to_epoch(value: datetime) -> float:
+    """Aware datetime -> epoch seconds; a naive one is taken as UTC (SQLite hands those back)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.timestamp()
+
+
+def record_to_row(record: CallRecord) -> dict[str, Any]:
+    """The `calls` column values for one record."""
+    return {
+        "linkedid": record.linkedid,
+        "direction": Direction(record.direction).value,
+        "caller": record.caller,
+        "caller_e164": record.caller_e164,
+        "caller_name": record.caller_name,
+        "did": record.did,
+        "agents_rung": list(record.agents_rung),
+        "answered_by": list(record.answered_by),
+        "outcome": Outcome(record.outcome).value,
+        "missed_kind": MissedKind(record.missed_kind).value if record.missed_kind else None,
+        "short_abandon": record.short_abandon,
+        "started_at": to_datetime(record.started_at),
+        "answered_at": to_datetime(record.answered_at) if record.answered_at is not None else None,
+        "ended_at": to_datetime(record.ended_at),
+        "wait_seconds": float(record.wait_seconds),
+        "talk_seconds": float(record.talk_seconds),
+        "hold_seconds": float(record.hold_seconds),
+        "queue": record.queue,
+        "transferred": record.transferred,
+        "recording": record.recording,
+        "resynced": record.resynced,
+    }
+
+
+def row_to_record(row: CallRow) -> CallRecord:
+    """A `calls` row back to the domain record."""
+    return CallRecord(
+        linkedid=row.linkedid,
+        direction=Direction(row.direction),
+        caller=row.caller,
+        caller_e164=row.caller_e164,
+        caller_name=row.caller_name,
+        did=row.did,
+        agents_rung=tuple(row.agents_rung or ()),
+        answered_by=tuple(row.answered_by or ()),
+        outcome=Outcome(row.outcome),
+        missed_kind=MissedKind(row.missed_kind) if row.missed_kind else None,
+        short_abandon=bool(row.short_abandon),
+        started_at=to_epoch(row.started_at),
+        answered_at=to_epoch(row.answered_at) if row.answered_at is not None else None,
+        ended_at=to_epoch(row.ended_at),
+        wait_seconds=float(row.wait_seconds),
+        talk_seconds=float(row.talk_seconds),
+        hold_seconds=float(row.hold_seconds),
+        queue=row.queue,
+        transferred=bool(row.transferred),
+        recording=row.recording,
+        resynced=bool(row.resynced),
+    )
+
+
+def rows_per_statement(dialect_name: str, columns: int) -> int:
+    """Rows per execute() call: at most 1000, and never more than the parameter limit allows.
+
+    The upsert runs as an executemany (one row's parameters at a time); should SQLAlchemy or a
+    driver fold a chunk into one multi-row VALUES statement, the chunk still fits the limit.
+    """
+    limit = _SQLITE_MAX_PARAMS if dialect_name == "sqlite" else _PG_MAX_PARAMS
+    return max(1, min(_MAX_ROWS_PER_STATEMENT, limit // max(1, columns)))
+
+
+def upsert_statement(dialect_name: str) -> Insert:
+    """INSERT ... ON CONFLICT (linkedid) DO UPDATE for the SQLite or PostgreSQL dialect.
+
+    Executed with a list of rows: the statement is compiled once and the driver runs it for
+    every row (executemany), which is much faster than compiling a multi-row VALUES.
+    """
+    table = cast(Table, CallRow.__table__)
+    if dialect_name == "postgresql":
+        pg = postgresql.insert(table)
+        return pg.on_conflict_do_update(
+            index_elements=[table.c.linkedid],
+            set_={name: pg.excluded[name] for name in _UPDATED_COLUMNS},
+        )
+    if dialect_name == "sqlite":
+        lite = sqlite_dialect.insert(table)
+        return lite.on_conflict_do_update(
+            index_elements=[table.c.linkedid],
+            set_={name: lite.excluded[name] for name in _UPDATED_COLUMNS},
+        )
+    raise NotImplementedError(
+        f"upsert is implemented for sqlite and postgresql, not {dialect_name}"
+    )
+
+
+class CallRepository:
+    """Finished calls in the `calls` table."""
+
+    def __init__(self, *, session_factory: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = session_factory
+
+    async def save_many(self, records: Sequence[CallRecord]) -> int:
+        """Store `records` in one transaction; a linkedid already stored is overwritten.
+
+        Within one batch the last record for a linkedid wins. Returns the number of distinct
+        linkedids written.
+        """
+        latest: dict[str, dict[str, Any]] = {}
+        for record in records:
+            latest.pop(record.linkedid, None)  # keep the batch order of the winning record
+            latest[record.linkedid] = record_to_row(record)
+        if not latest:
+            return 0
+        rows = list(latest.values())
+        async with self._sessions() as session, session.begin():
+            dialect = session.get_bind().dialect.name
+            statement = upsert_statement(dialect)
+            step = rows_per_statement(dialect, len(rows[0]))
+            for start in range(0, len(rows), step):
+                await session.execute(statement, rows[start : start + step])
+        return len(rows)
+
+    async def list_calls(
+        self,
+        *,
+        since: datetime | None = None,
+        limit: int | None = None,
+        newest_first: bool = False,
+    ) -> list[CallRecord]:
+        """Calls that started at or after `since` (an aware datetime), at most `limit` of them.
+
+        Ordered by start time, oldest first; with `newest_first` the latest `limit` calls,
+        newest first.
+        """
+        if since is not None and (since.tzinfo is None or since.utcoffset() is None):
+            raise ValueError("since must be a timezone-aware datetime")
+        if limit is not None and limit < 0:
+            raise ValueError("limit must not be negative")
+        query = select(CallRow)
+        if newest_first:
+            query = query.order_by(CallRow.started_at.desc(), CallRow.id.desc())
+        else:
+            query = query.order_by(CallRow.started_at, CallRow.id)
+        if since is not None:
+            query = query.where(CallRow.started_at >= since)
+        if limit is not None:
+            query = query.limit(limit)
+        async with self._sessions() as session:
+            rows = (await session.scalars(query)).all()
+            return [row_to_record(row) for row in rows]
+
+    async def count(self) -> int:
+        """How many calls are stored."""
+        async with self._sessions() as session:
+            return int(await session.scalar(select(func.count()).select_from(CallRow)) or 0)
+
+
+__all__ = ["CallRepository", "record_to_row", "row_to_record"]

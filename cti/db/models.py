@@ -1,0 +1,158 @@
+"""SQLAlchemy 2 declarative models: finished calls, agents, customers and their phones."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    TypeDecorator,
+    UniqueConstraint,
+    false,
+    func,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+#: deterministic constraint names, so migrations (and SQLite batch mode) can refer to them
+NAMING_CONVENTION: dict[str, str] = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC timestamp on every backend (SQLite stores it naive, in UTC).
+
+    Naive datetimes are refused on the way in: in an office that is not on UTC a silent guess
+    would shift every call by hours.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r}: pass a timezone-aware datetime")
+        value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: dict[Any, Any] = {datetime: UTCDateTime()}
+
+
+class CallRow(Base):
+    """One finished call (`cti.calls.model.CallRecord`); `linkedid` is the idempotency key."""
+
+    __tablename__ = "calls"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    linkedid: Mapped[str] = mapped_column(String, unique=True, index=True)
+    direction: Mapped[str] = mapped_column(String(16))
+    caller: Mapped[str] = mapped_column(String)
+    caller_e164: Mapped[str | None] = mapped_column(String, index=True)
+    caller_name: Mapped[str] = mapped_column(String)
+    did: Mapped[str] = mapped_column(String)
+    agents_rung: Mapped[list[str]] = mapped_column(JSON)
+    answered_by: Mapped[list[str]] = mapped_column(JSON)
+    outcome: Mapped[str] = mapped_column(String(16))
+    missed_kind: Mapped[str | None] = mapped_column(String(32))
+    short_abandon: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    started_at: Mapped[datetime] = mapped_column(index=True)
+    answered_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime]
+    wait_seconds: Mapped[float] = mapped_column(Float)
+    talk_seconds: Mapped[float] = mapped_column(Float)
+    hold_seconds: Mapped[float] = mapped_column(Float, server_default=text("0"))
+    queue: Mapped[str | None] = mapped_column(String)
+    transferred: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    recording: Mapped[str | None] = mapped_column(String)
+    resynced: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class Agent(Base):
+    """A person who answers calls: login, display name, phone extension and device."""
+
+    __tablename__ = "agents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    login: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String)
+    role: Mapped[str] = mapped_column(String(32), default="agent", server_default="agent")
+    extension: Mapped[str] = mapped_column(String(32))
+    device: Mapped[str] = mapped_column(String(64))  #: e.g. PJSIP/101
+    mobile: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class Customer(Base):
+    """A customer (a person, usually at a company) shown on a screen-pop."""
+
+    __tablename__ = "customers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    external_id: Mapped[str | None] = mapped_column(String(128), unique=True)
+    name: Mapped[str] = mapped_column(String)
+    company: Mapped[str] = mapped_column(String, default="", server_default="")
+    vip: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    timezone: Mapped[str | None] = mapped_column(String(64))  #: IANA, e.g. Asia/Yekaterinburg
+    manager_login: Mapped[str | None] = mapped_column(String(64))  #: agents.login
+    crm_url: Mapped[str | None] = mapped_column(String)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+    phones: Mapped[list[CustomerPhone]] = relationship(
+        back_populates="customer", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class CustomerPhone(Base):
+    """One phone number of a customer: E.164 for lookups, and as it was typed."""
+
+    __tablename__ = "customer_phones"
+    __table_args__ = (
+        UniqueConstraint("customer_id", "e164", name="uq_customer_phones_customer_id_e164"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    e164: Mapped[str] = mapped_column(String(32), index=True)
+    raw: Mapped[str] = mapped_column(String, default="", server_default="")
+
+    customer: Mapped[Customer] = relationship(back_populates="phones")
+
+
+__all__ = [
+    "NAMING_CONVENTION",
+    "Agent",
+    "Base",
+    "CallRow",
+    "Customer",
+    "CustomerPhone",
+    "UTCDateTime",
+]

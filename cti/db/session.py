@@ -1,0 +1,107 @@
+"""Async engine and session factory; plain sqlite:// and postgresql:// URLs get async drivers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.pool import NullPool, StaticPool
+
+#: drivers people type (or copy from other tools) -> the async driver we ship
+_ASYNC_DRIVERS = {
+    "sqlite": "sqlite+aiosqlite",
+    "sqlite+pysqlite": "sqlite+aiosqlite",
+    "postgres": "postgresql+asyncpg",
+    "postgresql": "postgresql+asyncpg",
+    "postgresql+psycopg2": "postgresql+asyncpg",
+    "postgresql+pg8000": "postgresql+asyncpg",
+}
+
+#: seconds a SQLite writer waits for another writer's lock before "database is locked"
+SQLITE_BUSY_TIMEOUT = 30.0
+
+
+def normalize_url(url: str | URL) -> URL:
+    """`sqlite:///x.db` -> `sqlite+aiosqlite:///x.db`, `postgresql://` -> `postgresql+asyncpg://`."""
+    parsed = make_url(url) if isinstance(url, str) else url
+    driver = _ASYNC_DRIVERS.get(parsed.drivername)
+    return parsed.set(drivername=driver) if driver else parsed
+
+
+def render_url(url: str | URL) -> str:
+    """The normalized URL as a string, password included (for handing to another engine)."""
+    return normalize_url(url).render_as_string(hide_password=False)
+
+
+def is_sqlite_memory(url: URL) -> bool:
+    return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+
+
+def create_engine(url: str | URL, *, echo: bool = False, **kwargs: Any) -> AsyncEngine:
+    """An async engine for `url`; for SQLite, WAL journaling and foreign keys on every connection.
+
+    Extra keyword arguments go to `sqlalchemy.ext.asyncio.create_async_engine` and win over the
+    defaults chosen here. Dispose the engine (`await engine.dispose()`) when done.
+    """
+    parsed = normalize_url(url)
+    options: dict[str, Any] = {"echo": echo}
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        # one file, one writer at a time: a small pool; a busy timeout instead of instant errors
+        options["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT}
+        if is_sqlite_memory(parsed):
+            # each connection would get its own empty database; keep one connection instead
+            options["poolclass"] = StaticPool
+        else:
+            options.update(pool_size=5, max_overflow=5, pool_timeout=30)
+    elif backend == "postgresql":
+        options.update(
+            pool_size=5,
+            max_overflow=10,
+            pool_timeout=30,
+            pool_recycle=1800,  # under the idle timeouts of pgbouncer/NAT boxes
+            pool_pre_ping=True,  # a restarted server costs one retry, not one failed request
+        )
+    options.update(kwargs)
+    if options.get("poolclass") is NullPool:
+        for key in ("pool_size", "max_overflow", "pool_timeout", "pool_recycle"):
+            options.pop(key, None)
+    engine = create_async_engine(parsed, **options)
+    if backend == "sqlite":
+        event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
+        event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
+    return engine
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    # the sqlite3 module's own transaction handling neither begins a transaction before DDL nor
+    # honours SAVEPOINT: switch it off and emit BEGIN ourselves (see _sqlite_on_begin), so a
+    # migration or a batch of calls is all-or-nothing (SQLAlchemy docs, "pysqlite/aiosqlite
+    # serializable isolation / savepoints / transactional DDL")
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")  # readers do not block the writer
+        cursor.execute("PRAGMA synchronous=NORMAL")  # safe with WAL; far fewer fsyncs
+    finally:
+        cursor.close()
+
+
+def _sqlite_on_begin(connection: Any) -> None:
+    connection.exec_driver_sql("BEGIN")
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions bound to `engine`; objects stay usable after commit (no lazy reloads in async)."""
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+__all__ = ["create_engine", "normalize_url", "render_url", "session_factory"]
