@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.pool import NullPool, StaticPool
+from sqlalchemy.pool import StaticPool
 
 #: drivers people type (or copy from other tools) -> the async driver we ship
 _ASYNC_DRIVERS = {
@@ -52,27 +52,27 @@ def create_engine(url: str | URL, *, echo: bool = False, **kwargs: Any) -> Async
     """
     parsed = normalize_url(url)
     options: dict[str, Any] = {"echo": echo}
+    pool: dict[str, Any] = {}
     backend = parsed.get_backend_name()
     if backend == "sqlite":
-        # one file, one writer at a time: a small pool; a busy timeout instead of instant errors
+        # a busy timeout: a second writer waits for the lock instead of failing at once
         options["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT}
         if is_sqlite_memory(parsed):
             # each connection would get its own empty database; keep one connection instead
             options["poolclass"] = StaticPool
         else:
-            options.update(pool_size=5, max_overflow=5, pool_timeout=30)
+            pool.update(pool_size=5, max_overflow=5, pool_timeout=30)  # one file, one writer
     elif backend == "postgresql":
-        options.update(
+        pool.update(
             pool_size=5,
             max_overflow=10,
             pool_timeout=30,
             pool_recycle=1800,  # under the idle timeouts of pgbouncer/NAT boxes
             pool_pre_ping=True,  # a restarted server costs one retry, not one failed request
         )
+    if "poolclass" not in kwargs:  # sizing options suit the default queue pool only
+        options.update(pool)
     options.update(kwargs)
-    if options.get("poolclass") is NullPool:
-        for key in ("pool_size", "max_overflow", "pool_timeout", "pool_recycle"):
-            options.pop(key, None)
     engine = create_async_engine(parsed, **options)
     if backend == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
