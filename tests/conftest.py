@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import NoReturn
 
+import hypothesis  # noqa: F401  imported early: CPython 3.11.7 can fail to compile it late (gh-106905)
 import pytest
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
