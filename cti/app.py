@@ -98,10 +98,25 @@ def metrics(c: Components) -> str:
     samples: list[Sample] = [
         ("cti_ami_connected", "gauge", "1 when logged in to Asterisk AMI", float(c.ami.connected)),
         ("cti_ami_connects_total", "counter", "AMI sessions opened", link.connects),
-        ("cti_ami_connect_failures_total", "counter", "failed AMI connection attempts", link.connect_failures),
+        (
+            "cti_ami_connect_failures_total",
+            "counter",
+            "failed AMI connection attempts",
+            link.connect_failures,
+        ),
         ("cti_ami_login_failures_total", "counter", "AMI logins refused", link.login_failures),
-        ("cti_ami_ping_timeouts_total", "counter", "keepalive Pings unanswered (half-open links)", link.ping_timeouts),
-        ("cti_ami_handler_errors_total", "counter", "AMI frames whose handling failed", link.handler_errors),
+        (
+            "cti_ami_ping_timeouts_total",
+            "counter",
+            "keepalive Pings unanswered (half-open links)",
+            link.ping_timeouts,
+        ),
+        (
+            "cti_ami_handler_errors_total",
+            "counter",
+            "AMI frames whose handling failed",
+            link.handler_errors,
+        ),
         ("cti_events_total", "counter", "AMI events tracked", t.events),
         ("cti_orphan_events_total", "counter", "events for calls never seen starting", t.orphans),
         ("cti_late_events_total", "counter", "events for calls already finished", t.late),
@@ -111,9 +126,19 @@ def metrics(c: Components) -> str:
         ("cti_calls_stored_total", "counter", "calls written to the database", s.stored),
         ("cti_database_errors_total", "counter", "failed database writes", s.store_errors),
         ("cti_buffer_depth", "gauge", "finished calls waiting for the database", s.unsaved),
-        ("cti_calls_dropped_total", "counter", "calls dropped because the buffer was full", s.dropped_records),
+        (
+            "cti_calls_dropped_total",
+            "counter",
+            "calls dropped because the buffer was full",
+            s.dropped_records,
+        ),
         ("cti_event_backlog", "gauge", "AMI events queued for the tracker", s.backlog),
-        ("cti_ws_subscribers", "gauge", "live subscribers (websocket clients)", c.bus.subscriber_count),
+        (
+            "cti_ws_subscribers",
+            "gauge",
+            "live subscribers (websocket clients)",
+            c.bus.subscriber_count,
+        ),
         ("cti_uptime_seconds", "gauge", "seconds since start", time.time() - c.started_at),
     ]
     return render(samples)

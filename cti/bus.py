@@ -45,7 +45,9 @@ class InProcessBus:
                 sub.queue.put_nowait(message)
             except asyncio.QueueFull:
                 sub.overflowed = True
-                log.warning("bus subscriber fell %d messages behind; disconnecting it", self._queue_size)
+                log.warning(
+                    "bus subscriber fell %d messages behind; disconnecting it", self._queue_size
+                )
                 self._subscribers.discard(sub)
                 _close(sub)
 

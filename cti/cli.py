@@ -41,7 +41,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("files", nargs="+", type=Path, metavar="FILE")
     r.add_argument("--json", action="store_true", help="one JSON object per line per finished call")
     r.add_argument("--chunk-size", type=int, metavar="N", help="feed the bytes in chunks of N")
-    r.add_argument("--store", action="store_true", help="write the calls to the configured database")
+    r.add_argument(
+        "--store", action="store_true", help="write the calls to the configured database"
+    )
 
     c = sub.add_parser("calls", help="list stored calls (the replay format)")
     c.add_argument("--since", help="only calls that started at or after this ISO 8601 time")
@@ -52,11 +54,18 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, default=5038)
     sim.add_argument("--username", default="cti")
-    sim.add_argument("--secret", help="AMI secret clients must send (default: the ami_secret setting)")
+    sim.add_argument(
+        "--secret", help="AMI secret clients must send (default: the ami_secret setting)"
+    )
     sim.add_argument("--rate", type=float, default=0.0, help="random traffic, calls per second")
     sim.add_argument("--duration", type=float, help="stop the random traffic after N seconds")
-    sim.add_argument("--scenario", action="append", dest="scenarios", metavar="NAME",
-                     help="play a named scenario (repeatable); see --list")
+    sim.add_argument(
+        "--scenario",
+        action="append",
+        dest="scenarios",
+        metavar="NAME",
+        help="play a named scenario (repeatable); see --list",
+    )
     sim.add_argument("--list", action="store_true", help="list the scenarios and exit")
     sim.add_argument("--speed", type=float, default=1.0, help="time scale (10 = ten times faster)")
     sim.add_argument("--seed", type=int, help="random seed for reproducible traffic")
@@ -65,8 +74,11 @@ def _parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="one process: SQLite, demo data, simulator traffic, web page")
     d.add_argument("--port", type=int, default=8080, help="HTTP port (default 8080)")
     d.add_argument("--rate", type=float, default=0.3, help="simulated calls per second")
-    d.add_argument("--database", default="sqlite+aiosqlite:///cti-demo.db",
-                   help="database URL (default: cti-demo.db in the current directory)")
+    d.add_argument(
+        "--database",
+        default="sqlite+aiosqlite:///cti-demo.db",
+        help="database URL (default: cti-demo.db in the current directory)",
+    )
     return p
 
 
@@ -131,8 +143,11 @@ async def _replay(args: argparse.Namespace, settings: Settings) -> int:
             _print_record(record.to_json(), args.json)
     result = replayer.result()
     if result.open_calls:
-        print(f"cti replay: {result.open_calls} call(s) still in progress at the end of the capture "
-              "(not printed)", file=sys.stderr)
+        print(
+            f"cti replay: {result.open_calls} call(s) still in progress at the end of the capture "
+            "(not printed)",
+            file=sys.stderr,
+        )
     if args.store and records:
         from cti.db.calls import CallRepository
         from cti.db.migrate import upgrade
@@ -158,8 +173,10 @@ async def _calls(args: argparse.Namespace, settings: Settings) -> int:
         try:
             since = datetime.fromisoformat(args.since.replace("Z", "+00:00"))
         except ValueError:
-            print(f"cti calls: --since {args.since!r} is not ISO 8601 (e.g. 2026-11-25T09:00:00+03:00)",
-                  file=sys.stderr)
+            print(
+                f"cti calls: --since {args.since!r} is not ISO 8601 (e.g. 2026-11-25T09:00:00+03:00)",
+                file=sys.stderr,
+            )
             return 2
         if since.tzinfo is None:
             since = since.astimezone()  # a local wall-clock time as the user typed it
@@ -203,10 +220,16 @@ async def _simulate(args: argparse.Namespace, settings: Settings) -> int:
             print(name)
         return 0
     await simulator.run_simulator_cli(
-        host=args.host, port=args.port, username=args.username,
+        host=args.host,
+        port=args.port,
+        username=args.username,
         secret=args.secret if args.secret is not None else settings.secret(),
-        rate=args.rate, duration=args.duration, scenarios=args.scenarios or [],
-        speed=args.speed, seed=args.seed, record=str(args.record) if args.record else None,
+        rate=args.rate,
+        duration=args.duration,
+        scenarios=args.scenarios or [],
+        speed=args.speed,
+        seed=args.seed,
+        record=str(args.record) if args.record else None,
     )
     return 0
 

@@ -67,7 +67,9 @@ class Settings:
         """The AMI secret, from the environment/TOML or from ami_secret_file."""
         if self.ami_secret_file:
             try:
-                return Path(self.ami_secret_file).read_text(encoding="utf-8").splitlines()[0].strip()
+                return (
+                    Path(self.ami_secret_file).read_text(encoding="utf-8").splitlines()[0].strip()
+                )
             except (OSError, IndexError) as exc:
                 raise SettingsError(
                     f"cannot read the AMI secret from ami_secret_file={self.ami_secret_file!r}: "
@@ -155,4 +157,6 @@ def _coerce(name: str, hint: Any, value: Any) -> Any:
             return tuple(str(v) for v in value)
         return str(value)
     except (TypeError, ValueError):
-        raise SettingsError(f"setting {name} has value {shown}, which is not a valid {hint}") from None
+        raise SettingsError(
+            f"setting {name} has value {shown}, which is not a valid {hint}"
+        ) from None

@@ -64,7 +64,9 @@ async def run_demo(settings: Settings, *, port: int, rate: float, database_url: 
         "  (the token in the link is this run's demo login; Ctrl+C stops)\n",
         flush=True,
     )
-    traffic = asyncio.get_running_loop().create_task(simulator.random_traffic(rate), name="demo-traffic")
+    traffic = asyncio.get_running_loop().create_task(
+        simulator.random_traffic(rate), name="demo-traffic"
+    )
     try:
         await asyncio.Event().wait()
     finally:

@@ -71,8 +71,10 @@ class AmiProtocol(AMIProtocol):
         self._stats = stats
         self._on_event = on_event
         self.stream = EventStream(
-            on_event=self._event, on_response=self._response,
-            variables=variables, max_frame_bytes=max_frame_bytes,
+            on_event=self._event,
+            on_response=self._response,
+            variables=variables,
+            max_frame_bytes=max_frame_bytes,
         )
         self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
@@ -111,7 +113,9 @@ class AmiProtocol(AMIProtocol):
         for action in list(self.responses.values()):
             if not action.future.done():
                 self._stats.actions_dropped += 1
-                action.future.set_exception(AmiNotConnected("the AMI link dropped before Asterisk answered"))
+                action.future.set_exception(
+                    AmiNotConnected("the AMI link dropped before Asterisk answered")
+                )
         self.responses.clear()
         if not self.lost.done():
             self.lost.set_result(None)
@@ -172,7 +176,7 @@ class AmiClient:
                 self.last_error = str(exc)
                 log.error("%s", exc)
                 attempt = max(attempt, 3)  # no point hammering a PBX that refuses us
-            except (OSError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, OSError) as exc:
                 self.stats.connect_failures += 1
                 reason = exc.__class__.__name__ if not str(exc) else str(exc)
                 self.last_error = f"cannot reach Asterisk AMI at {self.host}:{self.port}: {reason}"
@@ -192,16 +196,21 @@ class AmiClient:
         _, protocol = await asyncio.wait_for(
             loop.create_connection(
                 lambda: AmiProtocol(
-                    on_event=self._on_event, variables=self._variables,
-                    max_frame_bytes=self._max_frame, stats=self.stats,
+                    on_event=self._on_event,
+                    variables=self._variables,
+                    max_frame_bytes=self._max_frame,
+                    stats=self.stats,
                 ),
-                self.host, self.port,
+                self.host,
+                self.port,
             ),
             self._connect_timeout,
         )
         self._protocol = protocol
         self.stats.connects += 1
-        login = Action({"Action": "Login", "Username": self.username, "Secret": self._secret, "Events": "on"})
+        login = Action(
+            {"Action": "Login", "Username": self.username, "Secret": self._secret, "Events": "on"}
+        )
         reply = await self._send(protocol, login, self._connect_timeout)
         if reply.get("Response") != "Success":
             raise AmiLoginFailed(
@@ -224,11 +233,11 @@ class AmiClient:
                 await asyncio.wait_for(asyncio.shield(protocol.lost), self._ping_interval)
                 log.warning("AMI connection to %s:%s lost", self.host, self.port)
                 return
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             try:
                 await self._send(protocol, Action({"Action": "Ping"}), self._ping_timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 self.stats.ping_timeouts += 1
                 log.warning(
                     "AMI peer did not answer a Ping within %.1f s: the link is half-open; reconnecting",

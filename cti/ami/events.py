@@ -251,24 +251,39 @@ def _agent(cls: type[AgentEvent]) -> Callable[[Frame, float], AmiEvent]:
     def build(f: Frame, ts: float) -> AmiEvent:
         g = f.get
         return cls(
-            ts, *_chan(f), g("DestUniqueid", ""), g("DestChannel", ""),
-            g("Interface", ""), g("MemberName", ""), g("Queue", ""),
+            ts,
+            *_chan(f),
+            g("DestUniqueid", ""),
+            g("DestChannel", ""),
+            g("Interface", ""),
+            g("MemberName", ""),
+            g("Queue", ""),
         )
 
     return build
 
 
-def _queue(cls: type[QueueCallerJoin] | type[QueueCallerLeave] | type[QueueCallerAbandon]) -> Callable[[Frame, float], AmiEvent]:
+def _queue(
+    cls: type[QueueCallerJoin] | type[QueueCallerLeave] | type[QueueCallerAbandon],
+) -> Callable[[Frame, float], AmiEvent]:
     return lambda f, ts: cls(ts, *_chan(f), f.get("Queue", ""))
 
 
 _BUILDERS: dict[str, Callable[[Frame, float], AmiEvent]] = {
     "Newchannel": lambda f, ts: Newchannel(
-        ts, *_chan(f), f.get("ChannelStateDesc", ""), f.get("CallerIDNum", ""),
-        f.get("CallerIDName", ""), f.get("Context", ""), f.get("Exten", ""),
+        ts,
+        *_chan(f),
+        f.get("ChannelStateDesc", ""),
+        f.get("CallerIDNum", ""),
+        f.get("CallerIDName", ""),
+        f.get("Context", ""),
+        f.get("Exten", ""),
     ),
     "Newstate": lambda f, ts: Newstate(
-        ts, *_chan(f), f.get("ChannelStateDesc", ""), f.get("CallerIDNum", ""),
+        ts,
+        *_chan(f),
+        f.get("ChannelStateDesc", ""),
+        f.get("CallerIDNum", ""),
         f.get("CallerIDName", ""),
     ),
     "NewCallerid": lambda f, ts: NewCallerid(
@@ -277,8 +292,12 @@ _BUILDERS: dict[str, Callable[[Frame, float], AmiEvent]] = {
     "Rename": lambda f, ts: Rename(ts, *_chan(f), f.get("Newname", "")),
     "Hangup": lambda f, ts: Hangup(ts, *_chan(f), f.get("Cause", "")),
     "DialBegin": lambda f, ts: DialBegin(
-        ts, *_chan(f), *_chan(f, "Dest"), f.get("DestCallerIDNum", ""),
-        f.get("DestExten", ""), f.get("DialString", ""),
+        ts,
+        *_chan(f),
+        *_chan(f, "Dest"),
+        f.get("DestCallerIDNum", ""),
+        f.get("DestExten", ""),
+        f.get("DialString", ""),
     ),
     "DialEnd": lambda f, ts: DialEnd(ts, *_chan(f), *_chan(f, "Dest"), f.get("DialStatus", "")),
     "BridgeEnter": lambda f, ts: BridgeEnter(ts, *_chan(f), f.get("BridgeUniqueid", "")),
@@ -293,28 +312,51 @@ _BUILDERS: dict[str, Callable[[Frame, float], AmiEvent]] = {
     "Hold": lambda f, ts: Hold(ts, *_chan(f)),
     "Unhold": lambda f, ts: Unhold(ts, *_chan(f)),
     "BlindTransfer": lambda f, ts: BlindTransfer(
-        ts, f.get("TransfererUniqueid", ""), f.get("TransfererLinkedid", ""),
-        f.get("TransfereeUniqueid", ""), f.get("TransfereeLinkedid", ""),
-        f.get("Extension", ""), f.get("Result", ""),
+        ts,
+        f.get("TransfererUniqueid", ""),
+        f.get("TransfererLinkedid", ""),
+        f.get("TransfereeUniqueid", ""),
+        f.get("TransfereeLinkedid", ""),
+        f.get("Extension", ""),
+        f.get("Result", ""),
     ),
     "AttendedTransfer": lambda f, ts: AttendedTransfer(
-        ts, f.get("OrigTransfererUniqueid", ""), f.get("OrigTransfererLinkedid", ""),
-        f.get("SecondTransfererUniqueid", ""), f.get("SecondTransfererLinkedid", ""),
-        f.get("TransfereeUniqueid", ""), f.get("TransfereeLinkedid", ""),
-        f.get("TransferTargetUniqueid", ""), f.get("TransferTargetLinkedid", ""),
+        ts,
+        f.get("OrigTransfererUniqueid", ""),
+        f.get("OrigTransfererLinkedid", ""),
+        f.get("SecondTransfererUniqueid", ""),
+        f.get("SecondTransfererLinkedid", ""),
+        f.get("TransfereeUniqueid", ""),
+        f.get("TransfereeLinkedid", ""),
+        f.get("TransferTargetUniqueid", ""),
+        f.get("TransferTargetLinkedid", ""),
         f.get("Result", ""),
     ),
     "Pickup": lambda f, ts: Pickup(ts, *_chan(f), *_chan(f, "Target")),
     "VarSet": lambda f, ts: VarSet(ts, *_chan(f), f.get("Variable", ""), f.get("Value", "")),
     "OriginateResponse": lambda f, ts: OriginateResponse(
-        ts, f.get("Uniqueid", ""), f.get("Channel", ""), f.get("Exten", ""),
-        f.get("Context", ""), f.get("Response", ""), f.get("Reason", ""), f.get("ActionID", ""),
+        ts,
+        f.get("Uniqueid", ""),
+        f.get("Channel", ""),
+        f.get("Exten", ""),
+        f.get("Context", ""),
+        f.get("Response", ""),
+        f.get("Reason", ""),
+        f.get("ActionID", ""),
     ),
     "CoreShowChannel": lambda f, ts: CoreShowChannel(
-        ts, *_chan(f), f.get("ChannelStateDesc", ""), f.get("CallerIDNum", ""),
-        f.get("CallerIDName", ""), f.get("ConnectedLineNum", ""), f.get("Context", ""),
-        f.get("Exten", ""), f.get("Application", ""), _duration(f.get("Duration", "")),
-        f.get("BridgeId", ""), f.get("ActionID", ""),
+        ts,
+        *_chan(f),
+        f.get("ChannelStateDesc", ""),
+        f.get("CallerIDNum", ""),
+        f.get("CallerIDName", ""),
+        f.get("ConnectedLineNum", ""),
+        f.get("Context", ""),
+        f.get("Exten", ""),
+        f.get("Application", ""),
+        _duration(f.get("Duration", "")),
+        f.get("BridgeId", ""),
+        f.get("ActionID", ""),
     ),
     "CoreShowChannelsComplete": lambda f, ts: CoreShowChannelsComplete(ts, f.get("ActionID", "")),
     "Shutdown": lambda f, ts: Shutdown(ts),

@@ -142,7 +142,9 @@ class Framer:
                 return
         if len(raw) > self._max:
             self.stats.oversized += 1
-            log.warning("AMI frame of %d bytes is over the %d-byte limit: dropped", len(raw), self._max)
+            log.warning(
+                "AMI frame of %d bytes is over the %d-byte limit: dropped", len(raw), self._max
+            )
             return
         if self._wanted is not None and raw.startswith(b"Event: "):
             eol = raw.find(b"\r\n")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from cti.ami import events as ev
@@ -108,7 +109,9 @@ def start(event: ev.ChannelEvent, rules: TrackingRules) -> Call:
             call, direction=Direction.INBOUND, caller=caller_num, caller_name=caller_name, did=exten
         )
     elif kind is EndpointKind.AGENT:
-        call = replace(call, originator=endpoint, caller=endpoint, caller_name=caller_name, did=exten)
+        call = replace(
+            call, originator=endpoint, caller=endpoint, caller_name=caller_name, did=exten
+        )
     else:
         call = replace(call, caller=caller_num, caller_name=caller_name, did=exten)
     leg = Leg(event.uniqueid, event.channel, kind, endpoint, event.ts)
@@ -195,7 +198,9 @@ def _dial_begin(call: Call, e: ev.DialBegin, rules: TrackingRules):
     if any(o.dest_uniqueid == e.dest_uniqueid for o in call.offers):
         return call, []  # AgentCalled came first, or a duplicate
     if kind is EndpointKind.AGENT:
-        if not e.channel or (call.direction is not Direction.INBOUND and endpoint == call.originator):
+        if not e.channel or (
+            call.direction is not Direction.INBOUND and endpoint == call.originator
+        ):
             # Originate ringing the agent's own phone first: the agent places the call
             if call.originator is None and call.direction is not Direction.INBOUND:
                 call = replace(call, originator=endpoint, caller=endpoint)
@@ -328,7 +333,9 @@ def _agent_ring_no_answer(call: Call, e: ev.AgentRingNoAnswer, rules: TrackingRu
 
 
 def _queue_join(call: Call, e: ev.QueueCallerJoin, rules: TrackingRules):
-    return replace(call, in_queue=True, queue=e.queue, cancel_pending_at=None), [Changed(call.linkedid)]
+    return replace(call, in_queue=True, queue=e.queue, cancel_pending_at=None), [
+        Changed(call.linkedid)
+    ]
 
 
 def _queue_leave(call: Call, e: ev.QueueCallerLeave, rules: TrackingRules):
@@ -384,7 +391,7 @@ def _originate_response(call: Call, e: ev.OriginateResponse, rules: TrackingRule
     return replace(call, did=e.exten), [Changed(call.linkedid)]
 
 
-_HANDLERS = {
+_HANDLERS: dict[type, Callable[..., tuple[Call, list[Effect]]]] = {
     ev.Newchannel: _newchannel,
     ev.CoreShowChannel: _newchannel,
     ev.Newstate: _newstate,

@@ -15,7 +15,9 @@ class Direction(enum.StrEnum):
 
 
 class Outcome(enum.StrEnum):
-    ANSWERED = "answered"  #: a person answered (an agent, or the external party of an outbound call)
+    ANSWERED = (
+        "answered"  #: a person answered (an agent, or the external party of an outbound call)
+    )
     MISSED = "missed"  #: inbound and no agent answered
     UNANSWERED = "unanswered"  #: outbound or internal and nobody answered
 

@@ -115,7 +115,11 @@ class CallService:
                 self.store_errors += 1
                 log.error(
                     "could not store %d finished calls (%s: %s); %d waiting, retrying in %.1f s",
-                    len(batch), exc.__class__.__name__, exc, len(self._pending), delay,
+                    len(batch),
+                    exc.__class__.__name__,
+                    exc,
+                    len(self._pending),
+                    delay,
                 )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
@@ -148,7 +152,9 @@ class CallService:
                 self.dropped_records += 1
                 log.critical(
                     "call buffer full (%d calls waiting for the database): dropping call %s. "
-                    "Bring the database back or raise the limit.", self._buffer_limit, record.linkedid,
+                    "Bring the database back or raise the limit.",
+                    self._buffer_limit,
+                    record.linkedid,
                 )
             else:
                 self._pending.append(record)

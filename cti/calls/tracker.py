@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from cti.ami import events as ev
@@ -15,8 +16,16 @@ from cti.calls.model import Call, EndpointKind, Leg
 log = logging.getLogger(__name__)
 
 #: events that can only close something: never a reason to open a call we do not know
-_CLOSING = (ev.Hangup, ev.DialEnd, ev.BridgeLeave, ev.QueueCallerLeave, ev.QueueCallerAbandon,
-            ev.AgentComplete, ev.AgentRingNoAnswer, ev.Unhold)
+_CLOSING = (
+    ev.Hangup,
+    ev.DialEnd,
+    ev.BridgeLeave,
+    ev.QueueCallerLeave,
+    ev.QueueCallerAbandon,
+    ev.AgentComplete,
+    ev.AgentRingNoAnswer,
+    ev.Unhold,
+)
 
 
 @dataclass
@@ -74,7 +83,11 @@ class CallTracker:
         effects: list[Effect] = []
         for linkedid, call in list(self.calls.items()):
             if now - call.last_event_at > max_idle:
-                log.warning("call %s idle for %.0f s: closing it as of its last event", linkedid, now - call.last_event_at)
+                log.warning(
+                    "call %s idle for %.0f s: closing it as of its last event",
+                    linkedid,
+                    now - call.last_event_at,
+                )
                 ended = replace(call, ended_at=call.last_event_at, resynced=True)
                 effects.extend(self._done(linkedid, [Finished(machine.finish(ended, self.rules))]))
         return effects
@@ -96,8 +109,17 @@ class CallTracker:
             effects.extend(self._migrate(event.uniqueid, owner, event.ts))
         call = self.calls.get(linkedid)
         if call is not None and moved is not None:
-            arrival = ev.Newchannel(event.ts, moved.uniqueid, linkedid, moved.channel,
-                                    "Up" if moved.up else "Ring", "", "", "", "")
+            arrival = ev.Newchannel(
+                event.ts,
+                moved.uniqueid,
+                linkedid,
+                moved.channel,
+                "Up" if moved.up else "Ring",
+                "",
+                "",
+                "",
+                "",
+            )
             effects.extend(self._apply(linkedid, call, arrival))
             call = self.calls.get(linkedid)
         if call is None:
@@ -220,7 +242,11 @@ class CallTracker:
         return self._by_linkedid(event.transferee_linkedid, event)
 
     def _pickup(self, event: ev.Pickup) -> list[Effect]:
-        if event.linkedid and event.linkedid != event.target_linkedid and event.linkedid in self.calls:
+        if (
+            event.linkedid
+            and event.linkedid != event.target_linkedid
+            and event.linkedid in self.calls
+        ):
             # the picker's own short call (dialling *8) is part of the picked-up call
             self._absorbed.add(event.linkedid)
         return self._by_linkedid(event.target_linkedid, event)
@@ -244,7 +270,11 @@ class CallTracker:
             effects = self._route(event)
         if event.bridge_id:
             effects.extend(
-                self._bridge_enter(ev.BridgeEnter(event.ts, event.uniqueid, event.linkedid, event.channel, event.bridge_id))
+                self._bridge_enter(
+                    ev.BridgeEnter(
+                        event.ts, event.uniqueid, event.linkedid, event.channel, event.bridge_id
+                    )
+                )
             )
         return effects
 
@@ -268,7 +298,7 @@ def _open(leg: Leg) -> bool:
     return leg.hung_up_at is None
 
 
-_SPECIAL = {
+_SPECIAL: dict[type, Callable[..., list[Effect]]] = {
     ev.SessionStarted: CallTracker._session_started,
     ev.CoreShowChannel: CallTracker._core_show_channel,
     ev.CoreShowChannelsComplete: CallTracker._core_show_channels_complete,

@@ -9,7 +9,16 @@ from functools import lru_cache
 import phonenumbers
 
 #: caller IDs that mean "no number": withheld, anonymous, unknown
-_NO_NUMBER = {"", "<unknown>", "unknown", "anonymous", "restricted", "private", "unavailable", "withheld"}
+_NO_NUMBER = {
+    "",
+    "<unknown>",
+    "unknown",
+    "anonymous",
+    "restricted",
+    "private",
+    "unavailable",
+    "withheld",
+}
 _JUNK = re.compile(r"[\s\-().\u00a0]")
 
 
@@ -47,7 +56,9 @@ def normalize(raw: str, region: str = "RU", max_extension_digits: int = 6) -> Nu
         except phonenumbers.NumberParseException:
             continue
         if phonenumbers.is_valid_number(parsed):
-            return Number(raw, phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164), False)
+            return Number(
+                raw, phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164), False
+            )
     # Not a number phonenumbers knows (a new range, a test number): keep the digits we have
     # in E.164 shape when they already carry a country code, else give up on normalizing.
     if compact.startswith("+") and 8 <= len(digits) <= 15:

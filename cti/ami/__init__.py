@@ -1,0 +1,1 @@
+"""AMI edge: the connection, framing, typed events, and the PBX simulator."""

@@ -1,0 +1,1 @@
+"""Calls: the state machine from AMI events to one record per Linkedid."""

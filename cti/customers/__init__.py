@@ -1,0 +1,1 @@
+"""Customers: caller-ID normalization (the directory comes with its own issue)."""
