@@ -1,0 +1,125 @@
+"""Builds the aiohttp application: shared resources on AppKeys, middlewares, routes."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+
+from cti.config import Settings
+from web import api
+from web.api import (
+    HEALTH,
+    LIVE_CALLS,
+    METRICS,
+    RECENT_CALLS,
+    Health,
+    LiveCalls,
+    Metrics,
+    RecentCalls,
+)
+from web.auth import (
+    AUTHENTICATOR,
+    Authenticator,
+    SessionStore,
+    auth_middleware,
+    login_page,
+    login_submit,
+    logout,
+)
+from web.errors import problem_middleware
+from web.ws import BUS, WS_CONNECTIONS, WS_LIMITS, LiveBus, WsLimits, close_all, websocket
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+SETTINGS = web.AppKey("settings", Settings)
+
+# same-origin everything; ws: is covered by 'self' in CSP level 3 browsers
+_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+
+
+class PathOnlyAccessLogger(AbstractAccessLogger):
+    """Access log without query strings: /login?token=... must never reach a log file."""
+
+    @property
+    def enabled(self) -> bool:
+        return self.logger.isEnabledFor(logging.INFO)
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        self.logger.info(
+            '%s "%s %s" %s %s %.3fs',
+            request.remote,
+            request.method,
+            request.path,
+            response.status,
+            response.body_length,
+            time,
+        )
+
+
+def create_app(
+    *,
+    settings: Settings,
+    bus: LiveBus,
+    live_calls: LiveCalls,
+    recent_calls: RecentCalls,
+    health: Health,
+    metrics: Metrics,
+    sessions: SessionStore | None = None,
+    ws_limits: WsLimits | None = None,
+) -> web.Application:
+    """The console, API and feed; serve it with web.run_app or an AppRunner on settings.http_*."""
+    app = web.Application(
+        middlewares=[problem_middleware, auth_middleware],
+        # enforced here, not left to whoever starts the runner
+        handler_args={"access_log_class": PathOnlyAccessLogger},
+    )
+    app[SETTINGS] = settings
+    app[BUS] = bus
+    app[LIVE_CALLS] = live_calls
+    app[RECENT_CALLS] = recent_calls
+    app[HEALTH] = health
+    app[METRICS] = metrics
+    app[AUTHENTICATOR] = Authenticator(
+        tokens=settings.tokens(), sessions=sessions if sessions is not None else SessionStore()
+    )
+    app[WS_LIMITS] = ws_limits if ws_limits is not None else WsLimits()
+    app[WS_CONNECTIONS] = set()
+    app.on_shutdown.append(close_all)
+    app.on_response_prepare.append(_security_headers)
+    _add_routes(app)
+    return app
+
+
+def _add_routes(app: web.Application) -> None:
+    app.router.add_get("/", live_page)
+    app.router.add_get("/login", login_page)
+    app.router.add_post("/login", login_submit)
+    app.router.add_get("/logout", logout)
+    app.router.add_post("/logout", logout)
+    app.router.add_get("/ws", websocket)
+    app.router.add_get("/api/calls", api.recent_calls)
+    app.router.add_get("/api/calls/live", api.live_calls)
+    app.router.add_get("/health/live", api.health_live)
+    app.router.add_get("/health/ready", api.health_ready)
+    app.router.add_get("/metrics", api.metrics)
+    app.router.add_static("/static/", STATIC_DIR, follow_symlinks=False, show_index=False)
+
+
+async def live_page(request: web.Request) -> web.StreamResponse:
+    """GET /: the live calls board."""
+    return web.FileResponse(STATIC_DIR / "live.html", headers={"Cache-Control": "no-cache"})
+
+
+async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    # "no-referrer" would make Chromium send "Origin: null" on form posts
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    if response.content_type == "text/html":
+        response.headers.setdefault("Content-Security-Policy", _CSP)
+        response.headers.setdefault("X-Frame-Options", "DENY")
