@@ -30,3 +30,5 @@ def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # Alembic narrates every plugin it loads at INFO; only its warnings matter to an operator
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, root.level))

@@ -197,8 +197,8 @@ class CallService:
             state = "on_hold"
         elif call.answered_at is not None:
             state = "talking"
-        elif ringing:
-            state = "ringing"
+        elif ringing or (call.direction is Direction.OUTBOUND and len(call.legs) > 1):
+            state = "ringing"  # an agent's phone, or the far end of an outbound call
         elif call.in_queue:
             state = "queued"
         else:
