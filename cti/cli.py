@@ -8,6 +8,7 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Any
 from datetime import datetime
 from pathlib import Path
 
@@ -90,7 +91,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"cti: {exc}", file=sys.stderr)
         return 2
     setup_logging(settings.log_level, settings.log_format)
-    handler = _COMMANDS[args.command]
+    handler = _COMMANDS.get(args.command)
+    if handler is None:
+        handler = next(f.COMMANDS[args.command] for f in _features() if args.command in f.COMMANDS)
     try:
         return asyncio.run(handler(args, settings)) or 0
     except KeyboardInterrupt:
