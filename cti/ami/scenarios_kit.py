@@ -1,5 +1,4 @@
-"""What every simulator scenario shares: its parameters, its running context, and the call record
-it intends (the fields `cti replay --json` prints, per SPEC's Domain definitions)."""
+"""What every simulator scenario shares: its parameters, running context and intended call record."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ import itertools
 import logging
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
@@ -59,8 +59,9 @@ class Scheduler:
     """Plays scenario steps one at a time in simulated-time order, so that every event of every
     overlapping call is stamped and sent in order, and durations are exact whatever the speed."""
 
-    def __init__(self, clock: SimClock) -> None:
+    def __init__(self, clock: SimClock, *, after_step: Callable[[], None] | None = None) -> None:
         self._clock = clock
+        self._after_step = after_step
         self._heap: list[tuple[float, int, _Run]] = []
         self._seq = itertools.count()
         self._wake = asyncio.Event()
@@ -108,6 +109,8 @@ class Scheduler:
                 continue
             at, _, run = heapq.heappop(self._heap)
             self._step(at, run)
+            if self._after_step is not None:
+                self._after_step()
             await asyncio.sleep(0)  # let clients read and write between steps
 
     def _step(self, at: float, run: _Run) -> None:

@@ -1,5 +1,4 @@
-"""Dialplan steps of the simulated PBX (inbound routing, Dial, answer, hang-ups, voicemail), in the
-event order of the real Asterisk 22 captures, with their VarSet/Newexten noise."""
+"""Dialplan steps of the simulated PBX (routing, Dial, answer, hang-ups, prompts) in Asterisk 22 event order."""
 
 from __future__ import annotations
 
@@ -58,7 +57,14 @@ class Dialplan:
         pbx.var_set(ch, "CTI_TARGET", target)
         pbx.var_set(ch, "AGISTATUS", "SUCCESS")
         pbx.new_exten(ch, "Goto", "inbound-route,s,1", priority=5)
-        pbx.new_exten(ch, "NoOp", f"Routing {caller} -> {target}", context="inbound-route", exten="s", priority=1)
+        pbx.new_exten(
+            ch,
+            "NoOp",
+            f"Routing {caller} -> {target}",
+            context="inbound-route",
+            exten="s",
+            priority=1,
+        )
 
     # ----- Dial ---------------------------------------------------------------------------------
 
@@ -67,7 +73,9 @@ class Dialplan:
         for variable in DIAL_VARIABLES:
             self.pbx.var_set(ch, variable, "")
 
-    def dial(self, caller: Channel | None, ext: str, *, app: str = "AppDial", dialstring: str = "") -> Channel:
+    def dial(
+        self, caller: Channel | None, ext: str, *, app: str = "AppDial", dialstring: str = ""
+    ) -> Channel:
         """The agent's phone gets an outgoing channel (Down) and DialBegin; it is not ringing yet."""
         pbx = self.pbx
         linkedid = caller.linkedid if caller is not None else None
@@ -116,12 +124,10 @@ class Dialplan:
         pbx.var_set(first, "BRIDGEPEER", second.name)
         return bridge
 
-    def dial_failed(self, caller: Channel, dest: Channel, status: str, cause: int) -> None:
-        """The dialled phone rang out (NOANSWER, capture 02) or refused (BUSY)."""
-        pbx = self.pbx
-        pbx.dial_end(caller, dest, status)
-        pbx.var_set(caller, "DIALSTATUS", status)
-        pbx.hangup(dest, cause)
+    def dial_failed(self, caller: Channel, dest: Channel, status: str) -> None:
+        """The dialled phone rang out (NOANSWER, capture 02) or refused (BUSY); it hangs up later."""
+        self.pbx.dial_end(caller, dest, status)
+        self.pbx.var_set(caller, "DIALSTATUS", status)
 
     def next_attempt(self, ch: Channel, label: str, status: str) -> None:
         self.pbx.new_exten(ch, "NoOp", f"{label}: DIALSTATUS={status}", priority=ch.priority + 1)
@@ -137,12 +143,22 @@ class Dialplan:
             pbx.dial_end(caller, dest, "CANCEL")
         pbx.var_set(caller, "DIALSTATUS", "CANCEL")
         pbx.hangup_request(caller, 16, soft=True)
-        pbx.cdr(caller, dest=ringing[0] if ringing else None, answered_at=None, disposition="NO ANSWER")
+        pbx.cdr(
+            caller, dest=ringing[0] if ringing else None, answered_at=None, disposition="NO ANSWER"
+        )
         pbx.hangup(caller, 127)
         for dest in ringing:
             pbx.hangup(dest, 127)
 
-    def hang_up_bridged(self, leaving: Channel, other: Channel, bridge: Bridge, *, first: Channel, answered_at: float) -> None:
+    def hang_up_bridged(
+        self,
+        leaving: Channel,
+        other: Channel,
+        bridge: Bridge,
+        *,
+        first: Channel,
+        answered_at: float,
+    ) -> None:
         """`leaving` hangs up a bridged call; `other` follows (capture 01). `first` owns the CDR."""
         pbx = self.pbx
         pbx.hangup_request(leaving, 16)
@@ -165,7 +181,9 @@ class Dialplan:
             pbx.new_state(ch, UP)
         pbx.new_exten(ch, app, data, priority=ch.priority + 1)
 
-    def caller_hangs_up_alone(self, ch: Channel, *, answered_at: float | None, cause: int = 16) -> None:
+    def caller_hangs_up_alone(
+        self, ch: Channel, *, answered_at: float | None, cause: int = 16
+    ) -> None:
         pbx = self.pbx
         pbx.hangup_request(ch, cause)
         pbx.hangup_request(ch, cause, soft=True)

@@ -31,7 +31,11 @@ def queue_caller_abandon(pbx: Pbx, caller: Channel, queue: str, *, hold_time: in
 
 
 def _member(queue: str, ext: str) -> Fields:
-    return [("Queue", queue), ("Interface", f"PJSIP/{ext}"), ("MemberName", AGENT_NAMES.get(ext, ext))]
+    return [
+        ("Queue", queue),
+        ("Interface", f"PJSIP/{ext}"),
+        ("MemberName", AGENT_NAMES.get(ext, ext)),
+    ]
 
 
 def agent_called(pbx: Pbx, caller: Channel, dest: Channel, queue: str, ext: str) -> None:
@@ -40,7 +44,14 @@ def agent_called(pbx: Pbx, caller: Channel, dest: Channel, queue: str, ext: str)
 
 
 def agent_connect(
-    pbx: Pbx, caller: Channel, dest: Channel, queue: str, ext: str, *, hold_time: int, ring_time: int
+    pbx: Pbx,
+    caller: Channel,
+    dest: Channel,
+    queue: str,
+    ext: str,
+    *,
+    hold_time: int,
+    ring_time: int,
 ) -> None:
     timing = [("HoldTime", str(hold_time)), ("RingTime", str(ring_time))]
     fields = caller.snapshot() + dest.snapshot("Dest") + _member(queue, ext) + timing
@@ -48,7 +59,14 @@ def agent_connect(
 
 
 def agent_complete(
-    pbx: Pbx, caller: Channel, dest: Channel, queue: str, ext: str, *, hold_time: int, talk_time: int
+    pbx: Pbx,
+    caller: Channel,
+    dest: Channel,
+    queue: str,
+    ext: str,
+    *,
+    hold_time: int,
+    talk_time: int,
 ) -> None:
     timing = [("HoldTime", str(hold_time)), ("TalkTime", str(talk_time)), ("Reason", "caller")]
     fields = caller.snapshot() + dest.snapshot("Dest") + _member(queue, ext) + timing
@@ -126,7 +144,11 @@ def attended_transfer_fields(
         + second_bridge.snapshot("Second")
         + transferee.snapshot("Transferee")
         + target.snapshot("TransferTarget")
-        + [("IsExternal", "Yes"), ("DestType", "Bridge"), ("DestBridgeUniqueid", dest_bridge.uniqueid)]
+        + [
+            ("IsExternal", "Yes"),
+            ("DestType", "Bridge"),
+            ("DestBridgeUniqueid", dest_bridge.uniqueid),
+        ]
     )
 
 
@@ -148,7 +170,9 @@ def local_optimization(
         fields += source.snapshot("Source") + [("DestUniqueId", dest_uniqueid), ("Id", str(op_id))]
         pbx.event("LocalOptimizationBegin", "call,all", fields)
     else:
-        pbx.event("LocalOptimizationEnd", "call,all", fields + [("Success", "Yes"), ("Id", str(op_id))])
+        pbx.event(
+            "LocalOptimizationEnd", "call,all", fields + [("Success", "Yes"), ("Id", str(op_id))]
+        )
 
 
 # ----- pickup and Originate ------------------------------------------------------------------
@@ -160,7 +184,14 @@ def pickup(pbx: Pbx, picker: Fields, target: Fields) -> None:
 
 
 def originate_response(
-    pbx: Pbx, ch: Channel, *, action_id: str | None, context: str, exten: str, cid_num: str, cid_name: str
+    pbx: Pbx,
+    ch: Channel,
+    *,
+    action_id: str | None,
+    context: str,
+    exten: str,
+    cid_num: str,
+    cid_name: str,
 ) -> None:
     fields = [("ActionID", action_id)] if action_id else []
     fields += [

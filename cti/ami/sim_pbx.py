@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import random
 import uuid
@@ -23,18 +24,40 @@ CAUSE_TEXT = {
     127: "Interworking, unspecified",
 }
 UNKNOWN = "<unknown>"
-AGENT_NAMES = {"101": "Ivan Petrov", "102": "Maria Sidorova", "103": "Oleg Smirnov", "199": "Duty Operator"}
+AGENT_NAMES = {
+    "101": "Ivan Petrov",
+    "102": "Maria Sidorova",
+    "103": "Oleg Smirnov",
+    "199": "Duty Operator",
+}
 TRUNK = "trunk"
 
 
 def encode(fields: Fields) -> bytes:
     """One AMI frame on the wire: `Key: Value` lines, CRLF, then an empty line; UTF-8."""
-    text = "".join(f"{key}: {_one_line(value)}\r\n" for key, value in fields)
+    text = "".join([f"{key}: {value}\r\n" for key, value in fields])
+    if text.count("\n") != len(fields) or text.count("\r") != len(fields):  # a value spans lines
+        text = "".join([f"{key}: {_one_line(value)}\r\n" for key, value in fields])
     return (text + "\r\n").encode("utf-8")
 
 
 def _one_line(value: str) -> str:
     return value.replace("\r", " ").replace("\n", " ")
+
+
+@functools.cache
+def _keys(prefix: str, names: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(prefix + name for name in names)
+
+
+CHANNEL_KEYS = (
+    "Channel", "ChannelState", "ChannelStateDesc", "CallerIDNum", "CallerIDName", "ConnectedLineNum",
+    "ConnectedLineName", "Language", "AccountCode", "Context", "Exten", "Priority", "Uniqueid", "Linkedid",
+)  # fmt: skip
+BRIDGE_KEYS = (
+    "BridgeUniqueid", "BridgeType", "BridgeTechnology", "BridgeCreator", "BridgeName",
+    "BridgeNumChannels", "BridgeVideoSourceMode",
+)  # fmt: skip
 
 
 def uniqueid_order(uniqueid: str) -> tuple[int, int]:
@@ -52,15 +75,16 @@ class Bridge:
     technology: str = "simple_bridge"
 
     def snapshot(self, prefix: str = "") -> Fields:
-        return [
-            (f"{prefix}BridgeUniqueid", self.uniqueid),
-            (f"{prefix}BridgeType", "basic"),
-            (f"{prefix}BridgeTechnology", self.technology),
-            (f"{prefix}BridgeCreator", UNKNOWN),
-            (f"{prefix}BridgeName", UNKNOWN),
-            (f"{prefix}BridgeNumChannels", str(len(self.members))),
-            (f"{prefix}BridgeVideoSourceMode", "none"),
-        ]
+        values = (
+            self.uniqueid,
+            "basic",
+            self.technology,
+            UNKNOWN,
+            UNKNOWN,
+            str(len(self.members)),
+            "none",
+        )
+        return list(zip(_keys(prefix, BRIDGE_KEYS), values, strict=True))
 
 
 @dataclass(eq=False)
@@ -89,28 +113,21 @@ class Channel:
         return self.name.rsplit("-", 1)[0]
 
     def snapshot(self, prefix: str = "") -> Fields:
-        return [
-            (f"{prefix}Channel", self.name),
-            (f"{prefix}ChannelState", str(self.state)),
-            (f"{prefix}ChannelStateDesc", STATE_DESC[self.state]),
-            (f"{prefix}CallerIDNum", self.cid_num),
-            (f"{prefix}CallerIDName", self.cid_name),
-            (f"{prefix}ConnectedLineNum", self.conn_num),
-            (f"{prefix}ConnectedLineName", self.conn_name),
-            (f"{prefix}Language", "en"),
-            (f"{prefix}AccountCode", ""),
-            (f"{prefix}Context", self.context),
-            (f"{prefix}Exten", self.exten),
-            (f"{prefix}Priority", str(self.priority)),
-            (f"{prefix}Uniqueid", self.uniqueid),
-            (f"{prefix}Linkedid", self.linkedid),
-        ]
+        """The standard channel fields, in Asterisk's order, optionally prefixed (`Dest`...)."""
+        values = (
+            self.name, str(self.state), STATE_DESC[self.state], self.cid_num, self.cid_name,
+            self.conn_num, self.conn_name, "en", "", self.context, self.exten, str(self.priority),
+            self.uniqueid, self.linkedid,
+        )  # fmt: skip
+        return list(zip(_keys(prefix, CHANNEL_KEYS), values, strict=True))
 
 
 class Pbx:
     """Live channels and bridges; every change is sent as the AMI event Asterisk would send."""
 
-    def __init__(self, *, clock: SimClock, send: Callable[[bytes], None], rng: random.Random) -> None:
+    def __init__(
+        self, *, clock: SimClock, send: Callable[[bytes], None], rng: random.Random
+    ) -> None:
         self.clock = clock
         self.rng = rng
         self._send = send
@@ -118,6 +135,7 @@ class Pbx:
         self._uid_seq = itertools.count()
         self._pjsip_seq = itertools.count()
         self._local_seq = itertools.count()
+        self._optimization_seq = itertools.count()
         self._device_users: dict[str, int] = {}
         self._in_use: set[str] = set()
 
@@ -132,6 +150,9 @@ class Pbx:
     def local_names(self, exten: str, context: str) -> tuple[str, str]:
         base = f"Local/{exten}@{context}-{next(self._local_seq):08x}"
         return f"{base};1", f"{base};2"
+
+    def next_optimization_id(self) -> int:
+        return next(self._optimization_seq)
 
     def new_bridge_id(self) -> str:
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
@@ -210,7 +231,9 @@ class Pbx:
 
     def new_callerid(self, ch: Channel, num: str, name: str) -> None:
         ch.cid_num, ch.cid_name = num, name
-        self.channel_event("NewCallerid", ch, [("CID-CallingPres", "0 (Presentation Allowed, Not Screened)")])
+        self.channel_event(
+            "NewCallerid", ch, [("CID-CallingPres", "0 (Presentation Allowed, Not Screened)")]
+        )
 
     def hangup_request(self, ch: Channel, cause: int | None = None, *, soft: bool = False) -> None:
         extra = [] if cause is None else [("Cause", str(cause))]
@@ -232,7 +255,9 @@ class Pbx:
     def dial_end(self, caller: Channel | None, dest: Channel, status: str) -> None:
         self._dial_event("DialEnd", caller, dest, ("DialStatus", status))
 
-    def _dial_event(self, name: str, caller: Channel | None, dest: Channel, last: tuple[str, str]) -> None:
+    def _dial_event(
+        self, name: str, caller: Channel | None, dest: Channel, last: tuple[str, str]
+    ) -> None:
         fields = caller.snapshot() if caller is not None else []
         self.event(name, "call,all", fields + dest.snapshot("Dest") + [last])
 
@@ -270,7 +295,9 @@ class Pbx:
     def device_state(self, device: str, state: str) -> None:
         self.event("DeviceStateChange", "call,all", [("Device", device), ("State", state)])
 
-    def cdr(self, ch: Channel, *, dest: Channel | None, answered_at: float | None, disposition: str) -> None:
+    def cdr(
+        self, ch: Channel, *, dest: Channel | None, answered_at: float | None, disposition: str
+    ) -> None:
         now = self.clock.now
         fields = [
             ("AccountCode", ""),
