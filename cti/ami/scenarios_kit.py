@@ -104,8 +104,15 @@ class Scenario:
     randomize: Callable[[random.Random], dict[str, Any]]  #: plausible random parameters
 
 
+#: numbers of the demo customers (cti.db.directory.seed_demo), in the formats trunks deliver
+REGULAR_CALLERS = ("89161234567", "+79031112233", "89165550101", "79261112233", "+79165550102")
+
+
 def random_caller(rng: random.Random) -> dict[str, Any]:
     """A Russian mobile or landline in one of the formats trunks deliver, sometimes with a name."""
+    if rng.random() < 0.4:
+        # regulars: the demo directory's customers call back again and again
+        return {"caller": rng.choice(REGULAR_CALLERS), "caller_name": ""}
     digits = f"{rng.choice(('916', '903', '926', '495', '812'))}{rng.randrange(10**7):07d}"
     number = rng.choice((f"+7{digits}", f"8{digits}", f"7{digits}"))
     name = rng.choice(CALLER_NAMES) if rng.random() < 0.3 else ""
