@@ -34,7 +34,7 @@ def alembic_config(database_url: str | None = None) -> Config:
     return cfg
 
 
-async def upgrade(database_url: str, revision: str = "head") -> None:
+async def upgrade(database_url: str, revision: str = "heads") -> None:
     """`alembic upgrade head` against `database_url`; a database already at head is left alone."""
     await _run_with_connection(database_url, lambda cfg: command.upgrade(cfg, revision))
 
