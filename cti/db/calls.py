@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -22,29 +23,14 @@ _SQLITE_MAX_PARAMS = 32_766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 99
 #: rows per execute() call, so a huge batch is sent in pieces of bounded size
 _MAX_ROWS_PER_STATEMENT = 1_000
 
+#: CallRecord fields stored as UTC datetimes (epoch floats in the domain)
+_TIMES = frozenset({"started_at", "answered_at", "ended_at"})
+#: CallRecord fields stored as JSON lists (tuples in the domain)
+_LISTS = frozenset({"agents_rung", "answered_by"})
+_ENUMS = {"direction": Direction, "outcome": Outcome, "missed_kind": MissedKind}
+_FIELDS = tuple(f.name for f in fields(CallRecord))
 #: columns an upsert overwrites; id, linkedid and created_at stay as first written
-_UPDATED_COLUMNS = (
-    "direction",
-    "caller",
-    "caller_e164",
-    "caller_name",
-    "did",
-    "agents_rung",
-    "answered_by",
-    "outcome",
-    "missed_kind",
-    "short_abandon",
-    "started_at",
-    "answered_at",
-    "ended_at",
-    "wait_seconds",
-    "talk_seconds",
-    "hold_seconds",
-    "queue",
-    "transferred",
-    "recording",
-    "resynced",
-)
+_UPDATED_COLUMNS = tuple(name for name in _FIELDS if name != "linkedid")
 
 
 def to_datetime(ts: float) -> datetime:
@@ -60,57 +46,39 @@ def to_epoch(value: datetime) -> float:
 
 
 def record_to_row(record: CallRecord) -> dict[str, Any]:
-    """The `calls` column values for one record."""
-    return {
-        "linkedid": record.linkedid,
-        "direction": Direction(record.direction).value,
-        "caller": record.caller,
-        "caller_e164": record.caller_e164,
-        "caller_name": record.caller_name,
-        "did": record.did,
-        "agents_rung": list(record.agents_rung),
-        "answered_by": list(record.answered_by),
-        "outcome": Outcome(record.outcome).value,
-        "missed_kind": MissedKind(record.missed_kind).value if record.missed_kind else None,
-        "short_abandon": record.short_abandon,
-        "started_at": to_datetime(record.started_at),
-        "answered_at": to_datetime(record.answered_at) if record.answered_at is not None else None,
-        "ended_at": to_datetime(record.ended_at),
-        "wait_seconds": float(record.wait_seconds),
-        "talk_seconds": float(record.talk_seconds),
-        "hold_seconds": float(record.hold_seconds),
-        "queue": record.queue,
-        "transferred": record.transferred,
-        "recording": record.recording,
-        "resynced": record.resynced,
-    }
+    """The `calls` column values for one record: one column per CallRecord field."""
+    row: dict[str, Any] = {}
+    for name in _FIELDS:
+        value = getattr(record, name)
+        if value is None:
+            row[name] = None
+        elif name in _TIMES:
+            row[name] = to_datetime(value)
+        elif name in _LISTS:
+            row[name] = list(value)
+        elif name in _ENUMS:
+            row[name] = _ENUMS[name](value).value
+        else:
+            row[name] = value
+    return row
 
 
 def row_to_record(row: CallRow) -> CallRecord:
     """A `calls` row back to the domain record."""
-    return CallRecord(
-        linkedid=row.linkedid,
-        direction=Direction(row.direction),
-        caller=row.caller,
-        caller_e164=row.caller_e164,
-        caller_name=row.caller_name,
-        did=row.did,
-        agents_rung=tuple(row.agents_rung or ()),
-        answered_by=tuple(row.answered_by or ()),
-        outcome=Outcome(row.outcome),
-        missed_kind=MissedKind(row.missed_kind) if row.missed_kind else None,
-        short_abandon=bool(row.short_abandon),
-        started_at=to_epoch(row.started_at),
-        answered_at=to_epoch(row.answered_at) if row.answered_at is not None else None,
-        ended_at=to_epoch(row.ended_at),
-        wait_seconds=float(row.wait_seconds),
-        talk_seconds=float(row.talk_seconds),
-        hold_seconds=float(row.hold_seconds),
-        queue=row.queue,
-        transferred=bool(row.transferred),
-        recording=row.recording,
-        resynced=bool(row.resynced),
-    )
+    values: dict[str, Any] = {}
+    for name in _FIELDS:
+        value = getattr(row, name)
+        if value is None:
+            values[name] = () if name in _LISTS else None
+        elif name in _TIMES:
+            values[name] = to_epoch(value)
+        elif name in _LISTS:
+            values[name] = tuple(value)
+        elif name in _ENUMS:
+            values[name] = _ENUMS[name](value)
+        else:
+            values[name] = value
+    return CallRecord(**values)
 
 
 def rows_per_statement(dialect_name: str, columns: int) -> int:
