@@ -128,6 +128,7 @@ class CallRecord:
     transferred: bool = False
     recording: str | None = None
     resynced: bool = False
+    did_e164: str | None = None  #: the dialled number in E.164 (the customer, for outbound calls)
 
     def to_json(self) -> dict[str, Any]:
         """The replay/`cti calls --json` line; timestamps as ISO 8601 UTC."""
@@ -153,6 +154,7 @@ class CallRecord:
             "transferred": self.transferred,
             "recording": self.recording,
             "resynced": self.resynced,
+            "did_e164": self.did_e164,
         }
 
     @classmethod
@@ -179,6 +181,7 @@ class CallRecord:
             transferred=bool(data.get("transferred", False)),
             recording=data.get("recording"),
             resynced=bool(data.get("resynced", False)),
+            did_e164=data.get("did_e164"),
         )
 
 

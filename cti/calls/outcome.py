@@ -97,4 +97,5 @@ def decide(call: Call, rules: TrackingRules) -> CallRecord:
         transferred=call.transferred,
         recording=call.recording,
         resynced=call.resynced,
+        did_e164=normalize(call.did, rules.default_region).e164 if call.did else None,
     )
