@@ -44,21 +44,21 @@ async def downgrade(database_url: str, revision: str = "base") -> None:
     await _run_with_connection(database_url, lambda cfg: command.downgrade(cfg, revision))
 
 
-async def current_revision(database_url: str) -> str | None:
-    """The revision the database is at (None: never migrated)."""
+async def current_revisions(database_url: str) -> frozenset[str]:
+    """The revisions the database is at, one per branch (empty: never migrated)."""
     engine = create_engine(database_url, poolclass=NullPool)
     try:
         async with engine.connect() as conn:
-            return await conn.run_sync(
-                lambda sync: MigrationContext.configure(sync).get_current_revision()
-            )
+            heads = await conn.run_sync(lambda sync: MigrationContext.configure(sync).get_current_heads())
+            return frozenset(heads)
     finally:
         await engine.dispose()
 
 
-def head_revision() -> str | None:
-    """The newest revision among the shipped scripts."""
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+def head_revisions() -> frozenset[str]:
+    """The newest revision of every branch among the shipped scripts (features migrate on
+    branches of their own off the initial schema; `upgrade()` applies them all)."""
+    return frozenset(ScriptDirectory.from_config(alembic_config()).get_heads())
 
 
 async def _run_with_connection(database_url: str, action: Callable[[Config], None]) -> None:
@@ -143,9 +143,9 @@ def _run_migrations(connection: Connection) -> None:
 __all__ = [
     "MIGRATIONS_DIR",
     "alembic_config",
-    "current_revision",
+    "current_revisions",
     "downgrade",
-    "head_revision",
+    "head_revisions",
     "run_env",
     "upgrade",
 ]

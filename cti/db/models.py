@@ -76,6 +76,7 @@ class CallRow(Base):
     direction: Mapped[str] = mapped_column(String(16))
     caller: Mapped[str] = mapped_column(String)
     caller_e164: Mapped[str | None] = mapped_column(String, index=True)
+    did_e164: Mapped[str | None] = mapped_column(String, index=True)
     caller_name: Mapped[str] = mapped_column(String)
     did: Mapped[str] = mapped_column(String)
     agents_rung: Mapped[list[str]] = mapped_column(JSON)
@@ -156,3 +157,7 @@ __all__ = [
     "CustomerPhone",
     "UTCDateTime",
 ]
+
+
+# tables of other features, registered on the same metadata (Alembic and tests see them all)
+from cti.db import missed_models as _missed_models  # noqa: E402,F401
