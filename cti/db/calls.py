@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -115,11 +115,24 @@ def upsert_statement(dialect_name: str) -> Insert:
     )
 
 
+#: work done in the transaction that stores a batch of calls (missed calls, callbacks...);
+#: returns messages to announce once the transaction has committed
+AfterSave = Callable[[AsyncSession, Sequence[CallRecord]], Awaitable[list[dict[str, Any]]]]
+
+
 class CallRepository:
     """Finished calls in the `calls` table."""
 
-    def __init__(self, *, session_factory: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self,
+        *,
+        session_factory: async_sessionmaker[AsyncSession],
+        after_save: Sequence[AfterSave] = (),
+        announce: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
         self._sessions = session_factory
+        self._after_save = tuple(after_save)
+        self._announce = announce
 
     async def save_many(self, records: Sequence[CallRecord]) -> int:
         """Store `records` in one transaction; a linkedid already stored is overwritten.
@@ -134,12 +147,18 @@ class CallRepository:
         if not latest:
             return 0
         rows = list(latest.values())
+        messages: list[dict[str, Any]] = []
         async with self._sessions() as session, session.begin():
             dialect = session.get_bind().dialect.name
             statement = upsert_statement(dialect)
             step = rows_per_statement(dialect, len(rows[0]))
             for start in range(0, len(rows), step):
                 await session.execute(statement, rows[start : start + step])
+            for hook in self._after_save:
+                messages.extend(await hook(session, records))
+        if self._announce is not None:
+            for message in messages:  # only once stored: nothing is announced that could be lost
+                self._announce(message)
         return len(rows)
 
     async def list_calls(

@@ -34,7 +34,9 @@ def into_window(moment: datetime, tz: ZoneInfo, window: CallbackWindow) -> datet
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError("callback times must be timezone-aware")
     local = moment.astimezone(tz)
-    start = local.replace(hour=window.start.hour, minute=window.start.minute, second=0, microsecond=0)
+    start = local.replace(
+        hour=window.start.hour, minute=window.start.minute, second=0, microsecond=0
+    )
     end = local.replace(hour=window.end.hour, minute=window.end.minute, second=0, microsecond=0)
     if local < start:
         local = start

@@ -1,0 +1,306 @@
+"""Callbacks worked by people: list, create for a colleague, hold, reassign, resolve, escalate."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from cti.db.missed_models import CallbackLogRow, CallbackRow, MissedCallRow
+from cti.missed.book import CallbackPolicy, ContextSource, log_entry, open_callback
+from cti.missed.model import CallbackSource, CallbackState, Resolution
+from cti.missed.rules import callback_deadline, choose_owner, requested_time_ok
+from cti.missed.views import callback_view, log_view, missed_view
+
+
+class CallbackError(Exception):
+    """A request about callbacks that cannot be carried out; the message says why."""
+
+
+class CallbackNotFound(CallbackError):
+    pass
+
+
+class CallbackConflict(CallbackError):
+    pass
+
+
+@dataclass(frozen=True)
+class CallbackFilter:
+    owner: str | None = None
+    state: CallbackState | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    did: str | None = None
+    overdue: bool = False
+    limit: int = 500
+
+
+@dataclass(frozen=True)
+class MissedFilter:
+    since: datetime | None = None
+    until: datetime | None = None
+    did: str | None = None
+    kind: str | None = None
+    agent: str | None = None
+    resolved: bool | None = None
+    limit: int = 1000
+
+
+class Callbacks:
+    """Reads and changes callbacks; every change is logged with who made it."""
+
+    def __init__(
+        self,
+        *,
+        session_factory: async_sessionmaker[AsyncSession],
+        context: ContextSource,
+        policy: CallbackPolicy = CallbackPolicy(),
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._sessions = session_factory
+        self._context = context
+        self._policy = policy
+        self._clock = clock
+
+    # --- queries -----------------------------------------------------------------------------
+
+    async def list(self, f: CallbackFilter) -> list[dict[str, Any]]:
+        query: Select[tuple[CallbackRow]] = select(CallbackRow)
+        if f.owner:
+            query = query.where(CallbackRow.owner_login == f.owner)
+        if f.state:
+            query = query.where(CallbackRow.state == f.state.value)
+        if f.since:
+            query = query.where(CallbackRow.created_at >= f.since)
+        if f.until:
+            query = query.where(CallbackRow.created_at < f.until)
+        if f.did:
+            query = query.where(CallbackRow.did == f.did)
+        if f.overdue:
+            query = query.where(
+                CallbackRow.state == CallbackState.OPEN.value,
+                CallbackRow.deadline_at <= self._clock(),
+            )
+        query = query.order_by(CallbackRow.deadline_at, CallbackRow.id).limit(f.limit)
+        async with self._sessions() as session:
+            return [callback_view(row) for row in await session.scalars(query)]
+
+    async def get(self, callback_id: int) -> dict[str, Any]:
+        async with self._sessions() as session:
+            row = await self._row(session, callback_id)
+            log = await session.scalars(
+                select(CallbackLogRow)
+                .where(CallbackLogRow.callback_id == callback_id)
+                .order_by(CallbackLogRow.at, CallbackLogRow.id)
+            )
+            misses = await session.scalars(
+                select(MissedCallRow)
+                .where(MissedCallRow.callback_id == callback_id)
+                .order_by(MissedCallRow.missed_at)
+            )
+            return callback_view(row) | {
+                "log": [log_view(entry) for entry in log],
+                "missed_calls": [missed_view(m, row) for m in misses],
+            }
+
+    async def missed(self, f: MissedFilter) -> list[dict[str, Any]]:
+        query = select(MissedCallRow, CallbackRow).outerjoin(
+            CallbackRow, MissedCallRow.callback_id == CallbackRow.id
+        )
+        if f.since:
+            query = query.where(MissedCallRow.missed_at >= f.since)
+        if f.until:
+            query = query.where(MissedCallRow.missed_at < f.until)
+        if f.did:
+            query = query.where(MissedCallRow.did == f.did)
+        if f.kind:
+            query = query.where(MissedCallRow.kind == f.kind)
+        if f.resolved is not None:
+            state = CallbackState.RESOLVED.value if f.resolved else CallbackState.OPEN.value
+            query = query.where(CallbackRow.state == state)
+        query = query.order_by(MissedCallRow.missed_at.desc(), MissedCallRow.id.desc()).limit(
+            f.limit
+        )
+        async with self._sessions() as session:
+            rows = [missed_view(m, c) for m, c in (await session.execute(query)).all()]
+        if f.agent:
+            rows = [
+                r for r in rows if f.agent in r["agents_rung"] or r["callback_owner"] == f.agent
+            ]
+        return rows
+
+    # --- changes -----------------------------------------------------------------------------
+
+    async def create(
+        self,
+        *,
+        number: str,
+        by: str,
+        owner: str | None = None,
+        note: str = "",
+        requested_for: datetime | None = None,
+        customer_id: int | None = None,
+    ) -> dict[str, Any]:
+        """A callback left by a person ("call back about order 1234"), optionally at a chosen time."""
+        now = self._clock()
+        context = await self._context(number, now)
+        if requested_for is not None:
+            if requested_for.tzinfo is None:
+                raise CallbackError(
+                    "requested_for must carry a time zone offset, e.g. 2026-11-25T15:00:00+03:00"
+                )
+            if not requested_time_ok(requested_for, context.timezone, self._policy.window):
+                w = self._policy.window
+                raise CallbackError(
+                    f"{requested_for.isoformat()} is outside the customer's callback window "
+                    f"({w.start:%H:%M}-{w.end:%H:%M} {context.timezone.key}); choose a time inside it"
+                )
+        async with self._sessions() as session, session.begin():
+            row = await open_callback(session, number)
+            chosen = choose_owner(context.owner)
+            if row is None:
+                deadline = (
+                    requested_for.astimezone(UTC)
+                    if requested_for
+                    else callback_deadline(
+                        now, sla=self._policy.sla, tz=context.timezone, window=self._policy.window
+                    )
+                )
+                row = CallbackRow(
+                    number=number,
+                    customer_id=customer_id or context.customer_id,
+                    state=CallbackState.OPEN.value,
+                    source=CallbackSource.AGENT.value,
+                    owner_login=owner or chosen.login,
+                    owner_reason="chosen" if owner else chosen.reason,
+                    misses=0,
+                    note=note,
+                    created_by=by,
+                    created_at=now,
+                    requested_for=requested_for,
+                    deadline_at=deadline,
+                    timezone=context.timezone.key,
+                )
+                session.add(row)
+                await session.flush()
+                log_entry(
+                    session, row, now, by, "created", None, {"owner": row.owner_login, "note": note}
+                )
+            else:
+                # one open callback per number: the note and the chosen time join the existing one
+                if note:
+                    row.note = f"{row.note}\n{note}".strip()
+                if requested_for is not None:
+                    row.requested_for, row.deadline_at = (
+                        requested_for,
+                        requested_for.astimezone(UTC),
+                    )
+                if owner and owner != row.owner_login:
+                    log_entry(
+                        session,
+                        row,
+                        now,
+                        by,
+                        "reassigned",
+                        None,
+                        {"from": row.owner_login, "to": owner},
+                    )
+                    row.owner_login, row.owner_reason = owner, "chosen"
+                log_entry(session, row, now, by, "note", None, {"note": note})
+            await session.flush()
+            return callback_view(row)
+
+    async def hold(self, callback_id: int, *, by: str) -> dict[str, Any]:
+        """`by` is calling the customer now: others see "being called back by ..."."""
+        async with self._sessions() as session, session.begin():
+            row = await self._open_row(session, callback_id)
+            if row.held_by and row.held_by != by:
+                raise CallbackConflict(
+                    f"callback {callback_id} is being called back by {row.held_by}"
+                )
+            now = self._clock()
+            row.held_by, row.held_at = by, now
+            log_entry(session, row, now, by, "held")
+            return callback_view(row)
+
+    async def reassign(
+        self, callback_id: int, *, to: str, by: str, reason: str = ""
+    ) -> dict[str, Any]:
+        async with self._sessions() as session, session.begin():
+            row = await self._open_row(session, callback_id)
+            now = self._clock()
+            log_entry(
+                session,
+                row,
+                now,
+                by,
+                "reassigned",
+                None,
+                {"from": row.owner_login, "to": to, "reason": reason},
+            )
+            row.owner_login, row.owner_reason, row.held_by, row.held_at = (
+                to,
+                "reassigned",
+                None,
+                None,
+            )
+            return callback_view(row)
+
+    async def resolve(self, callback_id: int, *, by: str, note: str) -> dict[str, Any]:
+        if not note.strip():
+            raise CallbackError("a callback closed by hand needs a note saying what happened")
+        async with self._sessions() as session, session.begin():
+            row = await self._open_row(session, callback_id)
+            now = self._clock()
+            row.state, row.resolved_at, row.resolved_by = CallbackState.RESOLVED.value, now, by
+            row.resolution, row.resolution_note = Resolution.MANUAL.value, note
+            log_entry(
+                session, row, now, by, "resolved", None, {"resolution": "manual", "note": note}
+            )
+            return callback_view(row)
+
+    async def escalate_due(self) -> list[dict[str, Any]]:
+        """Open callbacks past their deadline, not escalated yet: mark and return them (from
+        stored times, so a restart neither loses nor repeats an escalation)."""
+        now = self._clock()
+        async with self._sessions() as session, session.begin():
+            rows = list(
+                await session.scalars(
+                    select(CallbackRow)
+                    .where(
+                        CallbackRow.state == CallbackState.OPEN.value,
+                        CallbackRow.deadline_at <= now,
+                        CallbackRow.escalated_at.is_(None),
+                    )
+                    .with_for_update(skip_locked=True)
+                )
+            )
+            for row in rows:
+                row.escalated_at = now
+                log_entry(
+                    session,
+                    row,
+                    now,
+                    "system",
+                    "escalated",
+                    None,
+                    {"deadline": row.deadline_at.isoformat()},
+                )
+            return [callback_view(row) for row in rows]
+
+    async def _row(self, session: AsyncSession, callback_id: int) -> CallbackRow:
+        row = await session.get(CallbackRow, callback_id)
+        if row is None:
+            raise CallbackNotFound(f"no callback {callback_id}")
+        return row
+
+    async def _open_row(self, session: AsyncSession, callback_id: int) -> CallbackRow:
+        row = await self._row(session, callback_id)
+        if row.state != CallbackState.OPEN.value:
+            raise CallbackConflict(f"callback {callback_id} is already resolved")
+        return row
