@@ -57,7 +57,7 @@ class CallbackBook:
         self, *, context: ContextSource, policy: CallbackPolicy = CallbackPolicy()
     ) -> None:
         self._context = context
-        self._policy = policy
+        self._policy = policy or CallbackPolicy()
 
     async def record_calls(
         self, session: AsyncSession, records: Sequence[CallRecord]

@@ -59,12 +59,12 @@ class Callbacks:
         *,
         session_factory: async_sessionmaker[AsyncSession],
         context: ContextSource,
-        policy: CallbackPolicy = CallbackPolicy(),
+        policy: CallbackPolicy | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._sessions = session_factory
         self._context = context
-        self._policy = policy
+        self._policy = policy or CallbackPolicy()
         self._clock = clock
 
     # --- queries -----------------------------------------------------------------------------
