@@ -8,9 +8,11 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cti.ami.connection import AmiClient
 from cti.bus import InProcessBus
@@ -23,6 +25,9 @@ from cti.db import directory
 from cti.db.calls import CallRepository
 from cti.db.session import create_engine, session_factory
 from cti.metrics import Sample, render
+from cti.missed.book import CallbackBook, CallbackPolicy, ContextSource, directory_context
+from cti.missed.callbacks import Callbacks
+from cti.missed.model import CallbackWindow
 
 log = logging.getLogger(__name__)
 
@@ -48,16 +53,52 @@ class Components:
     service: CallService
     ami: AmiClient
     started_at: float
+    callbacks: Callbacks
 
     async def close(self) -> None:
         await self.engine.dispose()
 
 
+def callback_policy(settings: Settings) -> CallbackPolicy:
+    start, end = settings.callback_hours()
+    return CallbackPolicy(
+        sla=timedelta(minutes=settings.callback_sla_minutes), window=CallbackWindow(start, end)
+    )
+
+
+def miss_context(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> ContextSource:
+    """Who owns a miss and in which time zone: the directory (and later the rota) decides."""
+
+    async def find(e164: str) -> dict[str, Any] | None:
+        return await directory.find_customer_by_e164(sessions, e164)
+
+    return directory_context(
+        find_customer=find,
+        office_timezone=settings.timezone,
+        default_owner=settings.callback_default_owner or None,
+        default_region=settings.default_region,
+    )
+
+
+def call_store(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    announce: Callable[[dict[str, Any]], None] | None = None,
+) -> tuple[CallRepository, Callbacks]:
+    """Where finished calls go: the calls table, and in the same transaction the missed calls
+    and callbacks they make or resolve. `cti serve` and `cti replay --store` share it."""
+    context = miss_context(settings, sessions)
+    policy = callback_policy(settings)
+    book = CallbackBook(context=context, policy=policy)
+    repository = CallRepository(session_factory=sessions, after_save=[book.record_calls], announce=announce)
+    return repository, Callbacks(session_factory=sessions, context=context, policy=policy)
+
+
 def build(settings: Settings) -> Components:
     engine = create_engine(settings.database_url)
     sessions = session_factory(engine)
-    repository = CallRepository(session_factory=sessions)
     bus = InProcessBus()
+    repository, callbacks = call_store(settings, sessions, bus.publish)
     rules = tracking_rules(settings)
 
     async def lookup(caller: str) -> dict[str, Any] | None:
@@ -81,7 +122,7 @@ def build(settings: Settings) -> Components:
         reconnect_max=settings.ami_reconnect_max,
         max_frame_bytes=settings.ami_max_frame_bytes,
     )
-    return Components(settings, engine, repository, bus, service, ami, time.time())
+    return Components(settings, engine, repository, bus, service, ami, time.time(), callbacks)
 
 
 def health(c: Components) -> dict[str, Any]:
@@ -151,6 +192,7 @@ def _tasks(c: Components) -> Callable[[web.Application], AsyncIterator[None]]:
             loop.create_task(c.service.consume(), name="cti-events"),
             loop.create_task(c.service.write_forever(), name="cti-writer"),
             loop.create_task(c.service.sweep_forever(), name="cti-sweeper"),
+            loop.create_task(escalate_forever(c), name="cti-escalations"),
             loop.create_task(c.ami.run(), name="cti-ami"),
         ]
         for task in tasks:
@@ -169,6 +211,17 @@ def _tasks(c: Components) -> Callable[[web.Application], AsyncIterator[None]]:
             await c.close()
 
     return run
+
+
+async def escalate_forever(c: Components, every: float = 15.0) -> None:
+    """Callbacks past their deadline escalate to supervisors, once, from stored deadlines."""
+    while True:
+        try:
+            for callback in await c.callbacks.escalate_due():
+                c.bus.publish({"type": "callback.escalated", "callback": callback})
+        except Exception:
+            log.exception("escalation check failed; retrying in %.0f s", every)
+        await asyncio.sleep(every)
 
 
 def _report_crash(task: asyncio.Task[Any]) -> None:

@@ -8,9 +8,9 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
-from typing import Any
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from cti.config import Settings, SettingsError, load_settings
 from cti.logs import setup_logging
@@ -80,7 +80,20 @@ def _parser() -> argparse.ArgumentParser:
         default="sqlite+aiosqlite:///cti-demo.db",
         help="database URL (default: cti-demo.db in the current directory)",
     )
+    for feature in _features():
+        feature.add_parsers(sub)
     return p
+
+
+#: modules that bring their own commands: each has `add_parsers(sub)` and a `COMMANDS` dict of
+#: name -> async handler(args, settings) -> exit code
+FEATURE_COMMANDS: list[str] = ["cti.missed.commands"]
+
+
+def _features() -> list[Any]:
+    import importlib
+
+    return [importlib.import_module(name) for name in FEATURE_COMMANDS]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -152,7 +165,7 @@ async def _replay(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
         )
     if args.store and records:
-        from cti.db.calls import CallRepository
+        from cti.app import call_store
         from cti.db.migrate import upgrade
         from cti.db.session import create_engine, session_factory
 
@@ -160,7 +173,10 @@ async def _replay(args: argparse.Namespace, settings: Settings) -> int:
             await upgrade(settings.database_url)
         engine = create_engine(settings.database_url)
         try:
-            await CallRepository(session_factory=session_factory(engine)).save_many(records)
+            # the live server's store: missed calls and callbacks made and resolved in call order
+            repository, _ = call_store(settings, session_factory(engine))
+            for start in range(0, len(records), 500):
+                await repository.save_many(records[start : start + 500])
         finally:
             await engine.dispose()
         print(f"stored {len(records)} call(s)", file=sys.stderr)

@@ -7,6 +7,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from datetime import time
 from pathlib import Path
 from typing import Any, get_type_hints
 
@@ -54,11 +55,43 @@ class Settings:
     did_variables: tuple[str, ...] = ("CTI_DID", "FROM_DID", "__FROM_DID")
     #: an abandon within this many seconds of waiting is a short abandon
     short_abandon_seconds: float = 5.0
+    #: a missed call must be called back within this many minutes (moved into the window)
+    callback_sla_minutes: float = 5.0
+    #: business hours in the customer's own time zone when callbacks are due ("HH:MM-HH:MM")
+    callback_window: str = "09:00-21:00"
+    #: who owns a callback when there is no account manager and no duty operator (a login)
+    callback_default_owner: str = ""
     #: tokens that may use the API and console (comma-separated); a file with one per line
     api_tokens: tuple[str, ...] = field(default=(), repr=False)
     api_tokens_file: str = ""
     #: run database migrations when `cti serve` starts (off for multi-node: run `cti db upgrade`)
     auto_migrate: bool = True
+    #: FastAGI server the dialplan asks where to route a call (agi://HOST:PORT/route); 0: off
+    agi_host: str = "127.0.0.1"
+    agi_port: int = 4573
+    #: DID rules NUMBER=TEAM, first match wins (a number in any format, or a glob like 7495*)
+    routing_did_rules: tuple[str, ...] = ()
+    #: team for calls to every other DID ("": all agents)
+    routing_default_team: str = ""
+    #: ring timeouts in seconds per step, KIND=SECONDS (manager, manager_mobile, vip_senior,
+    #: distribution, duty); unnamed steps keep their defaults (20, 25, 20, 15, 30)
+    routing_ring_timeouts: tuple[str, ...] = ()
+    #: dial string of a manager's mobile (follow-me): {digits} = E.164 without +, {e164}
+    routing_follow_me_dial: str = "Local/{digits}@cti-followme"
+    #: the mailbox the chain ends in (the VoiceMail() argument); empty: no voicemail step
+    routing_voicemail: str = "100@default"
+    #: at most this many agents are offered by the VIP step and by the distribution step
+    routing_max_agents: int = 3
+    #: agents with at least this seniority serve VIP customers
+    routing_vip_min_seniority: int = 1
+    #: the state of an agent who never set one (available, paused, dnd, offline)
+    routing_default_state: str = "available"
+    #: also distribute known customers whose manager is away (default: duty operator)
+    routing_distribute_known: bool = False
+    #: reload agents, their states and the rota from the database this often (seconds)
+    routing_refresh_seconds: float = 5.0
+    #: a caller lookup slower than this (seconds) routes the call as from an unknown caller
+    routing_lookup_timeout: float = 0.5
     #: log level and format ("text" or "json")
     log_level: str = "INFO"
     log_format: str = "text"
@@ -88,6 +121,18 @@ class Settings:
                 ) from None
             found.update(line.strip() for line in text.splitlines() if line.strip())
         return frozenset(found)
+
+    def callback_hours(self) -> tuple[time, time]:
+        """`callback_window` as (start, end) times."""
+        try:
+            start, end = (time.fromisoformat(part.strip()) for part in self.callback_window.split("-"))
+        except ValueError:
+            raise SettingsError(
+                f"callback_window={self.callback_window!r} is not HH:MM-HH:MM, e.g. 09:00-21:00"
+            ) from None
+        if start >= end:
+            raise SettingsError(f"callback_window={self.callback_window!r} must start before it ends")
+        return start, end
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
