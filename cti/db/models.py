@@ -160,4 +160,5 @@ __all__ = [
 
 
 # tables of other features, registered on the same metadata (Alembic and tests see them all)
+from cti.db import auth_models as _auth_models  # noqa: E402,F401
 from cti.db import missed_models as _missed_models  # noqa: E402,F401
