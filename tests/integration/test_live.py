@@ -136,3 +136,39 @@ async def test_overlapping_random_traffic_is_recorded_call_for_call(database_url
         got = stored.get(want["linkedid"])
         assert got is not None, want
         assert not same(got, want), (want["scenario"], same(got, want))
+
+
+async def test_replay_store_makes_and_resolves_callbacks_as_the_live_server(
+    database_url: str, tmp_path: Path
+) -> None:
+    from cti.app import call_store
+    from cti.db.session import create_engine, session_factory
+    from cti.missed.callbacks import CallbackFilter
+
+    capture = tmp_path / "callbacks.ami"
+    async with PbxSimulator(secret=SECRET, speed=SPEED, seed=9, record_path=str(capture)) as sim:
+        async with running_server(server_settings(database_url, sim)) as c:
+            await until(lambda: c.ami.connected)
+            await sim.play("abandoned", caller="89031112233")
+            await sim.play("no_answer_voicemail", caller="+79031112233")  # the same customer again
+            await sim.play("short_abandon", caller="89265550000")
+            await sim.play("click_to_call", agent="102", number="89031112233")  # the callback, answered
+            await until(lambda: not c.service.tracker.calls and c.service.backlog == 0)
+            await c.service.flush()
+            live = await c.callbacks.list(CallbackFilter())
+
+    replay_db = f"sqlite+aiosqlite:///{tmp_path / 'replay.db'}"
+    await upgrade(replay_db)
+    engine = create_engine(replay_db)
+    try:
+        repository, callbacks = call_store(Settings(), session_factory(engine))
+        await repository.save_many(list(replay_files([capture], rules=tracking_rules(Settings()))))
+        replayed = await callbacks.list(CallbackFilter())
+    finally:
+        await engine.dispose()
+    keys = ("number", "state", "misses", "attempts", "resolution", "resolved_by", "deadline_at")
+    assert [{k: cb[k] for k in keys} for cb in live] == [{k: cb[k] for k in keys} for cb in replayed]
+    by_number = {cb["number"]: cb for cb in live}
+    assert by_number["+79031112233"]["misses"] == 2
+    assert by_number["+79031112233"]["resolution"] == "outbound_answered"
+    assert by_number["+79265550000"]["state"] == "open"
