@@ -95,7 +95,7 @@ class CallbackBook:
         if number is None:
             # withheld or not a phone number: listed as missed, but there is nobody to call back
             await session.flush()
-            return [{"type": "call.missed", "missed": missed_view(row, None)}]
+            return [{"type": "call.missed", "call": missed_view(row, None)}]
         context = await self._context(number, missed_at)
         row.customer_id = context.customer_id
         callback = await open_callback(session, number)
@@ -148,8 +148,8 @@ class CallbackBook:
             kind = "callback.updated"
         row.callback_id = callback.id
         await session.flush()
-        messages.append({"type": "call.missed", "missed": missed_view(row, callback)})
-        messages.append({"type": kind, "callback": callback_view(callback)})
+        messages.append({"type": "call.missed", "call": missed_view(row, callback)})
+        messages.append(callback_message(kind, callback))
         return messages
 
     async def _answered_or_attempt(
@@ -189,7 +189,7 @@ class CallbackBook:
                 {"resolution": how.value},
             )
             await session.flush()
-            return [{"type": "callback.resolved", "callback": callback_view(callback)}]
+            return [callback_message("callback.resolved", callback)]
         if is_attempt(record, number) and utc(record.started_at) + self._policy.skew >= opened:
             seen = await session.scalar(
                 select(CallbackLogRow.id).where(
@@ -214,8 +214,13 @@ class CallbackBook:
                 {"outcome": record.outcome.value},
             )
             await session.flush()
-            return [{"type": "callback.updated", "callback": callback_view(callback)}]
+            return [callback_message("callback.updated", callback)]
         return []
+
+
+def callback_message(kind: str, callback: CallbackRow) -> dict[str, Any]:
+    """A bus message about a callback, addressed to its owner (`agent`); supervisors see all."""
+    return {"type": kind, "agent": callback.owner_login, "callback": callback_view(callback)}
 
 
 async def open_callback(session: AsyncSession, number: str) -> CallbackRow | None:
