@@ -87,7 +87,7 @@ def _parser() -> argparse.ArgumentParser:
 
 #: modules that bring their own commands: each has `add_parsers(sub)` and a `COMMANDS` dict of
 #: name -> async handler(args, settings) -> exit code
-FEATURE_COMMANDS: list[str] = ["cti.missed.commands"]
+FEATURE_COMMANDS: list[str] = ["cti.missed.commands", "cti.auth.commands"]
 
 
 def _features() -> list[Any]:

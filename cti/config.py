@@ -64,6 +64,17 @@ class Settings:
     #: tokens that may use the API and console (comma-separated); a file with one per line
     api_tokens: tuple[str, ...] = field(default=(), repr=False)
     api_tokens_file: str = ""
+    #: a console session ends this many hours after login (or at logout)
+    session_hours: float = 12.0
+    #: ...or after this many minutes without a request (0: never for idleness)
+    session_idle_minutes: float = 0.0
+    #: Secure flag of the session cookie: "auto" (on for HTTPS, directly or via a trusted
+    #: proxy's X-Forwarded-Proto), "true" or "false"
+    cookie_secure: str = "auto"
+    #: proxies (addresses or networks) whose X-Forwarded-For/-Proto headers are believed
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
+    #: origins (scheme://host[:port]) besides the server's own host that may open /ws and post forms
+    allowed_origins: tuple[str, ...] = ()
     #: run database migrations when `cti serve` starts (off for multi-node: run `cti db upgrade`)
     auto_migrate: bool = True
     #: FastAGI server the dialplan asks where to route a call (agi://HOST:PORT/route); 0: off
@@ -133,6 +144,17 @@ class Settings:
         if start >= end:
             raise SettingsError(f"callback_window={self.callback_window!r} must start before it ends")
         return start, end
+
+    def secure_cookie_mode(self) -> bool | None:
+        """`cookie_secure` as True, False, or None for "auto"."""
+        mode = self.cookie_secure.strip().lower()
+        if mode == "auto":
+            return None
+        if mode in ("1", "true", "yes", "on"):
+            return True
+        if mode in ("0", "false", "no", "off"):
+            return False
+        raise SettingsError(f"cookie_secure={self.cookie_secure!r}: use auto, true or false")
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
