@@ -174,8 +174,8 @@ async def token_command(args: argparse.Namespace, settings: Settings) -> int:
             continue
         state = "revoked " + _when(r.revoked_at) if r.revoked_at else "active"
         used = _when(r.last_used_at) if r.last_used_at else "never"
-        scopes = ",".join(sorted(s.value for s in r.scopes))
-        print(f"#{r.id:<4} {r.login:<20} {scopes:<17} {state:<28} used {used:<20} {r.name}")
+        shown = ",".join(sorted(s.value for s in r.scopes))
+        print(f"#{r.id:<4} {r.login:<20} {shown:<17} {state:<28} used {used:<20} {r.name}")
     if not records and not args.json:
         print("no tokens", file=sys.stderr)
     return 0
