@@ -220,6 +220,36 @@ class Shutdown(AmiEvent):
     """Asterisk is shutting down or restarting: the link will drop."""
 
 
+@dataclass(frozen=True, slots=True)
+class DeviceStateChange(AmiEvent):
+    """A phone's device state (also each item of a DeviceStateList reply, with ActionID)."""
+
+    device: str  #: e.g. PJSIP/101
+    state: str  #: NOT_INUSE, INUSE, BUSY, UNAVAILABLE, RINGING, ONHOLD, UNKNOWN, INVALID...
+    action_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ExtensionStatus(AmiEvent):
+    """A dialplan hint's state: the extension's phone(s) as one."""
+
+    exten: str
+    context: str
+    hint: str  #: e.g. PJSIP/101
+    status: str  #: numeric: -1 removed, 0 idle, 1 in use, 2 busy, 4 unavailable, 8 ringing, 16 hold
+    status_text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ContactStatus(AmiEvent):
+    """A PJSIP contact (a phone's registration) became reachable, unreachable or removed."""
+
+    aor: str
+    endpoint: str
+    uri: str
+    contact_status: str  #: Created, Reachable, Unreachable, Removed, Updated, NonQualified
+
+
 def _ts(frame: Frame, received_at: float) -> float:
     raw = frame.get("Timestamp")
     if raw:
@@ -360,10 +390,29 @@ _BUILDERS: dict[str, Callable[[Frame, float], AmiEvent]] = {
     ),
     "CoreShowChannelsComplete": lambda f, ts: CoreShowChannelsComplete(ts, f.get("ActionID", "")),
     "Shutdown": lambda f, ts: Shutdown(ts),
+    "DeviceStateChange": lambda f, ts: DeviceStateChange(
+        ts, f.get("Device", ""), f.get("State", ""), f.get("ActionID", "")
+    ),
+    "ExtensionStatus": lambda f, ts: ExtensionStatus(
+        ts,
+        f.get("Exten", ""),
+        f.get("Context", ""),
+        f.get("Hint", ""),
+        f.get("Status", ""),
+        f.get("StatusText", ""),
+    ),
+    "ContactStatus": lambda f, ts: ContactStatus(
+        ts,
+        f.get("AOR", ""),
+        f.get("EndpointName", ""),
+        f.get("URI", ""),
+        f.get("ContactStatus", ""),
+    ),
 }
 
-#: the events the tracker consumes; the framer drops the rest before decoding them. VarSet,
-#: the most frequent event of all, is let through only for the variables we read (see ingest).
+#: the events the domain consumes (calls; phones' device states for routing); the framer drops
+#: the rest before decoding them. VarSet, the most frequent event of all, is let through only for
+#: the variables we read (see ingest).
 TRACKED_EVENTS: frozenset[str] = frozenset(_BUILDERS) - {"VarSet"}
 
 

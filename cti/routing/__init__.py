@@ -1,0 +1,1 @@
+"""Routing: which phones ring for a call, in what order, and why."""
