@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Insert, Table, func, select
+from sqlalchemy import ColumnElement, Insert, Table, Text, and_, false, func, or_, select
+from sqlalchemy import cast as sa_cast
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -115,6 +117,20 @@ def upsert_statement(dialect_name: str) -> Insert:
     )
 
 
+def _involving(extensions: Collection[str]) -> ColumnElement[bool]:
+    """SQL for "one of these extensions took part": portable across SQLite and PostgreSQL by
+    matching the JSON text of the lists (`"101"` with its quotes, so 1010 is not 101)."""
+    conditions: list[ColumnElement[bool]] = []
+    for ext in sorted(set(extensions)):
+        needle = json.dumps(ext)
+        for column in (CallRow.agents_rung, CallRow.answered_by):
+            conditions.append(sa_cast(column, Text).contains(needle, autoescape=True))
+        conditions.append(
+            and_(CallRow.direction.in_(("outbound", "internal")), CallRow.caller == ext)
+        )
+    return or_(*conditions) if conditions else false()
+
+
 #: work done in the transaction that stores a batch of calls (missed calls, callbacks...);
 #: returns messages to announce once the transaction has committed
 AfterSave = Callable[[AsyncSession, Sequence[CallRecord]], Awaitable[list[dict[str, Any]]]]
@@ -167,11 +183,13 @@ class CallRepository:
         since: datetime | None = None,
         limit: int | None = None,
         newest_first: bool = False,
+        involving: Collection[str] | None = None,
     ) -> list[CallRecord]:
         """Calls that started at or after `since` (an aware datetime), at most `limit` of them.
 
         Ordered by start time, oldest first; with `newest_first` the latest `limit` calls,
-        newest first.
+        newest first. `involving`: only calls that rang, were answered by or (outbound and
+        internal) were placed by one of these extensions (an agent's own calls).
         """
         if since is not None and (since.tzinfo is None or since.utcoffset() is None):
             raise ValueError("since must be a timezone-aware datetime")
@@ -184,6 +202,8 @@ class CallRepository:
             query = query.order_by(CallRow.started_at, CallRow.id)
         if since is not None:
             query = query.where(CallRow.started_at >= since)
+        if involving is not None:
+            query = query.where(_involving(involving))
         if limit is not None:
             query = query.limit(limit)
         async with self._sessions() as session:

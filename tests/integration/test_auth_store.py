@@ -174,3 +174,32 @@ async def test_break_glass_token_is_an_admin_and_can_open_a_session(db: object) 
     assert (await auth.session(signed.session_token)).via is Via.BREAK_GLASS
     with pytest.raises(LoginRefused):
         await auth.sign_in_with_token("guess", address="192.0.2.1")
+
+
+async def test_an_agent_lists_only_calls_they_took_part_in(db: object) -> None:
+    import dataclasses
+
+    from cti.calls.model import CallRecord, Direction, Outcome
+    from cti.db.calls import CallRepository
+
+    base = CallRecord(
+        linkedid="x", direction=Direction.INBOUND, caller="+79161234567", caller_e164="+79161234567",
+        caller_name="", did="74950000000", agents_rung=(), answered_by=(), outcome=Outcome.ANSWERED,
+        missed_kind=None, short_abandon=False, started_at=1_764_000_000.0, answered_at=None,
+        ended_at=1_764_000_060.0, wait_seconds=1.0, talk_seconds=59.0,
+    )
+    calls = [
+        dataclasses.replace(base, linkedid="rang-101", agents_rung=("101", "102"), answered_by=("102",)),
+        dataclasses.replace(base, linkedid="answered-101", agents_rung=("101",), answered_by=("101",), started_at=1_764_000_001.0),
+        dataclasses.replace(base, linkedid="placed-101", direction=Direction.OUTBOUND, caller="101", started_at=1_764_000_002.0),
+        dataclasses.replace(base, linkedid="ext-1010", agents_rung=("1010",), answered_by=("1010",), started_at=1_764_000_003.0),
+        dataclasses.replace(base, linkedid="inbound-from-101", caller="101", started_at=1_764_000_004.0),
+        dataclasses.replace(base, linkedid="quote", agents_rung=('1"0%1',), started_at=1_764_000_005.0),
+    ]
+    repo = CallRepository(session_factory=db)  # type: ignore[arg-type]
+    await repo.save_many(calls)
+    mine = await repo.list_calls(newest_first=True, involving={"101"})
+    assert [c.linkedid for c in mine] == ["placed-101", "answered-101", "rang-101"]
+    assert [c.linkedid for c in await repo.list_calls(involving={'1"0%1'})] == ["quote"]
+    assert await repo.list_calls(involving=set()) == []
+    assert len(await repo.list_calls(limit=2, newest_first=True, involving={"101", "1010"})) == 2
