@@ -15,6 +15,8 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cti.ami.connection import AmiClient
+from cti.auth.service import AuthService
+from cti.auth.setup import auth_service, housekeeping
 from cti.bus import InProcessBus
 from cti.calls.endpoints import TrackingRules
 from cti.calls.service import CallService
@@ -54,6 +56,7 @@ class Components:
     ami: AmiClient
     started_at: float
     callbacks: Callbacks
+    auth: AuthService | None = None  #: set by create_server_app
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -182,6 +185,13 @@ def metrics(c: Components) -> str:
         ),
         ("cti_uptime_seconds", "gauge", "seconds since start", time.time() - c.started_at),
     ]
+    if c.auth is not None:
+        brake = c.auth.throttle
+        samples += [
+            ("cti_login_failures_total", "counter", "failed console sign-ins", brake.failures),
+            ("cti_login_lockouts_total", "counter", "sign-in failures that locked", brake.lockouts),
+            ("cti_login_refused_total", "counter", "sign-ins refused while locked", brake.refused),
+        ]
     return render(samples)
 
 
@@ -232,8 +242,11 @@ def _report_crash(task: asyncio.Task[Any]) -> None:
 def create_server_app(c: Components) -> web.Application:
     from web.app import create_app
 
-    async def recent(limit: int) -> list[dict[str, Any]]:
-        return [r.to_json() for r in await c.repository.list_calls(limit=limit, newest_first=True)]
+    async def recent(limit: int, involving: frozenset[str] | None) -> list[dict[str, Any]]:
+        calls = await c.repository.list_calls(limit=limit, newest_first=True, involving=involving)
+        return [r.to_json() for r in calls]
+
+    c.auth = auth_service(c.settings, session_factory(c.engine))
 
     app = create_app(
         settings=c.settings,
@@ -242,7 +255,9 @@ def create_server_app(c: Components) -> web.Application:
         recent_calls=recent,
         health=lambda: health(c),
         metrics=lambda: metrics(c),
+        auth=c.auth,
     )
+    app.cleanup_ctx.append(housekeeping(c.auth))
     app.cleanup_ctx.append(_tasks(c))
     return app
 

@@ -122,10 +122,7 @@ async def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.port:
         settings = settings.replace(http_port=args.port)
-    if not settings.tokens():
-        log.warning(
-            "no API tokens configured (CTI_API_TOKENS or api_tokens_file): nobody can log in to the console"
-        )
+    settings.tokens()  # an unreadable api_tokens_file stops us here, with a clear message
     if settings.auto_migrate:
         await upgrade(settings.database_url)
     await serve(settings)

@@ -1,20 +1,26 @@
-"""Thin JSON handlers: recent and live calls, health probes, Prometheus metrics."""
+"""Thin JSON handlers: recent and live calls (what the principal may see), who am I, the
+OpenAPI description, health probes, Prometheus metrics."""
 
 from __future__ import annotations
 
 import logging
 import re
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
+from cti.auth import policy
+from web.auth import principal_of
 from web.errors import Problem
 
 log = logging.getLogger(__name__)
 
 LiveCalls = Callable[[], list[dict[str, Any]]]
-RecentCalls = Callable[[int], Awaitable[list[dict[str, Any]]]]
+#: (limit, involving): the newest `limit` finished calls; `involving` None means every call,
+#: else only those involving one of these extensions (see CallRepository.list_calls)
+RecentCalls = Callable[[int, frozenset[str] | None], Awaitable[list[dict[str, Any]]]]
 Health = Callable[[], dict[str, Any]]
 Metrics = Callable[[], str]
 
@@ -29,6 +35,9 @@ LIMIT_MAX = 1000
 _DIGITS = re.compile(r"[0-9]{1,4}")
 
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+#: the API description: schemas/openapi.json in the source tree (the single copy)
+OPENAPI_PATH = Path(__file__).resolve().parents[1] / "schemas" / "openapi.json"
 
 
 def parse_limit(raw: str | None) -> int:
@@ -48,16 +57,35 @@ def parse_limit(raw: str | None) -> int:
 
 
 async def recent_calls(request: web.Request) -> web.Response:
-    """GET /api/calls?limit=N: the last N finished calls, newest first."""
+    """GET /api/calls?limit=N: the last N finished calls the caller may see, newest first."""
     limit = parse_limit(request.query.get("limit"))
-    calls = await request.app[RECENT_CALLS](limit)
+    involving = policy.visible_extensions(principal_of(request))
+    calls = await request.app[RECENT_CALLS](limit, involving)
     return web.json_response({"calls": calls}, headers={"Cache-Control": "no-store"})
 
 
 async def live_calls(request: web.Request) -> web.Response:
-    """GET /api/calls/live: calls in progress now."""
-    return web.json_response(
-        {"calls": request.app[LIVE_CALLS]()}, headers={"Cache-Control": "no-store"}
+    """GET /api/calls/live: calls in progress now that the caller may see."""
+    principal = principal_of(request)
+    calls = [c for c in request.app[LIVE_CALLS]() if policy.may_see_call(principal, c)]
+    return web.json_response({"calls": calls}, headers={"Cache-Control": "no-store"})
+
+
+async def me(request: web.Request) -> web.Response:
+    """GET /api/me: who the server takes this request for."""
+    return web.json_response(principal_of(request).to_json(), headers={"Cache-Control": "no-store"})
+
+
+async def openapi(request: web.Request) -> web.StreamResponse:
+    """GET /api/openapi.json: the OpenAPI 3.1 description (public: it holds no data)."""
+    if not OPENAPI_PATH.is_file():
+        raise Problem(
+            status=404,
+            detail="The OpenAPI description ships in the source tree (schemas/openapi.json); "
+            "this installation does not have it.",
+        )
+    return web.FileResponse(
+        OPENAPI_PATH, headers={"Content-Type": "application/json", "Cache-Control": "no-cache"}
     )
 
 

@@ -8,6 +8,8 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
+from cti.auth.memory import MemoryAuthStore
+from cti.auth.service import AuthService
 from cti.config import Settings
 from web import api
 from web.api import (
@@ -21,9 +23,9 @@ from web.api import (
     RecentCalls,
 )
 from web.auth import (
-    AUTHENTICATOR,
-    Authenticator,
-    SessionStore,
+    AUTH,
+    EDGE,
+    EdgeSecurity,
     auth_middleware,
     login_page,
     login_submit,
@@ -70,10 +72,14 @@ def create_app(
     recent_calls: RecentCalls,
     health: Health,
     metrics: Metrics,
-    sessions: SessionStore | None = None,
+    auth: AuthService | None = None,
     ws_limits: WsLimits | None = None,
 ) -> web.Application:
-    """The console, API and feed; serve it with web.run_app or an AppRunner on settings.http_*."""
+    """The console, API and feed; serve it with web.run_app or an AppRunner on settings.http_*.
+
+    `auth` decides who a request is (`cti serve` passes one on the database); without it only
+    the break-glass tokens of `settings.api_tokens` sign in, with sessions kept in memory.
+    """
     app = web.Application(
         middlewares=[problem_middleware, auth_middleware],
         # enforced here, not left to whoever starts the runner
@@ -85,9 +91,12 @@ def create_app(
     app[RECENT_CALLS] = recent_calls
     app[HEALTH] = health
     app[METRICS] = metrics
-    app[AUTHENTICATOR] = Authenticator(
-        tokens=settings.tokens(), sessions=sessions if sessions is not None else SessionStore()
+    app[AUTH] = (
+        auth
+        if auth is not None
+        else AuthService(store=MemoryAuthStore(), break_glass_tokens=settings.tokens())
     )
+    app[EDGE] = EdgeSecurity.from_settings(settings)
     app[WS_LIMITS] = ws_limits if ws_limits is not None else WsLimits()
     app[WS_CONNECTIONS] = set()
     app.on_shutdown.append(close_all)
@@ -105,6 +114,8 @@ def _add_routes(app: web.Application) -> None:
     app.router.add_get("/ws", websocket)
     app.router.add_get("/api/calls", api.recent_calls)
     app.router.add_get("/api/calls/live", api.live_calls)
+    app.router.add_get("/api/me", api.me)
+    app.router.add_get("/api/openapi.json", api.openapi)
     app.router.add_get("/health/live", api.health_live)
     app.router.add_get("/health/ready", api.health_ready)
     app.router.add_get("/metrics", api.metrics)

@@ -1,28 +1,28 @@
-"""Who may use the console and API: bearer tokens, login sessions in an HttpOnly cookie."""
+"""Who may use the console and API: login + password sessions (HttpOnly cookie), bearer tokens,
+Origin checks, and the client address and scheme as seen through trusted proxies."""
 
 from __future__ import annotations
 
-import hmac
+import ipaddress
 import logging
-import secrets
-import time
-from collections.abc import Callable, Iterable
+import math
+from dataclasses import dataclass
 from html import escape
-from typing import Literal
 from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from web.errors import Handler, problem_response
+from cti.auth import policy
+from cti.auth.principal import Principal, Scope, Via
+from cti.auth.service import AuthService, LoginRefused, LoginThrottled, SignedIn
+from cti.config import Settings
+from web.errors import Handler, Problem, problem_response
 
 log = logging.getLogger(__name__)
 
 SESSION_COOKIE = "cti_session"
-SESSION_TTL_SECONDS = 12 * 3600
 
-AuthMethod = Literal["bearer", "session"]
-
-#: paths anyone may fetch: probes, metrics, the login page and the two assets it loads
+#: paths anyone may fetch: probes, metrics, the login page and its two assets, the API description
 PUBLIC_PATHS = frozenset(
     {
         "/health/live",
@@ -32,101 +32,137 @@ PUBLIC_PATHS = frozenset(
         "/logout",
         "/static/i18n.js",
         "/static/live.css",
+        "/api/openapi.json",
     }
 )
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
+#: longest login and password the form takes (longer: refused before any hashing)
+_MAX_LOGIN, _MAX_PASSWORD = 64, 1024
 
-class SessionStore:
-    """Server-side login sessions: a random id in the cookie, its expiry here."""
-
-    def __init__(
-        self,
-        *,
-        ttl: float = SESSION_TTL_SECONDS,
-        clock: Callable[[], float] = time.monotonic,
-        max_sessions: int = 10_000,
-    ) -> None:
-        self._ttl = ttl
-        self._clock = clock
-        self._max = max_sessions
-        self._expiry: dict[str, float] = {}
-
-    def create(self) -> str:
-        self._purge()
-        if len(self._expiry) >= self._max:
-            # the oldest session goes: a flood of logins must not grow memory without bound
-            oldest = min(self._expiry, key=self._expiry.__getitem__)
-            del self._expiry[oldest]
-        session_id = secrets.token_urlsafe(32)
-        self._expiry[session_id] = self._clock() + self._ttl
-        return session_id
-
-    def is_valid(self, session_id: str) -> bool:
-        expiry = self._expiry.get(session_id)
-        if expiry is None:
-            return False
-        if expiry <= self._clock():
-            del self._expiry[session_id]
-            return False
-        return True
-
-    def drop(self, session_id: str) -> None:
-        self._expiry.pop(session_id, None)
-
-    def __len__(self) -> int:
-        return len(self._expiry)
-
-    def _purge(self) -> None:
-        now = self._clock()
-        for session_id in [s for s, exp in self._expiry.items() if exp <= now]:
-            del self._expiry[session_id]
-
-
-class Authenticator:
-    """Checks bearer tokens (read once at start) and session cookies."""
-
-    def __init__(self, *, tokens: Iterable[str], sessions: SessionStore) -> None:
-        self._tokens = tuple(t.encode("utf-8") for t in tokens if t)
-        self.sessions = sessions
-        if not self._tokens:
-            log.warning("no API tokens configured: nobody can sign in (set CTI_API_TOKENS)")
-
-    def token_ok(self, token: str) -> bool:
-        offered = token.encode("utf-8")
-        ok = False
-        for known in self._tokens:  # no early exit: every token costs the same comparison
-            ok |= hmac.compare_digest(offered, known)
-        return ok and bool(offered)
-
-    def identify(self, request: web.Request) -> AuthMethod | None:
-        scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() == "bearer" and self.token_ok(credentials.strip()):
-            return "bearer"
-        session_id = request.cookies.get(SESSION_COOKIE)
-        if session_id and self.sessions.is_valid(session_id):
-            return "session"
-        return None
-
-
-AUTHENTICATOR = web.AppKey("authenticator", Authenticator)
+AUTH = web.AppKey("auth", AuthService)
+PRINCIPAL = web.RequestKey("principal", Principal)
+#: "bearer" or "session"; kept for handlers written before PRINCIPAL (prefer principal_of())
 AUTH_METHOD = web.RequestKey("auth_method", str)
 
 
-def same_origin(request: web.Request) -> bool | None:
-    """True if Origin names the host this request was sent to, False if not, None if absent."""
+@dataclass(frozen=True)
+class EdgeSecurity:
+    """Settings of the web edge: who may embed us, whom we believe about the client."""
+
+    allowed_origins: frozenset[str]
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+    cookie_secure: bool | None  #: None: auto (HTTPS directly or via a trusted proxy)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> EdgeSecurity:
+        origins = frozenset(_origin_key(o) for o in settings.allowed_origins if o.strip())
+        proxies = tuple(
+            ipaddress.ip_network(p.strip(), strict=False)
+            for p in settings.trusted_proxies
+            if p.strip()
+        )
+        return cls(origins - {None}, proxies, settings.secure_cookie_mode())  # type: ignore[arg-type]
+
+    def trusts(self, address: str | None) -> bool:
+        try:
+            ip = ipaddress.ip_address(address or "")
+        except ValueError:
+            return False
+        return any(ip in net for net in self.trusted_proxies)
+
+
+EDGE = web.AppKey("edge_security", EdgeSecurity)
+
+
+# --- where a request comes from -------------------------------------------------------------
+
+
+def client_address(request: web.Request) -> str:
+    """The client's address: the peer, or through trusted proxies the last X-Forwarded-For hop
+    that is not one of them (a client can prepend anything; only what our proxies add counts)."""
+    edge = request.app[EDGE]
+    peer = request.remote or ""
+    if not edge.trusts(peer):
+        return peer
+    hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not edge.trusts(hop):
+            return hop
+    return hops[0] if hops else peer
+
+
+def is_https(request: web.Request) -> bool:
+    if request.secure:
+        return True
+    edge = request.app[EDGE]
+    proto = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
+    return proto == "https" and edge.trusts(request.remote)
+
+
+def _origin_key(origin: str) -> str | None:
+    parts = urlsplit(origin.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return None
+    return f"{parts.scheme}://{parts.hostname.lower()}:{port}"
+
+
+def origin_allowed(request: web.Request) -> bool | None:
+    """None without an Origin header; True for this server's own host or an allowed origin."""
     origin = request.headers.get("Origin")
     if origin is None:
         return None
-    parts = urlsplit(origin)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    key = _origin_key(origin)
+    if key is None:
         return False
-    return _host_port(parts.netloc, parts.scheme) == _host_port(request.host, parts.scheme)
+    if key in request.app[EDGE].allowed_origins:
+        return True
+    scheme, _, hostport = key.partition("://")
+    return hostport == _host_port(request.host, scheme)
 
 
-def _host_port(netloc: str, scheme: str) -> str:
+def _host_port(host: str, scheme: str) -> str:
     default = "443" if scheme == "https" else "80"
-    parts = urlsplit(f"//{netloc.lower()}")
-    return f"{parts.hostname}:{parts.port or default}"
+    try:
+        parts = urlsplit(f"//{host.lower()}")
+        return f"{parts.hostname}:{parts.port or default}"
+    except ValueError:
+        return ""
+
+
+# --- who is asking ---------------------------------------------------------------------------
+
+
+async def identify(request: web.Request) -> Principal | None:
+    """From the credentials only: a Bearer header if present (no fallback), else the cookie."""
+    auth = request.app[AUTH]
+    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+    if scheme:
+        if scheme.lower() != "bearer":
+            return None
+        return await auth.bearer(credentials.strip())
+    session = request.cookies.get(SESSION_COOKIE)
+    return await auth.session(session) if session else None
+
+
+def principal_of(request: web.Request) -> Principal:
+    """The authenticated principal (set by auth_middleware on every non-public path)."""
+    principal = request.get(PRINCIPAL)
+    if principal is None:
+        raise Problem(status=401, detail="Sign in first.")
+    return principal
+
+
+def require_admin(request: web.Request) -> Principal:
+    """For handlers that change configuration: administrators with the admin scope."""
+    principal = principal_of(request)
+    if not policy.may_change_configuration(principal):
+        raise Problem(status=403, detail="Only administrators may change the configuration.")
+    return principal
 
 
 def _wants_page(request: web.Request) -> bool:
@@ -139,11 +175,11 @@ def _wants_page(request: web.Request) -> bool:
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Pages redirect to /login, API calls get 401 problem+json; public paths pass."""
+    """Every path but the public ones needs a principal; token scopes and CSRF checked here."""
     if request.path in PUBLIC_PATHS:
         return await handler(request)
-    method = request.app[AUTHENTICATOR].identify(request)
-    if method is None:
+    principal = await identify(request)
+    if principal is None:
         if _wants_page(request):
             return web.Response(status=302, headers={"Location": "/login"})
         return problem_response(
@@ -151,79 +187,123 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
             detail="Sign in at /login, or send the header 'Authorization: Bearer <token>'.",
             headers={"WWW-Authenticate": 'Bearer realm="cti"'},
         )
-    request[AUTH_METHOD] = method
-    return await handler(request)
+    safe = request.method in SAFE_METHODS
+    needed = Scope.READ if safe else Scope.WRITE
+    if not policy.may_use(principal, needed):
+        return problem_response(
+            status=403, detail=f"This token lacks the '{needed.value}' scope this request needs."
+        )
+    if principal.via is Via.SESSION and not safe and origin_allowed(request) is not True:
+        # SameSite=Strict already keeps the cookie off cross-site requests; this is the second lock
+        return problem_response(status=403, detail="This request must come from a page of this site.")
+    request[PRINCIPAL] = principal
+    request[AUTH_METHOD] = "session" if principal.via is Via.SESSION else "bearer"
+    try:
+        return await handler(request)
+    except policy.Denied as exc:
+        return problem_response(status=403, detail=f"Not allowed: {exc}.")
+
+
+# --- signing in and out ----------------------------------------------------------------------
 
 
 async def login_page(request: web.Request) -> web.StreamResponse:
-    """GET /login: the form; with ?token= (the demo's clickable link) it signs in directly."""
-    auth = request.app[AUTHENTICATOR]
+    """GET /login: the form; with ?token= (the demo's link, break-glass tokens) it signs in."""
+    auth = request.app[AUTH]
     if "token" in request.query:
-        if auth.token_ok(request.query["token"]):
-            return _signed_in(request, auth)
-        return _rejected(request)
-    if auth.identify(request) == "session":
+        try:
+            signed = await auth.sign_in_with_token(
+                request.query["token"], address=client_address(request)
+            )
+        except LoginThrottled as exc:
+            return _throttled(request, exc)
+        except LoginRefused:
+            return _rejected(request, "login.invalid_token", "That token is not accepted.")
+        return _signed_in(request, signed)
+    session = request.cookies.get(SESSION_COOKIE)
+    if session and await auth.session(session) is not None:
         return web.Response(status=303, headers={"Location": "/"})
-    return _login_html(status=200, failed=False)
+    return _login_html(status=200)
 
 
 async def login_submit(request: web.Request) -> web.StreamResponse:
-    """POST /login from the form."""
-    if same_origin(request) is False:
+    """POST /login with `login` and `password` (form fields)."""
+    if origin_allowed(request) is False:
         return problem_response(status=403, detail="The login form must be sent from this site.")
     form = await request.post()
-    token = form.get("token")
-    auth = request.app[AUTHENTICATOR]
-    if isinstance(token, str) and auth.token_ok(token.strip()):
-        return _signed_in(request, auth)
-    return _rejected(request)
+    login, password = form.get("login"), form.get("password")
+    if not isinstance(login, str) or not isinstance(password, str):
+        return problem_response(status=400, detail="Send the form fields 'login' and 'password'.")
+    login = login.strip()
+    if not login or len(login) > _MAX_LOGIN or len(password) > _MAX_PASSWORD:
+        return _rejected(request, "login.invalid", "Wrong login or password.", login=login)
+    try:
+        signed = await request.app[AUTH].sign_in(
+            login, password, address=client_address(request)
+        )
+    except LoginThrottled as exc:
+        return _throttled(request, exc, login=login)
+    except LoginRefused:
+        return _rejected(request, "login.invalid", "Wrong login or password.", login=login)
+    return _signed_in(request, signed)
 
 
 async def logout(request: web.Request) -> web.StreamResponse:
-    """GET or POST /logout: forget the session and clear the cookie."""
-    session_id = request.cookies.get(SESSION_COOKIE)
-    if session_id:
-        request.app[AUTHENTICATOR].sessions.drop(session_id)
+    """GET or POST /logout: end the session on the server and clear the cookie."""
+    session = request.cookies.get(SESSION_COOKIE)
+    if session:
+        await request.app[AUTH].sign_out(session)
     response = web.Response(status=303, headers={"Location": "/login"})
     response.del_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="Strict")
     return response
 
 
-def _signed_in(request: web.Request, auth: Authenticator) -> web.Response:
-    old = request.cookies.get(SESSION_COOKIE)
-    if old:
-        auth.sessions.drop(old)  # a fresh id on every login: no session fixation
+def _signed_in(request: web.Request, signed: SignedIn) -> web.Response:
     response = web.Response(status=303, headers={"Location": "/"})
+    mode = request.app[EDGE].cookie_secure
     response.set_cookie(
         SESSION_COOKIE,
-        auth.sessions.create(),
-        max_age=SESSION_TTL_SECONDS,
+        signed.session_token,  # a fresh token at every login: no session fixation
+        max_age=max(1, int(request.app[AUTH].policy.ttl)),
         path="/",
         httponly=True,
         samesite="Strict",
-        secure=request.secure,
+        secure=is_https(request) if mode is None else mode,
     )
-    log.info("console sign-in from %s", request.remote)
     return response
 
 
-def _rejected(request: web.Request) -> web.Response:
-    log.warning("rejected sign-in from %s: unknown token", request.remote)
-    if "text/html" in request.headers.get("Accept", ""):
-        return _login_html(status=401, failed=True)
-    return problem_response(status=401, detail="That token is not accepted.")
+def _wants_html(request: web.Request) -> bool:
+    return "text/html" in request.headers.get("Accept", "")
 
 
-def _login_html(*, status: int, failed: bool) -> web.Response:
-    error = (
-        f'<p class="login-error" role="alert" data-i18n="login.invalid">'
-        f"{escape('That token is not accepted.')}</p>"
-        if failed
+def _rejected(request: web.Request, key: str, text: str, *, login: str = "") -> web.Response:
+    if _wants_html(request):
+        return _login_html(status=401, error=(key, text), login=login)
+    return problem_response(status=401, detail=text)
+
+
+def _throttled(request: web.Request, exc: LoginThrottled, *, login: str = "") -> web.Response:
+    seconds = max(1, math.ceil(exc.retry_after))
+    text = f"Too many failed attempts. Try again in {seconds} s."
+    headers = {"Retry-After": str(seconds)}
+    if _wants_html(request):
+        response = _login_html(status=429, error=("login.throttled", text), login=login)
+        response.headers.update(headers)
+        return response
+    return problem_response(status=429, detail=text, headers=headers)
+
+
+def _login_html(*, status: int, error: tuple[str, str] | None = None, login: str = "") -> web.Response:
+    shown = (
+        f'<p class="login-error" role="alert" data-i18n="{error[0]}">{escape(error[1])}</p>'
+        if error
         else ""
     )
+    html = _LOGIN_TEMPLATE.replace("{error}", shown).replace("{login}", escape(login, quote=True))
     return web.Response(
         status=status,
-        text=_LOGIN_TEMPLATE.replace("{error}", error),
+        text=html,
         content_type="text/html",
         headers={"Cache-Control": "no-store"},
     )
@@ -247,13 +327,35 @@ _LOGIN_TEMPLATE = """<!doctype html>
   </div>
   <h1 data-i18n="login.heading">Sign in to the call board</h1>
   <form method="post" action="/login">
-    <label for="token" data-i18n="login.token">Access token</label>
-    <input id="token" name="token" type="password" autocomplete="current-password" required autofocus>
+    <label for="login" data-i18n="login.login">Login</label>
+    <input id="login" name="login" type="text" value="{login}" autocomplete="username" maxlength="64" required autofocus>
+    <label for="password" data-i18n="login.password">Password</label>
+    <input id="password" name="password" type="password" autocomplete="current-password" maxlength="1024" required>
     {error}
     <button type="submit" data-i18n="login.submit">Sign in</button>
   </form>
-  <p class="login-hint" data-i18n="login.hint">Ask your administrator for a token.</p>
+  <p class="login-hint" data-i18n="login.hint">Ask your administrator for an account.</p>
 </main>
 </body>
 </html>
 """
+
+__all__ = [
+    "AUTH",
+    "AUTH_METHOD",
+    "EDGE",
+    "PRINCIPAL",
+    "PUBLIC_PATHS",
+    "SESSION_COOKIE",
+    "EdgeSecurity",
+    "auth_middleware",
+    "client_address",
+    "identify",
+    "is_https",
+    "login_page",
+    "login_submit",
+    "logout",
+    "origin_allowed",
+    "principal_of",
+    "require_admin",
+]

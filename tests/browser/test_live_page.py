@@ -12,6 +12,10 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from cti.auth.memory import MemoryAuthStore
+from cti.auth.passwords import fast_passwords
+from cti.auth.principal import Role
+from cti.auth.service import AuthService
 from cti.bus import InProcessBus
 from cti.calls.model import CallRecord, Direction, MissedKind, Outcome, iso
 from cti.config import Settings
@@ -29,6 +33,7 @@ CHROMIUM_ARGS = [
     "--disable-gpu",
 ]
 TOKEN = "browser-test-token-7c1d"
+LOGIN, PASSWORD = "petrova", "Пароль для теста"
 HOSTILE_NAME = "<img src=x onerror=alert(1)>Иван"
 
 
@@ -79,8 +84,12 @@ class Board:
         self.bus = InProcessBus()
         self.live = [live_call("1700000000.1")]
         self.recent = [finished("1699999999.5", "+74957654321", missed=False)]
+        self.auth = AuthService(
+            store=MemoryAuthStore(), passwords=fast_passwords(), break_glass_tokens=(TOKEN,)
+        )
         self.app = create_app(
             settings=Settings(api_tokens=(TOKEN,)),
+            auth=self.auth,
             bus=self.bus,
             live_calls=lambda: list(self.live),
             recent_calls=self._recent,
@@ -89,13 +98,14 @@ class Board:
         )
         self.url = ""
 
-    async def _recent(self, limit: int) -> list[dict[str, Any]]:
+    async def _recent(self, limit: int, involving: frozenset[str] | None) -> list[dict[str, Any]]:
         return self.recent[:limit]
 
 
 @pytest.fixture
 async def board() -> AsyncIterator[Board]:
     board = Board()
+    await board.auth.add_user(LOGIN, role=Role.SUPERVISOR, password=PASSWORD)
     runner = web.AppRunner(board.app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -237,10 +247,12 @@ async def test_russian_browser_gets_russian_and_the_login_form_works(
     await page.goto(f"{board.url}/")
     assert page.url == f"{board.url}/login"
     await expect(page.locator("h1")).to_have_text("Вход в табло звонков")
-    await page.fill("#token", "wrong")
+    await page.fill("#login", LOGIN)
+    await page.fill("#password", "wrong password")
     await page.click('button[type="submit"]')
-    await expect(page.locator(".login-error")).to_have_text("Этот токен не принят.")
-    await page.fill("#token", TOKEN)
+    await expect(page.locator(".login-error")).to_have_text("Неверный логин или пароль.")
+    await expect(page.locator("#login")).to_have_value(LOGIN)  # kept, as text
+    await page.fill("#password", PASSWORD)
     await page.click('button[type="submit"]')
     await expect(page.locator("h1")).to_have_text("Звонки сейчас")
     await expect(page.locator('#live-body tr[data-linkedid="1700000000.1"]')).to_contain_text(
@@ -248,6 +260,6 @@ async def test_russian_browser_gets_russian_and_the_login_form_works(
     )
     await page.click("form.logout button")
     await expect(page.locator("h1")).to_have_text("Вход в табло звонков")
-    # the wrong token's 401 shows as a console error; nothing else may
+    # the wrong password's 401 shows as a console error; nothing else may
     assert [p for p in problems if "401" not in p] == []
     await context.close()

@@ -17,7 +17,13 @@ from cti.bus import InProcessBus
 from cti.calls.model import CallRecord, Direction, MissedKind, Outcome
 from cti.config import Settings
 from web.app import create_app
-from web.auth import SESSION_COOKIE, SessionStore
+from cti.auth.memory import MemoryAuthStore
+from cti.auth.passwords import fast_passwords
+from cti.auth.principal import Role
+from cti.auth.service import AuthService
+from cti.auth.sessions import SessionPolicy
+from cti.auth.store import Person
+from web.auth import SESSION_COOKIE
 from web.ws import WS_CONNECTIONS, WsLimits, close_all
 
 TOKEN = "tok-3b9f0e1c-test"
@@ -73,7 +79,7 @@ class Sources:
     def live_calls(self) -> list[dict[str, Any]]:
         return list(self.live)
 
-    async def recent_calls(self, limit: int) -> list[dict[str, Any]]:
+    async def recent_calls(self, limit: int, involving: frozenset[str] | None) -> list[dict[str, Any]]:
         self.limits_asked.append(limit)
         if self.failure:
             raise self.failure
@@ -185,23 +191,30 @@ async def test_wrong_login_token_is_401_and_sets_no_cookie(client: Any) -> None:
     assert resp.status == 401
     assert SESSION_COOKIE not in resp.cookies
     text = await resp.text()
-    assert 'data-i18n="login.invalid"' in text and "guess" not in text
+    assert 'data-i18n="login.invalid_token"' in text and "guess" not in text
     await assert_problem(await client.get("/login?token=guess"), 401)
     await assert_problem(await client.get("/api/calls/live"), 401)
 
 
-async def test_login_form_posts_token_and_rejects_foreign_origin(client: Any) -> None:
+async def test_login_form_posts_login_and_password_and_rejects_foreign_origin(
+    aiohttp_client: Any, sources: Sources, bus: InProcessBus
+) -> None:
+    store = MemoryAuthStore()
+    auth = AuthService(store=store, passwords=fast_passwords())
+    await auth.add_user("petrova", role=Role.SUPERVISOR, password="a long password")
+    client = await aiohttp_client(make_app(sources, bus, auth=auth))
     form = await client.get("/login")
-    assert form.status == 200 and 'name="token"' in await form.text()
-    foreign = await client.post(
-        "/login", data={"token": TOKEN}, headers={"Origin": "http://evil.example"}
-    )
+    text = await form.text()
+    assert form.status == 200 and 'name="login"' in text and 'name="password"' in text
+    good = {"login": "petrova", "password": "a long password"}
+    foreign = await client.post("/login", data=good, headers={"Origin": "http://evil.example"})
     await assert_problem(foreign, 403)
+    wrong = await client.post(
+        "/login", data={**good, "password": "wrong password"}, headers={"Origin": origin_of(client)}
+    )
+    await assert_problem(wrong, 401)
     resp = await client.post(
-        "/login",
-        data={"token": TOKEN},
-        headers={"Origin": origin_of(client)},
-        allow_redirects=False,
+        "/login", data=good, headers={"Origin": origin_of(client)}, allow_redirects=False
     )
     assert resp.status == 303 and SESSION_COOKIE in resp.cookies
     assert (await client.get("/api/calls/live")).status == 200
@@ -222,8 +235,14 @@ async def test_session_expires_after_its_ttl(
     aiohttp_client: Any, sources: Sources, bus: InProcessBus
 ) -> None:
     now = [1000.0]
-    store = SessionStore(ttl=12 * 3600, clock=lambda: now[0])
-    client = await aiohttp_client(make_app(sources, bus, sessions=store))
+    store = MemoryAuthStore()
+    auth = AuthService(
+        store=store,
+        break_glass_tokens=(TOKEN,),
+        clock=lambda: now[0],
+        sessions=SessionPolicy(ttl=12 * 3600, cache_seconds=0),
+    )
+    client = await aiohttp_client(make_app(sources, bus, auth=auth))
     await sign_in(client)
     now[0] += 12 * 3600 - 1
     assert (await client.get("/api/calls/live")).status == 200

@@ -51,10 +51,13 @@
       'queue': 'queue {name}',
       'login.title': 'Sign in · CTI',
       'login.heading': 'Sign in to the call board',
-      'login.token': 'Access token',
+      'login.login': 'Login',
+      'login.password': 'Password',
       'login.submit': 'Sign in',
-      'login.invalid': 'That token is not accepted.',
-      'login.hint': 'Ask your administrator for a token.'
+      'login.invalid': 'Wrong login or password.',
+      'login.invalid_token': 'That token is not accepted.',
+      'login.throttled': 'Too many failed attempts. Try again later.',
+      'login.hint': 'Ask your administrator for an account.'
     },
     ru: {
       'app.title': 'Звонки сейчас · CTI',
@@ -104,10 +107,13 @@
       'queue': 'очередь {name}',
       'login.title': 'Вход · CTI',
       'login.heading': 'Вход в табло звонков',
-      'login.token': 'Токен доступа',
+      'login.login': 'Логин',
+      'login.password': 'Пароль',
       'login.submit': 'Войти',
-      'login.invalid': 'Этот токен не принят.',
-      'login.hint': 'Токен выдаёт администратор.'
+      'login.invalid': 'Неверный логин или пароль.',
+      'login.invalid_token': 'Этот токен не принят.',
+      'login.throttled': 'Слишком много неудачных попыток. Попробуйте позже.',
+      'login.hint': 'Учётную запись выдаёт администратор.'
     }
   };
 

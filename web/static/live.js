@@ -254,8 +254,9 @@
       }
       handle(message);
     });
-    ws.addEventListener('close', () => {
+    ws.addEventListener('close', (event) => {
       if (socket !== ws) return;
+      if (event.code === 4401) return toLogin(); // the session ended: logout, expiry, disabled
       socket = null;
       setConnection('reconnecting');
       scheduleReconnect(!opened);
