@@ -124,6 +124,7 @@ def build(settings: Settings) -> Components:
         reconnect_min=settings.ami_reconnect_min,
         reconnect_max=settings.ami_reconnect_max,
         max_frame_bytes=settings.ami_max_frame_bytes,
+        backlog=lambda: service.backlog,  # a flood pauses reading instead of filling memory
     )
     return Components(settings, engine, repository, bus, service, ami, time.time(), callbacks)
 
@@ -184,6 +185,7 @@ def metrics(c: Components) -> str:
             c.bus.subscriber_count,
         ),
         ("cti_uptime_seconds", "gauge", "seconds since start", time.time() - c.started_at),
+        *_framing_samples(c.ami),
     ]
     if c.auth is not None:
         brake = c.auth.throttle
@@ -193,6 +195,18 @@ def metrics(c: Components) -> str:
             ("cti_login_refused_total", "counter", "sign-ins refused while locked", brake.refused),
         ]
     return render(samples)
+
+
+def _framing_samples(ami: AmiClient) -> list[Sample]:
+    f = ami.framing
+    return [
+        ("cti_ami_frames_total", "counter", "AMI frames decoded", f.frames),
+        ("cti_ami_bytes_total", "counter", "bytes read from AMI", f.bytes),
+        ("cti_ami_oversized_frames_total", "counter", "AMI frames over the size limit, dropped", f.oversized),
+        ("cti_ami_malformed_frames_total", "counter", "AMI frames without headers or with too many", f.malformed),
+        ("cti_ami_undecodable_frames_total", "counter", "AMI frames that were not UTF-8", f.undecodable),
+        ("cti_ami_flow_pauses_total", "counter", "times AMI reads paused for a full backlog", ami.stats.flow_pauses),
+    ]
 
 
 def _tasks(c: Components) -> Callable[[web.Application], AsyncIterator[None]]:

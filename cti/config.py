@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import tomllib
 from collections.abc import Mapping
@@ -10,6 +11,8 @@ from dataclasses import dataclass, field, fields
 from datetime import time
 from pathlib import Path
 from typing import Any, get_type_hints
+
+log = logging.getLogger(__name__)
 
 
 class SettingsError(ValueError):
@@ -111,9 +114,13 @@ class Settings:
         """The AMI secret, from the environment/TOML or from ami_secret_file."""
         if self.ami_secret_file:
             try:
-                return (
-                    Path(self.ami_secret_file).read_text(encoding="utf-8").splitlines()[0].strip()
-                )
+                path = Path(self.ami_secret_file)
+                if path.stat().st_mode & 0o077:
+                    log.warning(
+                        "ami_secret_file %s can be read by other users: chmod 600 it",
+                        self.ami_secret_file,
+                    )
+                return path.read_text(encoding="utf-8").splitlines()[0].strip()
             except (OSError, IndexError) as exc:
                 raise SettingsError(
                     f"cannot read the AMI secret from ami_secret_file={self.ami_secret_file!r}: "

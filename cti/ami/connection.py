@@ -15,7 +15,7 @@ from panoramisk.ami_protocol import AMIProtocol
 from panoramisk.message import Message
 
 from cti.ami.events import AmiEvent
-from cti.ami.framing import Frame
+from cti.ami.framing import Frame, FramingStats
 from cti.ami.ingest import EventStream
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,14 @@ class LinkStats:
     ping_timeouts: int = 0
     handler_errors: int = 0
     actions_dropped: int = 0  #: pending actions failed by a disconnect (never re-sent)
+    flow_pauses: int = 0  #: times reading stopped because the event backlog was full
+
+
+def peer_text(text: object, limit: int = 200) -> str:
+    """Text an AMI peer chose, made safe for one log line: control characters escaped, cut."""
+    raw = str(text)
+    shown = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in raw[:limit])
+    return shown + ("…" if len(raw) > limit else "")
 
 
 def backoff_delay(attempt: int, *, low: float, high: float, rand: Callable[[], float]) -> float:
@@ -66,9 +74,14 @@ class AmiProtocol(AMIProtocol):
         variables: tuple[str, ...],
         max_frame_bytes: int,
         stats: LinkStats,
+        backlog: Callable[[], int] | None = None,
+        max_backlog: int = 50_000,
     ) -> None:
         super().__init__()
         self._stats = stats
+        self._backlog = backlog
+        self._max_backlog = max_backlog
+        self._paused = False
         self._on_event = on_event
         self.stream = EventStream(
             on_event=self._event,
@@ -90,6 +103,32 @@ class AmiProtocol(AMIProtocol):
             # never let a bug in one frame's handling drop the link and every live call with it
             self._stats.handler_errors += 1
             log.exception("AMI frame handling failed; frame skipped, link kept")
+        self._flow_control()
+
+    def _flow_control(self) -> None:
+        """A flood of events must not queue without bound: stop reading (TCP pushes back on
+        the PBX) until the consumer has worked the backlog down to half."""
+        if self._backlog is None or self._paused or self.closed:
+            return
+        if self._backlog() >= self._max_backlog:
+            self._paused = True
+            self._stats.flow_pauses += 1
+            log.warning(
+                "AMI events arrive faster than they are handled (%d waiting): pausing reads",
+                self._backlog(),
+            )
+            self.transport.pause_reading()
+            asyncio.get_running_loop().call_later(0.02, self._maybe_resume)
+
+    def _maybe_resume(self) -> None:
+        if self.closed or self._backlog is None:
+            return
+        if self._backlog() > self._max_backlog // 2:
+            asyncio.get_running_loop().call_later(0.02, self._maybe_resume)
+            return
+        self._paused = False
+        self.transport.resume_reading()
+        log.info("AMI event backlog worked down; reading again")
 
     def _event(self, event: AmiEvent) -> None:
         try:
@@ -145,6 +184,8 @@ class AmiClient:
         reconnect_min: float = 0.5,
         reconnect_max: float = 30.0,
         max_frame_bytes: int = 1_048_576,
+        backlog: Callable[[], int] | None = None,
+        max_backlog: int = 50_000,
         rand: Callable[[], float] = random.random,
     ) -> None:
         self.host, self.port, self.username = host, port, username
@@ -156,7 +197,9 @@ class AmiClient:
         self._connect_timeout = connect_timeout
         self._low, self._high = reconnect_min, reconnect_max
         self._max_frame = max_frame_bytes
+        self._backlog, self._max_backlog = backlog, max_backlog
         self._rand = rand
+        self._framing_before = FramingStats()  #: what earlier sessions' framers counted
         self._protocol: AmiProtocol | None = None
         self.connected = False
         self.stats = LinkStats()
@@ -164,6 +207,12 @@ class AmiClient:
 
     def __repr__(self) -> str:  # the secret never appears in a repr, a log or a traceback
         return f"AmiClient({self.username}@{self.host}:{self.port})"
+
+    @property
+    def framing(self) -> FramingStats:
+        """Frames seen, dropped as oversized, malformed or undecodable: every session so far."""
+        current = self._protocol.stream.stats if self._protocol is not None else FramingStats()
+        return _added(self._framing_before, current)
 
     async def run(self) -> None:
         attempt = 0
@@ -185,6 +234,7 @@ class AmiClient:
                 self.connected = False
                 if self._protocol is not None:
                     self._protocol.close()
+                    self._framing_before = _added(self._framing_before, self._protocol.stream.stats)
                     self._protocol = None
             delay = backoff_delay(attempt, low=self._low, high=self._high, rand=self._rand)
             attempt += 1
@@ -200,6 +250,8 @@ class AmiClient:
                     variables=self._variables,
                     max_frame_bytes=self._max_frame,
                     stats=self.stats,
+                    backlog=self._backlog,
+                    max_backlog=self._max_backlog,
                 ),
                 self.host,
                 self.port,
@@ -215,7 +267,7 @@ class AmiClient:
         if reply.get("Response") != "Success":
             raise AmiLoginFailed(
                 f"Asterisk refused AMI login for user {self.username!r} at {self.host}:{self.port}: "
-                f"{reply.get('Message', 'no reason given')}. Check ami_username/ami_secret "
+                f"{peer_text(reply.get('Message', 'no reason given'))}. Check ami_username/ami_secret "
                 "(CTI_AMI_USERNAME, CTI_AMI_SECRET or ami_secret_file) against manager.conf, and its permit= lines."
             )
         self.connected = True
@@ -268,3 +320,7 @@ class AmiClient:
         if first.get("Response") == "Error":
             raise AmiActionFailed(first.get("Message", "error"))
         return reply
+
+
+def _added(a: FramingStats, b: FramingStats) -> FramingStats:
+    return FramingStats(**{k: getattr(a, k) + getattr(b, k) for k in vars(a)})
