@@ -20,6 +20,7 @@ _NO_NUMBER = {
     "withheld",
 }
 _JUNK = re.compile(r"[\s\-().\u00a0]")
+_E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +47,7 @@ def normalize(raw: str, region: str = "RU", max_extension_digits: int = 6) -> Nu
     if compact.startswith("00") and compact[2:].isdigit():
         compact = "+" + compact[2:]
     digits = compact[1:] if compact.startswith("+") else compact
-    if not digits.isdigit():
+    if not (digits.isascii() and digits.isdigit()):  # "²" and "٣" are isdigit() too
         return Number(raw, None, False)
     if not compact.startswith("+") and len(digits) <= max_extension_digits:
         return Number(raw, None, True)
@@ -55,12 +56,14 @@ def normalize(raw: str, region: str = "RU", max_extension_digits: int = 6) -> Nu
             parsed = phonenumbers.parse(candidate, reg)
         except phonenumbers.NumberParseException:
             continue
-        if phonenumbers.is_valid_number(parsed):
+        if phonenumbers.is_valid_number(parsed) and _E164.fullmatch(
+            phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+        ):  # phonenumbers accepts some 16-digit numbers; E.164 ends at 15
             return Number(
                 raw, phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164), False
             )
     # Not a number phonenumbers knows (a new range, a test number): keep the digits we have
     # in E.164 shape when they already carry a country code, else give up on normalizing.
-    if compact.startswith("+") and 8 <= len(digits) <= 15:
+    if compact.startswith("+") and 8 <= len(digits) <= 15 and not digits.startswith("0"):
         return Number(raw, compact, False)
     return Number(raw, None, False)
