@@ -1,0 +1,1 @@
+"""Exports for spreadsheets and other programs."""
