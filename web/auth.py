@@ -230,7 +230,10 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     """POST /login with `login` and `password` (form fields)."""
     if origin_allowed(request) is False:
         return problem_response(status=403, detail="The login form must be sent from this site.")
-    form = await request.post()
+    try:
+        form = await request.post()
+    except ValueError:  # e.g. multipart/form-data without a boundary
+        return problem_response(status=400, detail="Send the sign-in form as a form body.")
     login, password = form.get("login"), form.get("password")
     if not isinstance(login, str) or not isinstance(password, str):
         return problem_response(status=400, detail="Send the form fields 'login' and 'password'.")
