@@ -62,7 +62,10 @@ class Principal:
             "name": self.name,
             "role": self.role.value,
             "via": self.via.value,
-            "scopes": sorted(s.value for s in self.scopes),
+            # what the credential can actually do: `admin` counts for administrators only
+            "scopes": sorted(
+                s.value for s in self.scopes if s is not Scope.ADMIN or self.role is Role.ADMIN
+            ),
             "extensions": sorted(self.extensions),
         }
 

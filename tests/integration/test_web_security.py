@@ -140,7 +140,7 @@ async def test_me_says_who_the_server_takes_you_for(aiohttp_client: Any, world: 
     client = await signed_in(aiohttp_client, world, "ivanov")
     me = await (await client.get("/api/me")).json()
     assert me == {"login": "ivanov", "name": "Ivanov", "role": "agent", "via": "session",
-                  "scopes": ["admin", "read", "write"], "extensions": ["101"]}
+                  "scopes": ["read", "write"], "extensions": ["101"]}
 
 
 # --- authorization on the server side ---------------------------------------------------------
