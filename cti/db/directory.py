@@ -127,7 +127,8 @@ async def seed_demo(session_factory: async_sessionmaker[AsyncSession]) -> None:
         )
         ids = {external_id: customer_id for external_id, customer_id in found}
         phones = [
-            {"customer_id": ids[c.external_id], "e164": e164, "raw": raw}
+            # every demo number is Russian: the national number follows "+7"
+            {"customer_id": ids[c.external_id], "e164": e164, "raw": raw, "nsn": e164[2:]}
             for c in DEMO_CUSTOMERS
             for e164, raw in c.phones
         ]

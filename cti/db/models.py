@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Dialect,
@@ -20,6 +21,7 @@ from sqlalchemy import (
     false,
     func,
     text,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -94,6 +96,8 @@ class CallRow(Base):
     transferred: Mapped[bool] = mapped_column(Boolean, server_default=false())
     recording: Mapped[str | None] = mapped_column(String)
     resynced: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    #: the customer matched at ring time (caller of an inbound call, number dialled out)
+    customer_id: Mapped[int | None] = mapped_column(Integer, index=True)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 
@@ -108,8 +112,12 @@ class Agent(Base):
     role: Mapped[str] = mapped_column(String(32), default="agent", server_default="agent")
     extension: Mapped[str] = mapped_column(String(32))
     device: Mapped[str] = mapped_column(String(64))  #: e.g. PJSIP/101
-    mobile: Mapped[str | None] = mapped_column(String(32))
+    mobile: Mapped[str | None] = mapped_column(String(32))  #: E.164, for follow-me
+    teams: Mapped[list[str]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
+    seniority: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    max_calls: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    updated_at: Mapped[datetime | None]  #: set by every change (NULL only before migration 0002)
 
 
 class Customer(Base):
@@ -123,9 +131,16 @@ class Customer(Base):
     company: Mapped[str] = mapped_column(String, default="", server_default="")
     vip: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     timezone: Mapped[str | None] = mapped_column(String(64))  #: IANA, e.g. Asia/Yekaterinburg
-    manager_login: Mapped[str | None] = mapped_column(String(64))  #: agents.login
+    manager_login: Mapped[str | None] = mapped_column(String(64), index=True)  #: agents.login
     crm_url: Mapped[str | None] = mapped_column(String)
+    #: the order summary the card shows (the latest orders are rows of customer_orders)
+    orders_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    orders_total_cents: Mapped[int] = mapped_column(
+        BigInteger, default=0, server_default=text("0")
+    )
+    orders_currency: Mapped[str | None] = mapped_column(String(3))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    updated_at: Mapped[datetime | None]  #: set by every change (NULL only before migration 0002)
 
     phones: Mapped[list[CustomerPhone]] = relationship(
         back_populates="customer", cascade="all, delete-orphan", passive_deletes=True
@@ -144,6 +159,10 @@ class CustomerPhone(Base):
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
     e164: Mapped[str] = mapped_column(String(32), index=True)
     raw: Mapped[str] = mapped_column(String, default="", server_default="")
+    #: national significant number (digits after the country code): the fallback match
+    nsn: Mapped[str] = mapped_column(String(20), default="", server_default="", index=True)
+    #: False: phonenumbers does not know the number (kept as written, with its country code)
+    valid: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
     customer: Mapped[Customer] = relationship(back_populates="phones")
 
@@ -161,4 +180,5 @@ __all__ = [
 
 # tables of other features, registered on the same metadata (Alembic and tests see them all)
 from cti.db import auth_models as _auth_models  # noqa: E402,F401
+from cti.db import directory_models as _directory_models  # noqa: E402,F401
 from cti.db import missed_models as _missed_models  # noqa: E402,F401
