@@ -96,7 +96,7 @@ class Callbacks:
             log = await session.scalars(
                 select(CallbackLogRow)
                 .where(CallbackLogRow.callback_id == callback_id)
-                .order_by(CallbackLogRow.at, CallbackLogRow.id)
+                .order_by(CallbackLogRow.id)  # the order things happened in
             )
             misses = await session.scalars(
                 select(MissedCallRow)

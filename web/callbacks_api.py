@@ -1,0 +1,196 @@
+"""HTTP edge of missed calls and callbacks: thin handlers over `cti.missed.callbacks.Callbacks`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+
+from cti.auth.policy import may_see_agent_data, sees_everything
+from cti.auth.principal import Principal
+from cti.customers.numbers import normalize
+from cti.exports.csv import to_csv
+from cti.missed.callbacks import (
+    CallbackConflict,
+    CallbackError,
+    CallbackFilter,
+    CallbackNotFound,
+    Callbacks,
+    MissedFilter,
+)
+from cti.missed.model import CallbackState
+from web.auth import principal_of
+from web.bodies import json_body
+from web.errors import Problem
+
+CALLBACKS = web.AppKey("callbacks", Callbacks)
+REGION = web.AppKey("default_region", str)
+
+MISSED_COLUMNS = ("missed_at", "kind", "short_abandon", "caller", "caller_e164", "caller_name", "customer_id",
+                  "did", "agents_rung", "wait_seconds", "callback_id", "callback_state", "callback_owner", "linkedid")
+CALLBACK_COLUMNS = ("id", "state", "number", "customer_id", "owner", "owner_reason", "source", "misses", "attempts",
+                    "note", "created_at", "deadline_at", "timezone", "held_by", "escalated_at", "resolved_at",
+                    "resolved_by", "resolution", "resolution_note", "resolving_linkedid", "did")
+
+
+def setup(app: web.Application, *, callbacks: Callbacks, default_region: str) -> None:
+    app[CALLBACKS] = callbacks
+    app[REGION] = default_region
+    app.router.add_get("/api/missed", list_missed)
+    app.router.add_get("/api/callbacks", list_callbacks)
+    app.router.add_post("/api/callbacks", create_callback)
+    app.router.add_get(r"/api/callbacks/{id:\d+}", get_callback)
+    app.router.add_post(r"/api/callbacks/{id:\d+}/hold", hold_callback)
+    app.router.add_post(r"/api/callbacks/{id:\d+}/reassign", reassign_callback)
+    app.router.add_post(r"/api/callbacks/{id:\d+}/resolve", resolve_callback)
+
+
+def _when(request: web.Request, name: str) -> datetime | None:
+    raw = request.query.get(name)
+    if not raw:
+        return None
+    try:
+        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise Problem(status=400, detail=f"{name}={raw!r} is not ISO 8601, e.g. 2026-11-25T09:00:00+03:00") from None
+    if value.tzinfo is None:
+        raise Problem(status=400, detail=f"{name}={raw!r} needs a time zone offset, e.g. +03:00 or Z")
+    return value
+
+
+def _flag(request: web.Request, name: str) -> bool | None:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return None
+    if raw.lower() in ("true", "1", "yes"):
+        return True
+    if raw.lower() in ("false", "0", "no"):
+        return False
+    raise Problem(status=400, detail=f"{name} must be true or false")
+
+
+def _limit(request: web.Request, default: int, most: int) -> int:
+    raw = request.query.get("limit")
+    if raw is None:
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= most:
+        raise Problem(status=400, detail=f"limit must be a whole number from 1 to {most}")
+    return int(raw)
+
+
+def _respond(request: web.Request, rows: list[dict[str, Any]], key: str, columns: tuple[str, ...]) -> web.Response:
+    fmt = request.query.get("format", "json")
+    if fmt == "csv":
+        return web.Response(
+            text=to_csv(rows, columns), content_type="text/csv", charset="utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{key}.csv"'},
+        )
+    if fmt != "json":
+        raise Problem(status=400, detail="format must be json or csv")
+    return web.json_response({key: rows})
+
+
+def _mine(principal: Principal, row: dict[str, Any]) -> bool:
+    return row.get("callback_owner") == principal.login or bool(principal.extensions & set(row.get("agents_rung") or ()))
+
+
+async def list_missed(request: web.Request) -> web.Response:
+    principal = principal_of(request)
+    kind = request.query.get("kind")
+    if kind and kind not in ("abandoned", "no_answer", "busy", "out_of_hours"):
+        raise Problem(status=400, detail="kind must be abandoned, no_answer, busy or out_of_hours")
+    f = MissedFilter(since=_when(request, "from"), until=_when(request, "to"), did=request.query.get("did") or None,
+                     kind=kind, agent=request.query.get("agent") or None, resolved=_flag(request, "resolved"),
+                     limit=_limit(request, 1000, 10000))
+    rows = await request.app[CALLBACKS].missed(f)
+    if not sees_everything(principal):
+        rows = [row for row in rows if _mine(principal, row)]
+    return _respond(request, rows, "missed", MISSED_COLUMNS)
+
+
+async def list_callbacks(request: web.Request) -> web.Response:
+    principal = principal_of(request)
+    owner = request.query.get("owner") or None
+    if not sees_everything(principal):
+        if owner not in (None, principal.login):
+            raise Problem(status=403, detail="agents see only their own callbacks")
+        owner = principal.login
+    state = request.query.get("state") or None
+    if state not in (None, "open", "resolved"):
+        raise Problem(status=400, detail="state must be open or resolved")
+    f = CallbackFilter(owner=owner, state=CallbackState(state) if state else None, since=_when(request, "from"),
+                       until=_when(request, "to"), did=request.query.get("did") or None,
+                       overdue=bool(_flag(request, "overdue")), limit=_limit(request, 500, 5000))
+    return _respond(request, await request.app[CALLBACKS].list(f), "callbacks", CALLBACK_COLUMNS)
+
+
+async def _visible(request: web.Request) -> tuple[Principal, int, dict[str, Any]]:
+    principal = principal_of(request)
+    callback_id = int(request.match_info["id"])
+    try:
+        row = await request.app[CALLBACKS].get(callback_id)
+    except CallbackNotFound as exc:
+        raise Problem(status=404, detail=str(exc)) from None
+    if not may_see_agent_data(principal, row["owner"]) and row["held_by"] != principal.login:
+        raise Problem(status=404, detail=f"no callback {callback_id}")  # not even whether it exists
+    return principal, callback_id, row
+
+
+async def get_callback(request: web.Request) -> web.Response:
+    _, _, row = await _visible(request)
+    return web.json_response(row)
+
+
+async def create_callback(request: web.Request) -> web.Response:
+    principal = principal_of(request)
+    body = await json_body(request, "callback.create")
+    number = normalize(body["number"], request.app[REGION])
+    if number.e164 is None:
+        raise Problem(status=422, title="Invalid body",
+                      detail=f"number: {body['number']!r} is not a phone number we can call back")
+    requested = None
+    if body.get("requested_for"):
+        requested = datetime.fromisoformat(body["requested_for"].replace("Z", "+00:00"))
+    try:
+        row = await request.app[CALLBACKS].create(
+            number=number.e164, by=principal.login, owner=body.get("owner"), note=body.get("note", ""),
+            requested_for=requested, customer_id=body.get("customer_id"),
+        )
+    except CallbackError as exc:
+        raise Problem(status=422, title="Invalid body", detail=str(exc)) from None
+    return web.json_response(row, status=201)
+
+
+async def _change(request: web.Request, action: str, body: dict[str, Any] | None = None) -> web.Response:
+    principal, callback_id, row = await _visible(request)
+    callbacks = request.app[CALLBACKS]
+    try:
+        if action == "hold":
+            changed = await callbacks.hold(callback_id, by=principal.login)
+        elif action == "reassign":
+            assert body is not None
+            changed = await callbacks.reassign(callback_id, to=body["owner"], by=principal.login,
+                                               reason=body.get("reason", ""))
+        else:
+            assert body is not None
+            changed = await callbacks.resolve(callback_id, by=principal.login, note=body["note"])
+    except CallbackConflict as exc:
+        raise Problem(status=409, detail=str(exc)) from None
+    except CallbackError as exc:
+        raise Problem(status=422, detail=str(exc)) from None
+    return web.json_response(changed)
+
+
+async def hold_callback(request: web.Request) -> web.Response:
+    return await _change(request, "hold")
+
+
+async def reassign_callback(request: web.Request) -> web.Response:
+    body = await json_body(request, "callback.reassign")
+    return await _change(request, "reassign", body)
+
+
+async def resolve_callback(request: web.Request) -> web.Response:
+    body = await json_body(request, "callback.resolve")
+    return await _change(request, "resolve", body)
