@@ -254,6 +254,7 @@ def _report_crash(task: asyncio.Task[Any]) -> None:
 
 
 def create_server_app(c: Components) -> web.Application:
+    from web import callbacks_api
     from web.app import create_app
 
     async def recent(limit: int, involving: frozenset[str] | None) -> list[dict[str, Any]]:
@@ -271,6 +272,7 @@ def create_server_app(c: Components) -> web.Application:
         metrics=lambda: metrics(c),
         auth=c.auth,
     )
+    callbacks_api.setup(app, callbacks=c.callbacks, default_region=c.settings.default_region)
     app.cleanup_ctx.append(housekeeping(c.auth))
     app.cleanup_ctx.append(_tasks(c))
     return app
