@@ -195,7 +195,9 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         )
     if principal.via is Via.SESSION and not safe and origin_allowed(request) is not True:
         # SameSite=Strict already keeps the cookie off cross-site requests; this is the second lock
-        return problem_response(status=403, detail="This request must come from a page of this site.")
+        return problem_response(
+            status=403, detail="This request must come from a page of this site."
+        )
     request[PRINCIPAL] = principal
     request[AUTH_METHOD] = "session" if principal.via is Via.SESSION else "bearer"
     try:
@@ -241,9 +243,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     if not login or len(login) > _MAX_LOGIN or len(password) > _MAX_PASSWORD:
         return _rejected(request, "login.invalid", "Wrong login or password.", login=login)
     try:
-        signed = await request.app[AUTH].sign_in(
-            login, password, address=client_address(request)
-        )
+        signed = await request.app[AUTH].sign_in(login, password, address=client_address(request))
     except LoginThrottled as exc:
         return _throttled(request, exc, login=login)
     except LoginRefused:
@@ -297,7 +297,9 @@ def _throttled(request: web.Request, exc: LoginThrottled, *, login: str = "") ->
     return problem_response(status=429, detail=text, headers=headers)
 
 
-def _login_html(*, status: int, error: tuple[str, str] | None = None, login: str = "") -> web.Response:
+def _login_html(
+    *, status: int, error: tuple[str, str] | None = None, login: str = ""
+) -> web.Response:
     shown = (
         f'<p class="login-error" role="alert" data-i18n="{error[0]}">{escape(error[1])}</p>'
         if error

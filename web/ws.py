@@ -84,7 +84,11 @@ class FeedConnection:
         allowed = policy.may_receive(self.principal, message) or (
             isinstance(linkedid, str) and linkedid in self._shown
         )
-        if allowed and isinstance(linkedid, str) and str(message.get("type", "")).startswith("call."):
+        if (
+            allowed
+            and isinstance(linkedid, str)
+            and str(message.get("type", "")).startswith("call.")
+        ):
             if message.get("type") == "call.ended":
                 self._shown.discard(linkedid)
             elif len(self._shown) < 10_000:

@@ -30,8 +30,6 @@ def auth_service(
     )
 
 
-
-
 def housekeeping(
     auth: AuthService, *, every: float = 3600.0
 ) -> Callable[[web.Application], AsyncIterator[None]]:
