@@ -15,6 +15,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cti.ami.connection import AmiClient
+from cti.ami.events import AmiEvent
 from cti.auth.service import AuthService
 from cti.auth.setup import auth_service, housekeeping
 from cti.bus import InProcessBus
@@ -30,6 +31,9 @@ from cti.metrics import Sample, render
 from cti.missed.book import CallbackBook, CallbackPolicy, ContextSource, directory_context
 from cti.missed.callbacks import Callbacks
 from cti.missed.model import CallbackWindow
+from cti.routing.fastagi import FastAgiServer
+from cti.routing.service import RoutingService
+from cti.routing.setup import build_routing
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +60,8 @@ class Components:
     ami: AmiClient
     started_at: float
     callbacks: Callbacks
+    routing: RoutingService | None = None
+    agi: FastAgiServer | None = None
     auth: AuthService | None = None  #: set by create_server_app
 
     async def close(self) -> None:
@@ -108,15 +114,29 @@ def build(settings: Settings) -> Components:
         e164 = normalize(caller, settings.default_region).e164
         return await directory.find_customer_by_e164(sessions, e164) if e164 else None
 
-    service = CallService(
-        tracker=CallTracker(rules=rules), store=repository, bus=bus, customer_lookup=lookup
+    routing, agi = build_routing(
+        settings, sessions, live_calls=lambda: service.tracker.calls.values()
     )
+    service = CallService(
+        tracker=CallTracker(rules=rules),
+        store=repository,
+        bus=bus,
+        customer_lookup=lookup,
+        on_effect=routing.on_call_effect,
+        annotate=routing.annotate,
+    )
+
+    def on_event(event: AmiEvent) -> None:
+        if not routing.on_ami_event(event):  # phones' states go to routing, the rest to calls
+            service.submit(event)
+
     ami = AmiClient(
         host=settings.ami_host,
         port=settings.ami_port,
         username=settings.ami_username,
         secret=settings.secret(),
-        on_event=service.submit,
+        on_event=on_event,
+        on_connected=routing.ami_connected,
         variables=(*rules.did_variables, *rules.recording_variables),
         ping_interval=settings.ami_ping_interval,
         ping_timeout=settings.ami_ping_timeout,
@@ -126,7 +146,9 @@ def build(settings: Settings) -> Components:
         max_frame_bytes=settings.ami_max_frame_bytes,
         backlog=lambda: service.backlog,  # a flood pauses reading instead of filling memory
     )
-    return Components(settings, engine, repository, bus, service, ami, time.time(), callbacks)
+    return Components(
+        settings, engine, repository, bus, service, ami, time.time(), callbacks, routing, agi
+    )
 
 
 def health(c: Components) -> dict[str, Any]:
@@ -135,6 +157,7 @@ def health(c: Components) -> dict[str, Any]:
         "ami": {"connected": c.ami.connected, "error": c.ami.last_error},
         "database": {"unsaved_calls": c.service.unsaved, "errors": c.service.store_errors},
         "live_calls": len(c.service.tracker.calls),
+        "fastagi": c.agi.health() if c.agi is not None else None,
     }
 
 
@@ -212,7 +235,9 @@ def _framing_samples(ami: AmiClient) -> list[Sample]:
 def _tasks(c: Components) -> Callable[[web.Application], AsyncIterator[None]]:
     async def run(app: web.Application) -> AsyncIterator[None]:
         loop = asyncio.get_running_loop()
+        routing_tasks = await _start_routing(c)
         tasks = [
+            *routing_tasks,
             loop.create_task(c.service.consume(), name="cti-events"),
             loop.create_task(c.service.write_forever(), name="cti-writer"),
             loop.create_task(c.service.sweep_forever(), name="cti-sweeper"),
@@ -248,6 +273,31 @@ async def escalate_forever(c: Components, every: float = 15.0) -> None:
         await asyncio.sleep(every)
 
 
+async def _start_routing(c: Components) -> list[asyncio.Task[Any]]:
+    """Agents, states and the rota into memory, then the tasks that keep them current and the
+    FastAGI server (bound here, so a taken port is reported at start, loudly, in the health)."""
+    if c.routing is None:
+        return []
+    try:
+        await c.routing.load()
+    except Exception as exc:  # routing still answers (duty-less); the refresh task retries
+        log.error("routing could not load agents and the rota: %s", exc)
+    loop = asyncio.get_running_loop()
+    tasks = [
+        loop.create_task(c.routing.refresh_forever(), name="cti-routing-refresh"),
+        loop.create_task(c.routing.sync_devices_forever(c.ami.action), name="cti-device-states"),
+    ]
+    if c.agi is not None:
+        try:
+            await c.agi.start()
+        except OSError as exc:  # the dialplan's fallback rings the duty operator meanwhile
+            c.agi.last_error = f"cannot listen on {c.agi.host}:{c.agi.port}: {exc.strerror}"
+            log.error("FastAGI %s; free the port or set agi_port", c.agi.last_error)
+        else:
+            tasks.append(loop.create_task(c.agi.run(), name="cti-fastagi"))
+    return tasks
+
+
 def _report_crash(task: asyncio.Task[Any]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.critical("background task %s crashed", task.get_name(), exc_info=task.exception())
@@ -270,6 +320,7 @@ def create_server_app(c: Components) -> web.Application:
         recent_calls=recent,
         health=lambda: health(c),
         metrics=lambda: metrics(c),
+        routing=c.routing,
         auth=c.auth,
     )
     callbacks_api.setup(app, callbacks=c.callbacks, default_region=c.settings.default_region)
@@ -287,6 +338,8 @@ async def serve(settings: Settings, *, announce: Callable[[str], None] = print) 
     site = web.TCPSite(runner, settings.http_host, settings.http_port)
     await site.start()
     announce(f"cti serving on http://{settings.http_host}:{settings.http_port}/")
+    if components.agi is not None:
+        announce(f"FastAGI routing on agi://{components.agi.host}:{components.agi.port}/route")
     try:
         await asyncio.Event().wait()
     finally:

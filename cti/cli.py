@@ -80,14 +80,29 @@ def _parser() -> argparse.ArgumentParser:
         default="sqlite+aiosqlite:///cti-demo.db",
         help="database URL (default: cti-demo.db in the current directory)",
     )
+    imp = sub.add_parser(
+        "import", help="import a file: cti import KIND FILE (cti import --help lists the kinds)"
+    )
+    imp.add_subparsers(dest="import_kind", required=True, metavar="KIND")
     for feature in _features():
         feature.add_parsers(sub)
     return p
 
 
+def importers(sub: Any) -> Any:
+    """The `cti import` kinds: a feature adds `cti import KIND` with
+    `importers(sub).add_parser(KIND, ...)` and `set_defaults(import_handler=async handler)`."""
+    parser = sub.choices["import"]
+    return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+
+
 #: modules that bring their own commands: each has `add_parsers(sub)` and a `COMMANDS` dict of
 #: name -> async handler(args, settings) -> exit code
-FEATURE_COMMANDS: list[str] = ["cti.missed.commands", "cti.auth.commands"]
+FEATURE_COMMANDS: list[str] = [
+    "cti.missed.commands",
+    "cti.auth.commands",
+    "cti.routing.commands",
+]
 
 
 def _features() -> list[Any]:
@@ -250,6 +265,10 @@ async def _simulate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def _import(args: argparse.Namespace, settings: Settings) -> int:
+    return int(await args.import_handler(args, settings))
+
+
 async def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from cti.demo import run_demo
 
@@ -264,6 +283,7 @@ _COMMANDS = {
     "calls": _calls,
     "simulate": _simulate,
     "demo": _demo,
+    "import": _import,
 }
 
 if __name__ == "__main__":

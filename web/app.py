@@ -11,7 +11,8 @@ from aiohttp.abc import AbstractAccessLogger
 from cti.auth.memory import MemoryAuthStore
 from cti.auth.service import AuthService
 from cti.config import Settings
-from web import api
+from cti.routing.service import RoutingService
+from web import api, routing_api
 from web.api import (
     HEALTH,
     LIVE_CALLS,
@@ -32,6 +33,7 @@ from web.auth import (
     logout,
 )
 from web.errors import problem_middleware
+from web.routing_api import ROUTING
 from web.ws import BUS, WS_CONNECTIONS, WS_LIMITS, LiveBus, WsLimits, close_all, websocket
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -74,6 +76,7 @@ def create_app(
     metrics: Metrics,
     auth: AuthService | None = None,
     ws_limits: WsLimits | None = None,
+    routing: RoutingService | None = None,
 ) -> web.Application:
     """The console, API and feed; serve it with web.run_app or an AppRunner on settings.http_*.
 
@@ -102,6 +105,9 @@ def create_app(
     app.on_shutdown.append(close_all)
     app.on_response_prepare.append(_security_headers)
     _add_routes(app)
+    if routing is not None:
+        app[ROUTING] = routing
+        routing_api.add_routes(app)
     return app
 
 

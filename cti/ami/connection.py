@@ -236,6 +236,11 @@ class AmiClient:
                     self._protocol.close()
                     self._framing_before = _added(self._framing_before, self._protocol.stream.stats)
                     self._protocol = None
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                # Python 3.11's wait_for can swallow a cancel that lands as its future completes:
+                # a cancelled client must stop, not reconnect forever
+                raise asyncio.CancelledError
             delay = backoff_delay(attempt, low=self._low, high=self._high, rand=self._rand)
             attempt += 1
             log.info("reconnecting to AMI in %.1f s", delay)

@@ -129,6 +129,9 @@ class CallRecord:
     recording: str | None = None
     resynced: bool = False
     did_e164: str | None = None  #: the dialled number in E.164 (the customer, for outbound calls)
+    route_kind: str | None = None  #: routing step that reached the answering agent (or the first)
+    route_reason: str | None = None  #: that step's reason, e.g. "account manager of ACME LLC"
+    fallback: bool | None = None  #: True when that step was not the first of the decision
 
     def to_json(self) -> dict[str, Any]:
         """The replay/`cti calls --json` line; timestamps as ISO 8601 UTC."""
@@ -155,6 +158,9 @@ class CallRecord:
             "recording": self.recording,
             "resynced": self.resynced,
             "did_e164": self.did_e164,
+            "route_kind": self.route_kind,
+            "route_reason": self.route_reason,
+            "fallback": self.fallback,
         }
 
     @classmethod
@@ -182,6 +188,9 @@ class CallRecord:
             recording=data.get("recording"),
             resynced=bool(data.get("resynced", False)),
             did_e164=data.get("did_e164"),
+            route_kind=data.get("route_kind"),
+            route_reason=data.get("route_reason"),
+            fallback=data.get("fallback"),
         )
 
 

@@ -39,6 +39,8 @@ class CallService:
         store: CallStore | None,
         bus: Publisher | None,
         customer_lookup: CustomerLookup | None = None,
+        on_effect: Callable[[Effect], None] | None = None,
+        annotate: Callable[[CallRecord], CallRecord] | None = None,
         buffer_limit: int = 100_000,
         batch_size: int = 500,
         clock: Callable[[], float] = time.time,
@@ -47,6 +49,8 @@ class CallService:
         self._store = store
         self._bus = bus
         self._lookup = customer_lookup
+        self._on_effect = on_effect  #: a listener told of every effect (routing counts offers)
+        self._annotate = annotate  #: adds what others know to a finished call (its routing)
         self._events: asyncio.Queue[AmiEvent] = asyncio.Queue()
         self._pending: deque[CallRecord] = deque()
         self._buffer_limit = buffer_limit
@@ -139,6 +143,11 @@ class CallService:
     # --- effects -------------------------------------------------------------------------------
 
     def _carry_out(self, effect: Effect, changed: set[str]) -> None:
+        if self._on_effect is not None:
+            try:
+                self._on_effect(effect)
+            except Exception:  # a listener's bug must not stop call tracking
+                log.exception("effect listener failed for %s", type(effect).__name__)
         if isinstance(effect, Finished):
             self._finished(effect.record)
             changed.discard(effect.record.linkedid)
@@ -147,6 +156,11 @@ class CallService:
 
     def _finished(self, record: CallRecord) -> None:
         self.finished += 1
+        if self._annotate is not None:
+            try:
+                record = self._annotate(record)
+            except Exception:
+                log.exception("annotating finished call %s failed; stored as is", record.linkedid)
         if self._store is not None:
             if len(self._pending) >= self._buffer_limit:
                 self.dropped_records += 1

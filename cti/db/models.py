@@ -98,6 +98,11 @@ class CallRow(Base):
     resynced: Mapped[bool] = mapped_column(Boolean, server_default=false())
     #: the customer matched at ring time (caller of an inbound call, number dialled out)
     customer_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    #: the routing step that reached the answering agent (else the first step), its reason,
+    #: and whether it was a fallback (not the first step); NULL when no decision is known
+    route_kind: Mapped[str | None] = mapped_column(String(32))
+    route_reason: Mapped[str | None] = mapped_column(String)
+    fallback: Mapped[bool | None] = mapped_column(Boolean)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 
@@ -182,3 +187,4 @@ __all__ = [
 from cti.db import auth_models as _auth_models  # noqa: E402,F401
 from cti.db import directory_models as _directory_models  # noqa: E402,F401
 from cti.db import missed_models as _missed_models  # noqa: E402,F401
+from cti.db import routing_models as _routing_models  # noqa: E402,F401

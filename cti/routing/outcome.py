@@ -12,7 +12,7 @@ from cti.routing.model import AgentProfile, RouteDecision, Target, TargetKind
 class RouteOutcome:
     kind: str
     reason: str
-    fallback: bool  #: the step reached is not the decision's first
+    fallback: bool  #: the call did not reach the caller's first choice (see route_outcome)
 
 
 def _endpoint(dial: str) -> str:
@@ -56,7 +56,10 @@ def route_outcome(
     agents: Mapping[str, AgentProfile],
 ) -> RouteOutcome | None:
     """The step of the person who answered; if nobody did, the last step whose phone rang; if
-    none rang, the first step. `answered_by`/`agents_rung` are extensions (or numbers)."""
+    none rang, the first step. `answered_by`/`agents_rung` are extensions (or numbers).
+
+    It is a fallback when it is not the decision's first target, or when an earlier step of the
+    chain was skipped (the manager was at lunch, so the duty operator took the call)."""
     if not decision.targets:
         return None
     index = _step(decision, answered_by, agents)
@@ -65,4 +68,10 @@ def route_outcome(
     if index is None:
         index = 0
     target = decision.targets[index]
-    return RouteOutcome(target.kind.value, target.reason, index > 0)
+    rank = _CHAIN.index(target.kind)
+    skipped = any(r.code != "chosen" and _CHAIN.index(r.step) < rank for r in decision.reasons)
+    return RouteOutcome(target.kind.value, target.reason, index > 0 or skipped)
+
+
+#: the steps in chain order
+_CHAIN = list(TargetKind)

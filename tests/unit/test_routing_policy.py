@@ -318,3 +318,25 @@ def test_a_manager_who_is_not_an_agent_is_explained() -> None:
 def test_without_voicemail_the_chain_ends_with_the_last_person() -> None:
     decision = decide(options=replace(OPTIONS, voicemail=""))
     assert chain(decision) == [("manager", "ivanova")]
+
+
+def test_which_step_a_finished_call_reached() -> None:
+    from cti.routing.outcome import route_outcome
+
+    normal = decide(agents=MOBILE, at=TUESDAY_LUNCH)  # manager, mobile, duty, voicemail
+    answered = route_outcome(normal, answered_by=["101"], agents_rung=["101"], agents=MOBILE)
+    assert answered is not None and (answered.kind, answered.fallback) == ("manager", False)
+    duty = route_outcome(normal, answered_by=["150"], agents_rung=["101", "150"], agents=MOBILE)
+    assert duty is not None and (duty.kind, duty.fallback) == ("duty", True)
+    mobile = route_outcome(
+        normal, answered_by=["+79167654321"], agents_rung=["101"], agents=MOBILE
+    )
+    assert mobile is not None and (mobile.kind, mobile.fallback) == ("manager_mobile", True)
+    rang_out = route_outcome(normal, answered_by=[], agents_rung=["101", "150"], agents=MOBILE)
+    assert rang_out is not None and rang_out.kind == "duty"
+    lunch = decide(at=TUESDAY_LUNCH, presence={"ivanova": LUNCH})  # duty first: manager away
+    covered = route_outcome(lunch, answered_by=["150"], agents_rung=["150"], agents=AGENTS)
+    assert covered is not None and (covered.kind, covered.fallback) == ("duty", True)
+    unknown = decide(customer=None)
+    first = route_outcome(unknown, answered_by=["101"], agents_rung=["101"], agents=AGENTS)
+    assert first is not None and (first.kind, first.fallback) == ("distribution", False)

@@ -1,0 +1,391 @@
+"""RoutingService: keeps agents, their states, phones, the rota and recent offers; decides."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from cti.ami.events import AmiEvent
+from cti.calls.machine import Effect, Ringing
+from cti.calls.model import Call, CallRecord, EndpointKind, iso
+from cti.routing.availability import assess
+from cti.routing.devices import DEVICE_EVENTS, DeviceBook
+from cti.routing.model import (
+    AgentProfile,
+    AgentState,
+    CustomerInfo,
+    DeviceState,
+    Presence,
+    RouteDecision,
+    StateInterval,
+)
+from cti.routing.outcome import route_outcome
+from cti.routing.policy import RoutingOptions, Situation, route_call
+from cti.routing.rules import DidRules
+from cti.routing.schedules import DutyShift, on_duty
+from cti.routing.whatif import Override, apply_overrides
+
+log = logging.getLogger(__name__)
+
+CustomerLookup = Callable[[str], Awaitable[CustomerInfo | None]]
+
+
+class RoutingStore(Protocol):
+    """The database side (cti.db.routing.RoutingRepository)."""
+
+    async def agents(self) -> list[AgentProfile]: ...
+    async def current_states(self) -> dict[str, Presence]: ...
+    async def set_state(
+        self, login: str, state: AgentState, reason: str, *, at: float, actor: str = ""
+    ) -> Presence: ...
+    async def state_history(
+        self, login: str, *, since: float, until: float
+    ) -> list[StateInterval]: ...
+    async def shifts(self) -> list[DutyShift]: ...
+    async def add_shift(self, shift: DutyShift) -> DutyShift: ...
+    async def update_shift(self, shift_id: int, shift: DutyShift) -> DutyShift: ...
+    async def delete_shift(self, shift_id: int) -> None: ...
+    async def replace_shifts(self, shifts: Sequence[DutyShift], *, append: bool = False) -> int: ...
+
+
+@dataclass
+class RoutingStats:
+    decisions: int = 0
+    degraded: int = 0  #: decisions made without the customer (lookup failed or too slow)
+    refresh_errors: int = 0
+    annotated: int = 0  #: finished calls that got their routing step
+
+
+def _endpoint(dial: str) -> str:
+    return dial.partition("/")[2].split("@", 1)[0] if "/" in dial else dial
+
+
+class RoutingService:
+    """The live side of routing. Everything it decides from is in memory; the database is
+    read at start and every `refresh_seconds` (changes made by the CLI or another process)."""
+
+    def __init__(
+        self,
+        *,
+        store: RoutingStore,
+        lookup: CustomerLookup | None,
+        rules: DidRules,
+        options: RoutingOptions,
+        timezone: str,
+        live_calls: Callable[[], Iterable[Call]] = tuple,
+        clock: Callable[[], float] = time.time,
+        lookup_timeout: float = 0.5,
+        refresh_seconds: float = 5.0,
+        memory: int = 20_000,
+    ) -> None:
+        self._store = store
+        self._lookup = lookup
+        self.rules = rules
+        self.options = options
+        self.tz = ZoneInfo(timezone)
+        self._live_calls = live_calls
+        self._clock = clock
+        self._lookup_timeout = lookup_timeout
+        self._refresh_seconds = refresh_seconds
+        self._memory = memory
+        self.agents: dict[str, AgentProfile] = {}
+        self._by_endpoint: dict[str, str] = {}
+        self.presence: dict[str, Presence] = {}
+        self.rota: tuple[DutyShift, ...] = ()
+        self.devices = DeviceBook()
+        self.last_offered: dict[str, float] = {}
+        self._decisions: OrderedDict[str, RouteDecision] = OrderedDict()
+        self._resync = asyncio.Event()
+        self.stats = RoutingStats()
+
+    def now(self) -> float:
+        return self._clock()
+
+    # --- state from the database ----------------------------------------------------------------
+
+    async def load(self) -> None:
+        agents = await self._store.agents()
+        presence = await self._store.current_states()
+        shifts = await self._store.shifts()
+        self.set_agents(agents)
+        self.presence = presence
+        self.rota = tuple(shifts)
+
+    def set_agents(self, agents: Iterable[AgentProfile]) -> None:
+        self.agents = {a.login: a for a in agents}
+        by_endpoint: dict[str, str] = {}
+        for a in self.agents.values():
+            for name in (a.extension, _endpoint(a.device)):
+                if name:
+                    by_endpoint.setdefault(name, a.login)
+        self._by_endpoint = by_endpoint
+
+    async def refresh_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._refresh_seconds)
+            try:
+                await self.load()
+            except Exception as exc:  # the database is down: keep deciding from memory
+                self.stats.refresh_errors += 1
+                log.warning(
+                    "routing could not reload agents and the rota (%s); using the last", exc
+                )
+
+    # --- decisions ------------------------------------------------------------------------------
+
+    def situation(self) -> Situation:
+        devices: dict[str, DeviceState] = {}
+        for login, agent in self.agents.items():
+            state = self.devices.state_of(agent)
+            if state is not None:
+                devices[login] = state
+        return Situation(
+            agents=self.agents,
+            presence=self.presence,
+            devices=devices,
+            calls=self.calls_in_progress(),
+            rota=self.rota,
+            last_offered=self.last_offered,
+        )
+
+    def calls_in_progress(self) -> dict[str, int]:
+        """Calls each agent is on (or rung for) now, from the call tracker's live legs."""
+        counts: dict[str, int] = {}
+        for call in self._live_calls():
+            logins = {
+                self._by_endpoint.get(leg.endpoint)
+                for leg in call.legs.values()
+                if leg.kind is EndpointKind.AGENT and leg.hung_up_at is None
+            }
+            for login in logins:
+                if login is not None:
+                    counts[login] = counts.get(login, 0) + 1
+        return counts
+
+    async def find_customer(self, caller: str) -> tuple[CustomerInfo | None, bool]:
+        """(customer, degraded): a failing or slow lookup routes as an unknown caller."""
+        if self._lookup is None or not caller:
+            return None, False
+        try:
+            return await asyncio.wait_for(self._lookup(caller), self._lookup_timeout), False
+        except TimeoutError:
+            log.warning(
+                "caller lookup took over %.2f s: routing as an unknown caller", self._lookup_timeout
+            )
+        except Exception:
+            log.exception("caller lookup failed: routing as an unknown caller")
+        return None, True
+
+    async def decide(
+        self,
+        caller: str,
+        did: str,
+        *,
+        key: str | None = None,
+        at: float | None = None,
+        overrides: Iterable[Override] = (),
+        record_offer: bool = True,
+    ) -> RouteDecision:
+        """The decision for one call. `key` (the channel's Linkedid or Uniqueid) keeps it for
+        the call's record; `record_offer` counts the first agent as offered now (live calls)."""
+        now = self._clock() if at is None else at
+        customer, degraded = await self.find_customer(caller)
+        situation = self.situation()
+        overrides = list(overrides)
+        if overrides:
+            situation = apply_overrides(situation, overrides, now=now)
+        decision = route_call(
+            caller=caller,
+            did=did,
+            customer=customer,
+            situation=situation,
+            rules=self.rules,
+            options=self.options,
+            now=datetime.fromtimestamp(now, self.tz),
+            degraded=degraded,
+        )
+        self.stats.decisions += 1
+        self.stats.degraded += degraded
+        if record_offer and decision.targets and decision.targets[0].agent:
+            self.last_offered[decision.targets[0].agent] = now
+        if key:
+            self._remember(key, decision)
+        return decision
+
+    def _remember(self, key: str, decision: RouteDecision) -> None:
+        self._decisions.pop(key, None)
+        self._decisions[key] = decision
+        while len(self._decisions) > self._memory:
+            self._decisions.popitem(last=False)
+
+    def decision_for(self, key: str) -> RouteDecision | None:
+        """The decision kept for a call's Linkedid (or the Uniqueid the dialplan passed)."""
+        return self._decisions.get(key)
+
+    # --- agents' own states ---------------------------------------------------------------------
+
+    async def set_state(
+        self, login: str, state: AgentState, reason: str = "", *, actor: str = ""
+    ) -> Presence:
+        """Store and apply an agent's state (the repository refuses unknown logins)."""
+        reason = reason.strip() if state is AgentState.PAUSED else ""
+        presence = await self._store.set_state(login, state, reason, at=self._clock(), actor=actor)
+        self.presence = {**self.presence, login: presence}
+        return presence
+
+    def states(self) -> list[dict[str, Any]]:
+        """Every agent's state now, with time in state, phone state and calls in progress."""
+        now = self._clock()
+        calls = self.calls_in_progress()
+        situation = self.situation()
+        out = []
+        for login, agent in self.agents.items():
+            presence = self.presence.get(login)
+            device = situation.devices.get(login)
+            verdict = assess(
+                agent,
+                presence=presence,
+                device=device,
+                calls=calls.get(login, 0),
+                default_state=self.options.default_state,
+            )
+            out.append(
+                {
+                    "login": login,
+                    "name": agent.name,
+                    "state": (presence.state if presence else self.options.default_state).value,
+                    "reason": presence.reason if presence else "",
+                    "since": iso(presence.since) if presence else None,
+                    "seconds_in_state": round(now - presence.since, 1) if presence else None,
+                    "phone": device.value if device else DeviceState.UNKNOWN.value,
+                    "calls": calls.get(login, 0),
+                    "available": verdict.available,
+                    "why_not": verdict.why or None,
+                }
+            )
+        return out
+
+    def on_duty(self, at: float | None = None) -> list[tuple[DutyShift, AgentProfile | None]]:
+        when = datetime.fromtimestamp(self._clock() if at is None else at, self.tz)
+        return [(s, self.agents.get(s.login)) for s in on_duty(self.rota, when)]
+
+    async def state_history(self, login: str, *, since: float, until: float) -> dict[str, Any]:
+        """The agent's intervals in [since, until) and the time spent in each state/reason."""
+        intervals = await self._store.state_history(login, since=since, until=until)
+        now = min(self._clock(), until)
+        totals: dict[tuple[str, str], float] = {}
+        for i in intervals:
+            key = (i.state.value, i.reason)
+            totals[key] = totals.get(key, 0.0) + i.seconds(now)
+        return {
+            "login": login,
+            "since": iso(since),
+            "until": iso(until),
+            "intervals": [
+                {
+                    "state": i.state.value,
+                    "reason": i.reason,
+                    "started_at": iso(i.started_at),
+                    "ended_at": iso(i.ended_at) if i.ended_at is not None else None,
+                    "seconds": round(i.seconds(now), 1),
+                    "actor": i.actor,
+                }
+                for i in intervals
+            ],
+            "totals": [
+                {"state": state, "reason": reason, "seconds": round(seconds, 1)}
+                for (state, reason), seconds in sorted(totals.items(), key=lambda kv: -kv[1])
+            ],
+        }
+
+    # --- the duty rota: the database first, then memory -------------------------------------------
+
+    async def add_shift(self, shift: DutyShift) -> DutyShift:
+        stored = await self._store.add_shift(shift)
+        self.rota = (*self.rota, stored)
+        return stored
+
+    async def update_shift(self, shift_id: int, shift: DutyShift) -> DutyShift:
+        stored = await self._store.update_shift(shift_id, shift)
+        self.rota = tuple(stored if s.id == shift_id else s for s in self.rota)
+        return stored
+
+    async def delete_shift(self, shift_id: int) -> None:
+        await self._store.delete_shift(shift_id)
+        self.rota = tuple(s for s in self.rota if s.id != shift_id)
+
+    async def replace_rota(self, shifts: Sequence[DutyShift], *, append: bool = False) -> int:
+        count = await self._store.replace_shifts(shifts, append=append)
+        self.rota = tuple(await self._store.shifts())
+        return count
+
+    # --- AMI: phones' device states -------------------------------------------------------------
+
+    def on_ami_event(self, event: AmiEvent) -> bool:
+        """Take device-state events; False for everything else (call events)."""
+        if not isinstance(event, DEVICE_EVENTS):
+            return False
+        self.devices.apply(event)
+        return True
+
+    def ami_connected(self) -> None:
+        """AmiClient's on_connected: ask for every phone's state (DeviceStateList)."""
+        self._resync.set()
+
+    async def sync_devices_forever(
+        self, action: Callable[[Mapping[str, Any]], Awaitable[Any]]
+    ) -> None:
+        """After every (re)connect: forget the phones' states and ask Asterisk for all of them."""
+        warned = False
+        while True:
+            await self._resync.wait()
+            self._resync.clear()
+            self.devices = DeviceBook()  # stale after a disconnect; unknown phones are tried
+            try:
+                await action({"Action": "DeviceStateList"})
+            except Exception as exc:
+                if not warned:
+                    log.warning(
+                        "DeviceStateList failed (%s): phone states stay unknown until they "
+                        "change; give the AMI user write=reporting (see docs/asterisk.md)",
+                        exc,
+                    )
+                    warned = True
+
+    # --- calls: offers and the stored record ----------------------------------------------------
+
+    def on_call_effect(self, effect: Effect) -> None:
+        """CallService's on_effect: every ring of an agent's phone is an offer."""
+        if isinstance(effect, Ringing):
+            login = self._by_endpoint.get(effect.agent)
+            if login is not None:
+                self.last_offered[login] = self._clock()
+
+    def annotate(self, record: CallRecord) -> CallRecord:
+        """A finished call gets the step of its routing decision that reached it."""
+        decision = self._decisions.pop(record.linkedid, None)
+        if decision is None:
+            return record
+        outcome = route_outcome(
+            decision,
+            answered_by=record.answered_by,
+            agents_rung=record.agents_rung,
+            agents=self.agents,
+        )
+        if outcome is None:
+            return record
+        self.stats.annotated += 1
+        return dataclasses.replace(
+            record,
+            route_kind=outcome.kind,
+            route_reason=outcome.reason,
+            fallback=outcome.fallback,
+        )

@@ -1,0 +1,146 @@
+"""Routing built from the settings: options, DID rules, the caller lookup, the FastAGI server."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from cti.calls.model import Call
+from cti.config import Settings, SettingsError
+from cti.customers.numbers import normalize
+from cti.db import directory
+from cti.db.routing import RoutingRepository
+from cti.routing.dialplan import agi_route
+from cti.routing.fastagi import FastAgiServer
+from cti.routing.model import AgentState, CustomerInfo, TargetKind
+from cti.routing.policy import DEFAULT_TIMEOUTS, RoutingOptions
+from cti.routing.rules import DidRules, RuleError, parse_rules
+from cti.routing.service import CustomerLookup, RoutingService
+
+
+class RoutingSetupError(SettingsError):
+    """A routing setting that cannot be used; the message names it."""
+
+
+def routing_options(settings: Settings) -> RoutingOptions:
+    """The chain's shape from the settings."""
+    timeouts = dict(DEFAULT_TIMEOUTS)
+    for entry in settings.routing_ring_timeouts:
+        name, sep, seconds = entry.partition("=")
+        try:
+            timeouts[TargetKind(name.strip())] = int(seconds)
+        except ValueError:
+            raise RoutingSetupError(
+                f"routing_ring_timeouts entry {entry!r} is not KIND=SECONDS with KIND one of "
+                f"{', '.join(k.value for k in TargetKind)}"
+            ) from None
+    try:
+        default_state = AgentState(settings.routing_default_state.strip().lower())
+    except ValueError:
+        raise RoutingSetupError(
+            f"routing_default_state={settings.routing_default_state!r} is not one of "
+            f"{', '.join(s.value for s in AgentState)}"
+        ) from None
+    return RoutingOptions(
+        timeouts=timeouts,
+        follow_me_dial=settings.routing_follow_me_dial,
+        voicemail=settings.routing_voicemail.strip(),
+        max_agents=max(1, settings.routing_max_agents),
+        vip_min_seniority=settings.routing_vip_min_seniority,
+        default_state=default_state,
+        distribute_known=settings.routing_distribute_known,
+    )
+
+
+def routing_rules(settings: Settings) -> DidRules:
+    try:
+        return parse_rules(
+            settings.routing_did_rules,
+            default_team=settings.routing_default_team,
+            region=settings.default_region,
+        )
+    except RuleError as exc:
+        raise RoutingSetupError(f"routing_did_rules: {exc}") from None
+
+
+def customer_lookup(sessions: async_sessionmaker[AsyncSession], region: str) -> CustomerLookup:
+    """The caller ID to the customer routing needs, from the customer directory."""
+
+    async def lookup(caller: str) -> CustomerInfo | None:
+        e164 = normalize(caller, region).e164
+        if not e164:
+            return None
+        found = await directory.find_customer_by_e164(sessions, e164)
+        if found is None:
+            return None
+        return CustomerInfo(
+            id=str(found["customer_id"]),
+            name=found.get("name") or "",
+            company=found.get("company") or "",
+            vip=bool(found.get("vip")),
+            manager_login=found.get("manager_login") or None,
+        )
+
+    return lookup
+
+
+class _Candidate(Protocol):
+    customer_id: int
+    name: str
+    company: str
+    vip: bool
+    manager_login: str | None
+
+
+class _Match(Protocol):
+    @property
+    def customer(self) -> _Candidate | None: ...
+
+
+def matcher_lookup(match: Callable[[str], Awaitable[_Match]]) -> CustomerLookup:
+    """Routing's lookup over the customer directory's matcher (`CallerDirectory.match`, or
+    `match_in_database` for one-shot commands): the matched customer as routing needs it."""
+
+    async def lookup(caller: str) -> CustomerInfo | None:
+        c = (await match(caller)).customer
+        if c is None:
+            return None
+        return CustomerInfo(
+            id=str(c.customer_id),
+            name=c.name or "",
+            company=c.company or "",
+            vip=bool(c.vip),
+            manager_login=c.manager_login or None,
+        )
+
+    return lookup
+
+
+def build_routing(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    live_calls: Callable[[], Iterable[Call]],
+    lookup: CustomerLookup | None = None,
+) -> tuple[RoutingService, FastAgiServer | None]:
+    """The routing service and, unless agi_port is 0, the FastAGI server that serves it."""
+    routing = RoutingService(
+        store=RoutingRepository(session_factory=sessions),
+        lookup=lookup or customer_lookup(sessions, settings.default_region),
+        rules=routing_rules(settings),
+        options=routing_options(settings),
+        timezone=settings.timezone,
+        live_calls=live_calls,
+        lookup_timeout=settings.routing_lookup_timeout,
+        refresh_seconds=settings.routing_refresh_seconds,
+    )
+    agi = None
+    if settings.agi_port:
+        agi = FastAgiServer(
+            routes={"route": agi_route(routing.decide)},
+            host=settings.agi_host,
+            port=settings.agi_port,
+        )
+    return routing, agi
