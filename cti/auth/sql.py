@@ -3,6 +3,7 @@ agents directory for people's role and phones."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 
 from sqlalchemy import delete, select, update
@@ -72,19 +73,32 @@ class SqlAuthStore:
         return [_person(a) for a in agents]
 
     async def save_person(self, login: str, *, role: Role, name: str | None) -> Person:
+        """Through the directory's own writes: the change is audited and announced."""
+        from cti.customers.audit import Entity
+        from cti.customers.model import Agent as DirectoryAgent
+        from cti.customers.model import Role as DirectoryRole
+        from cti.db import agents as directory
+        from cti.db.audit import record_changes
+
         async with self._sessions() as db, db.begin():
-            agent = await db.scalar(select(Agent).where(Agent.login == login))
-            if agent is None:
-                agent = Agent(
-                    login=login, name=name or login, role=role.value, extension="", device=""
-                )
-                db.add(agent)
-            else:
-                agent.role = role.value
-                if name:
-                    agent.name = name
-            await db.flush()
-            return _person(agent)
+            old = (await directory.by_logins(db, [login])).get(login)
+            new = (
+                DirectoryAgent(id=None, login=login, name=name or login, role=DirectoryRole(role))
+                if old is None
+                else dataclasses.replace(old, role=DirectoryRole(role), name=name or old.name)
+            )
+            (saved,) = await directory.write(
+                db, [(old, new)], actor="cti user add", at=datetime.now(UTC)
+            )
+            if saved.id is not None and (old is None or old.audited() != saved.audited()):
+                await record_changes(db, Entity.AGENT, [saved.id])
+        return Person(
+            login=saved.login,
+            name=saved.name,
+            role=Role(saved.role.value),
+            extension=saved.extension,
+            device=saved.device,
+        )
 
     # --- credentials ---------------------------------------------------------------------------
 

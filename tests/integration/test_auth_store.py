@@ -59,6 +59,11 @@ async def test_user_add_creates_the_agent_and_a_hashed_password(db: object) -> N
     assert agent.role == "supervisor" and agent.name == "Мария Петрова"
     assert cred.password_hash.startswith("$argon2id$") and PASSWORD not in cred.password_hash
     assert not hasattr(Agent, "password_hash")  # secrets stay out of the directory
+    from cti.db.directory_models import AuditRow
+
+    async with db() as s:  # type: ignore[operator]
+        audit = (await s.scalars(select(AuditRow).where(AuditRow.entity_key == "petrova"))).all()
+    assert [(a.action, a.actor) for a in audit] == [("create", "cti user add")]  # the directory's log
 
     signed = await auth.sign_in("petrova", PASSWORD, address="192.0.2.1")
     assert signed.principal.role is Role.SUPERVISOR and signed.principal.via is Via.SESSION
