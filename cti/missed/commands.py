@@ -9,8 +9,6 @@ from datetime import datetime
 from typing import Any
 
 from cti.config import Settings
-from cti.missed.callbacks import CallbackFilter, MissedFilter
-from cti.missed.model import CallbackState
 
 
 def add_parsers(sub: Any) -> None:
@@ -55,6 +53,9 @@ async def _with_callbacks(settings: Settings, work: Any) -> list[dict[str, Any]]
 
 
 async def callbacks_command(args: argparse.Namespace, settings: Settings) -> int:
+    from cti.missed.callbacks import CallbackFilter
+    from cti.missed.model import CallbackState
+
     f = CallbackFilter(
         owner=args.owner, did=args.did, since=_when(args.since, "--since"), overdue=args.overdue,
         state=CallbackState.OPEN if args.open or args.overdue else None,
@@ -74,6 +75,8 @@ async def callbacks_command(args: argparse.Namespace, settings: Settings) -> int
 
 
 async def missed_command(args: argparse.Namespace, settings: Settings) -> int:
+    from cti.missed.callbacks import MissedFilter
+
     f = MissedFilter(since=_when(args.since, "--since"), until=_when(args.until, "--until"), did=args.did, kind=args.kind)
     rows = await _with_callbacks(settings, lambda cb: cb.missed(f))
     for row in rows:
