@@ -40,10 +40,10 @@ def setup(app: web.Application, *, callbacks: Callbacks, default_region: str) ->
     app.router.add_get("/api/missed", list_missed)
     app.router.add_get("/api/callbacks", list_callbacks)
     app.router.add_post("/api/callbacks", create_callback)
-    app.router.add_get(r"/api/callbacks/{id:\d+}", get_callback)
-    app.router.add_post(r"/api/callbacks/{id:\d+}/hold", hold_callback)
-    app.router.add_post(r"/api/callbacks/{id:\d+}/reassign", reassign_callback)
-    app.router.add_post(r"/api/callbacks/{id:\d+}/resolve", resolve_callback)
+    app.router.add_get(r"/api/callbacks/{id:\d{1,9}}", get_callback)
+    app.router.add_post(r"/api/callbacks/{id:\d{1,9}}/hold", hold_callback)
+    app.router.add_post(r"/api/callbacks/{id:\d{1,9}}/reassign", reassign_callback)
+    app.router.add_post(r"/api/callbacks/{id:\d{1,9}}/resolve", resolve_callback)
 
 
 def _when(request: web.Request, name: str) -> datetime | None:
