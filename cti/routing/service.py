@@ -353,10 +353,16 @@ class RoutingService:
                 await action({"Action": "DeviceStateList"})
             except Exception as exc:
                 if not warned:
+                    hint = (
+                        "give the AMI user write=reporting (docs/asterisk.md)"
+                        if "permission" in str(exc).lower()
+                        else "this PBX may not offer it"
+                    )
                     log.warning(
-                        "DeviceStateList failed (%s): phone states stay unknown until they "
-                        "change; give the AMI user write=reporting (see docs/asterisk.md)",
+                        "DeviceStateList failed (%s): phones' states stay unknown (and are "
+                        "tried) until they change; %s",
                         exc,
+                        hint,
                     )
                     warned = True
 
