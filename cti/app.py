@@ -33,7 +33,7 @@ from cti.missed.callbacks import Callbacks
 from cti.missed.model import CallbackWindow
 from cti.routing.fastagi import FastAgiServer
 from cti.routing.service import RoutingService
-from cti.routing.setup import build_routing
+from cti.routing.setup import build_routing, routing_samples
 
 log = logging.getLogger(__name__)
 
@@ -209,6 +209,7 @@ def metrics(c: Components) -> str:
         ),
         ("cti_uptime_seconds", "gauge", "seconds since start", time.time() - c.started_at),
         *_framing_samples(c.ami),
+        *routing_samples(c.routing, c.agi),
     ]
     if c.auth is not None:
         brake = c.auth.throttle

@@ -12,6 +12,7 @@ from cti.config import Settings, SettingsError
 from cti.customers.numbers import normalize
 from cti.db import directory
 from cti.db.routing import RoutingRepository
+from cti.metrics import Sample
 from cti.routing.dialplan import agi_route
 from cti.routing.fastagi import FastAgiServer
 from cti.routing.model import AgentState, CustomerInfo, TargetKind
@@ -144,3 +145,43 @@ def build_routing(
             port=settings.agi_port,
         )
     return routing, agi
+
+
+def routing_samples(routing: RoutingService | None, agi: FastAgiServer | None) -> list[Sample]:
+    """Routing's counters for /metrics."""
+    samples: list[Sample] = []
+    if routing is not None:
+        s = routing.stats
+        samples += [
+            ("cti_routing_decisions_total", "counter", "routing decisions made", s.decisions),
+            (
+                "cti_routing_degraded_total",
+                "counter",
+                "decisions made without the caller lookup (failed or too slow)",
+                s.degraded,
+            ),
+            (
+                "cti_routing_annotated_total",
+                "counter",
+                "finished calls that got the routing step that reached them",
+                s.annotated,
+            ),
+            (
+                "cti_routing_refresh_errors_total",
+                "counter",
+                "failed reloads of agents, states and the rota",
+                s.refresh_errors,
+            ),
+        ]
+    if agi is not None:
+        samples += [
+            ("cti_fastagi_listening", "gauge", "1 when the FastAGI server listens", agi.listening),
+            ("cti_fastagi_sessions_total", "counter", "FastAGI sessions", agi.stats.sessions),
+            (
+                "cti_fastagi_errors_total",
+                "counter",
+                "FastAGI sessions that ended before every variable was set",
+                agi.stats.errors,
+            ),
+        ]
+    return samples

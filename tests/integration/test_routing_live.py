@@ -10,7 +10,7 @@ from pathlib import Path
 from aiohttp import web
 
 from cti.ami.ingest import EventStream
-from cti.app import build, create_server_app
+from cti.app import build, create_server_app, metrics
 from cti.config import Settings
 from cti.db.migrate import upgrade
 from cti.db.models import Agent, Customer, CustomerPhone
@@ -88,5 +88,9 @@ async def test_the_dialplan_asks_the_call_happens_the_record_says_why(database_u
         assert duty.route_reason == "duty operator Petrov"
         health = components.agi.health()
         assert health["listening"] is True and components.agi.stats.errors == 0
+        exposed = metrics(components)
+        assert "cti_routing_decisions_total 2\n" in exposed
+        assert "cti_routing_annotated_total 2\n" in exposed
+        assert "cti_fastagi_sessions_total 2\n" in exposed and "cti_fastagi_listening 1\n" in exposed
     finally:
         await runner.cleanup()
