@@ -17,7 +17,7 @@ from cti.ami.events import AmiEvent
 from cti.calls.machine import Effect, Ringing
 from cti.calls.model import Call, CallRecord, EndpointKind, iso
 from cti.routing.availability import assess
-from cti.routing.devices import DEVICE_EVENTS, DeviceBook
+from cti.routing.devices import DEVICE_EVENTS, DeviceBook, device_key
 from cti.routing.model import (
     AgentProfile,
     AgentState,
@@ -97,6 +97,7 @@ class RoutingService:
         self._refresh_seconds = refresh_seconds
         self._memory = memory
         self.agents: dict[str, AgentProfile] = {}
+        self._phones: dict[str, tuple[str, str]] = {}
         self._by_endpoint: dict[str, str] = {}
         self.presence: dict[str, Presence] = {}
         self.rota: tuple[DutyShift, ...] = ()
@@ -121,6 +122,11 @@ class RoutingService:
 
     def set_agents(self, agents: Iterable[AgentProfile]) -> None:
         self.agents = {a.login: a for a in agents}
+        #: each agent's device key and extension, to find their phone's state in the book
+        self._phones = {
+            a.login: (device_key(a.device) if a.device else "", a.extension)
+            for a in self.agents.values()
+        }
         by_endpoint: dict[str, str] = {}
         for a in self.agents.values():
             for name in (a.extension, _endpoint(a.device)):
@@ -142,11 +148,13 @@ class RoutingService:
     # --- decisions ------------------------------------------------------------------------------
 
     def situation(self) -> Situation:
+        by_device, by_extension = self.devices.by_device, self.devices.by_extension
         devices: dict[str, DeviceState] = {}
-        for login, agent in self.agents.items():
-            state = self.devices.state_of(agent)
-            if state is not None:
-                devices[login] = state
+        if by_device or by_extension:
+            for login, (key, extension) in self._phones.items():
+                state = by_device.get(key) or by_extension.get(extension)
+                if state is not None:
+                    devices[login] = state
         return Situation(
             agents=self.agents,
             presence=self.presence,
@@ -175,7 +183,9 @@ class RoutingService:
         if self._lookup is None or not caller:
             return None, False
         try:
-            return await asyncio.wait_for(self._lookup(caller), self._lookup_timeout), False
+            # a timeout scope, not wait_for: an in-memory lookup finishes without a task switch
+            async with asyncio.timeout(self._lookup_timeout):
+                return await self._lookup(caller), False
         except TimeoutError:
             log.warning(
                 "caller lookup took over %.2f s: routing as an unknown caller", self._lookup_timeout
