@@ -15,7 +15,8 @@ from zoneinfo import ZoneInfo
 
 from cti.ami.events import AmiEvent
 from cti.calls.machine import Effect, Ringing
-from cti.calls.model import Call, CallRecord, EndpointKind, iso
+from cti.calls.model import Call, CallRecord, EndpointKind
+from cti.routing import views
 from cti.routing.availability import assess
 from cti.routing.devices import DEVICE_EVENTS, DeviceBook, device_key
 from cti.routing.model import (
@@ -106,6 +107,8 @@ class RoutingService:
         self._decisions: OrderedDict[str, RouteDecision] = OrderedDict()
         self._resync = asyncio.Event()
         self.stats = RoutingStats()
+        #: told (login, state, reason, since) of every state set here (the console's live view)
+        self.state_listeners: list[Callable[[str, str, str, float], None]] = []
 
     def now(self) -> float:
         return self._clock()
@@ -249,39 +252,41 @@ class RoutingService:
         reason = reason.strip() if state is AgentState.PAUSED else ""
         presence = await self._store.set_state(login, state, reason, at=self._clock(), actor=actor)
         self.presence = {**self.presence, login: presence}
+        for listener in self.state_listeners:
+            try:
+                listener(login, presence.state.value, presence.reason, presence.since)
+            except Exception:
+                log.exception("agent state listener failed")
         return presence
 
     def states(self) -> list[dict[str, Any]]:
         """Every agent's state now, with time in state, phone state and calls in progress."""
         now = self._clock()
-        calls = self.calls_in_progress()
         situation = self.situation()
-        out = []
+        rows = []
         for login, agent in self.agents.items():
             presence = self.presence.get(login)
             device = situation.devices.get(login)
+            calls = situation.calls.get(login, 0)
             verdict = assess(
                 agent,
                 presence=presence,
                 device=device,
-                calls=calls.get(login, 0),
+                calls=calls,
                 default_state=self.options.default_state,
             )
-            out.append(
-                {
-                    "login": login,
-                    "name": agent.name,
-                    "state": (presence.state if presence else self.options.default_state).value,
-                    "reason": presence.reason if presence else "",
-                    "since": iso(presence.since) if presence else None,
-                    "seconds_in_state": round(now - presence.since, 1) if presence else None,
-                    "phone": device.value if device else DeviceState.UNKNOWN.value,
-                    "calls": calls.get(login, 0),
-                    "available": verdict.available,
-                    "why_not": verdict.why or None,
-                }
+            rows.append(
+                views.state_row(
+                    agent,
+                    presence=presence,
+                    device=device,
+                    calls=calls,
+                    verdict=verdict,
+                    default_state=self.options.default_state,
+                    now=now,
+                )
             )
-        return out
+        return rows
 
     def on_duty(self, at: float | None = None) -> list[tuple[DutyShift, AgentProfile | None]]:
         when = datetime.fromtimestamp(self._clock() if at is None else at, self.tz)
@@ -290,31 +295,7 @@ class RoutingService:
     async def state_history(self, login: str, *, since: float, until: float) -> dict[str, Any]:
         """The agent's intervals in [since, until) and the time spent in each state/reason."""
         intervals = await self._store.state_history(login, since=since, until=until)
-        now = min(self._clock(), until)
-        totals: dict[tuple[str, str], float] = {}
-        for i in intervals:
-            key = (i.state.value, i.reason)
-            totals[key] = totals.get(key, 0.0) + i.seconds(now)
-        return {
-            "login": login,
-            "since": iso(since),
-            "until": iso(until),
-            "intervals": [
-                {
-                    "state": i.state.value,
-                    "reason": i.reason,
-                    "started_at": iso(i.started_at),
-                    "ended_at": iso(i.ended_at) if i.ended_at is not None else None,
-                    "seconds": round(i.seconds(now), 1),
-                    "actor": i.actor,
-                }
-                for i in intervals
-            ],
-            "totals": [
-                {"state": state, "reason": reason, "seconds": round(seconds, 1)}
-                for (state, reason), seconds in sorted(totals.items(), key=lambda kv: -kv[1])
-            ],
-        }
+        return views.state_history(login, intervals, since=since, until=until, now=self._clock())
 
     # --- the duty rota: the database first, then memory -------------------------------------------
 

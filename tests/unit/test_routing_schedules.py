@@ -121,3 +121,22 @@ def test_csv_reads_rows_and_reports_each_bad_line() -> None:
     assert [(s.login, s.days, s.start, s.end) for _, s in again] == [
         (s.login, s.days, s.start, s.end) for s in shifts
     ]
+
+
+def test_time_in_each_state_how_long_was_she_at_lunch() -> None:
+    from cti.routing.model import AgentState, StateInterval
+    from cti.routing.views import state_history
+
+    t0 = 1_795_500_000.0
+    intervals = [
+        StateInterval("ivanova", AgentState.AVAILABLE, "", t0, t0 + 3600),
+        StateInterval("ivanova", AgentState.PAUSED, "lunch", t0 + 3600, t0 + 3600 + 2400),
+        StateInterval("ivanova", AgentState.AVAILABLE, "", t0 + 6000, t0 + 7200),
+        StateInterval("ivanova", AgentState.PAUSED, "lunch", t0 + 7200, None),  # still at lunch
+    ]
+    view = state_history("ivanova", intervals, since=t0, until=t0 + 86400, now=t0 + 7500)
+    assert view["totals"] == [
+        {"state": "available", "reason": "", "seconds": 4800.0},
+        {"state": "paused", "reason": "lunch", "seconds": 2700.0},
+    ]
+    assert view["intervals"][-1]["ended_at"] is None and view["intervals"][-1]["seconds"] == 300.0
