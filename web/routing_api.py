@@ -21,6 +21,7 @@ from cti.routing.schedules import DutyShift, ScheduleError, make_shift, read_rot
 from cti.routing.service import RoutingService
 from cti.routing.whatif import BadOverride, parse_override
 from web.auth import principal_of
+from web.bodies import json_body
 from web.errors import Problem
 
 ROUTING = web.AppKey("routing", RoutingService)
@@ -122,30 +123,13 @@ async def agent_states(request: web.Request) -> web.Response:
     return _json({"agents": states})
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise Problem(status=400, detail="The body must be a JSON object.") from None
-    if not isinstance(body, dict):
-        raise Problem(status=400, detail="The body must be a JSON object.")
-    return body
-
-
 async def set_agent_state(request: web.Request) -> web.Response:
     """POST /api/agents/{login}/state {"state": "paused", "reason": "lunch"}: an agent sets
     their own; supervisors and administrators anyone's."""
     login = request.match_info["login"]
     principal = _allowed(request, Scope.WRITE, everyone=True, login=login)
-    body = await _body(request)
-    states = ", ".join(s.value for s in AgentState)
-    try:
-        state = AgentState(str(body.get("state", "")).strip().lower())
-    except ValueError:
-        raise Problem(status=422, detail=f"state must be one of {states}.") from None
-    reason = body.get("reason", "")
-    if not isinstance(reason, str) or len(reason) > 64:
-        raise Problem(status=422, detail="reason must be a string of at most 64 characters.")
+    body = await json_body(request, "agent.state")
+    state, reason = AgentState(body["state"]), body.get("reason", "")
     try:
         presence = await request.app[ROUTING].set_state(
             login, state, reason, actor=f"{principal.via.value}:{principal.login}"
@@ -222,16 +206,9 @@ async def list_shifts(request: web.Request) -> web.Response:
 
 
 def _shift(body: dict[str, Any]) -> DutyShift:
-    fields = {}
-    for name in ("login", "days", "start", "end"):
-        value = body.get(name, "")
-        if not isinstance(value, str) or (name != "login" and not value.strip()):
-            raise Problem(status=422, detail=f"{name} must be a non-empty string.")
-        fields[name] = value
+    """A row already valid against duty.shift.json, checked as the rota reads it."""
     try:
-        return make_shift(
-            fields["login"] or "nobody", fields["days"], fields["start"], fields["end"]
-        )
+        return make_shift(body["login"] or "nobody", body["days"], body["start"], body["end"])
     except ScheduleError as exc:
         raise Problem(status=422, detail=str(exc)) from None
 
@@ -246,7 +223,7 @@ def _shift_id(request: web.Request) -> int:
 async def add_shift(request: web.Request) -> web.Response:
     """POST /api/duty {"login": "ivanova", "days": "mon-fri", "start": "12:00", "end": "14:00"}."""
     _allowed(request, Scope.WRITE, everyone=True)
-    shift = _shift(await _body(request))
+    shift = _shift(await json_body(request, "duty.shift"))
     try:
         stored = await request.app[ROUTING].add_shift(shift)
     except UnknownAgent as exc:
@@ -258,7 +235,7 @@ async def update_shift(request: web.Request) -> web.Response:
     """PUT /api/duty/{id} with the row's four fields."""
     _allowed(request, Scope.WRITE, everyone=True)
     shift_id = _shift_id(request)
-    shift = _shift(await _body(request))
+    shift = _shift(await json_body(request, "duty.shift"))
     try:
         stored = await request.app[ROUTING].update_shift(shift_id, shift)
     except UnknownShift as exc:
@@ -291,14 +268,9 @@ async def replace_rota(request: web.Request) -> web.Response:
                 detail="; ".join(f"line {e.line}: {e.message}" for e in errors[:20]),
             )
     else:
-        body = await _body(request)
-        items = body.get("shifts")
-        if not isinstance(items, list):
-            raise Problem(status=422, detail='The body must be {"shifts": [...]}.')
+        body = await json_body(request, "duty.rota")
         shifts = []
-        for n, row in enumerate(items, start=1):
-            if not isinstance(row, dict):
-                raise Problem(status=422, detail=f"shift {n} must be an object.")
+        for n, row in enumerate(body["shifts"], start=1):
             try:
                 shifts.append(_shift(row))
             except Problem as exc:
