@@ -23,7 +23,8 @@ from cti.calls.endpoints import TrackingRules
 from cti.calls.service import CallService
 from cti.calls.tracker import CallTracker
 from cti.config import Settings
-from cti.customers.numbers import normalize
+from cti.customers.directory import CallerDirectory
+from cti.customers.service import AgentService, CustomerService, DirectoryServices
 from cti.db import directory
 from cti.db.calls import CallRepository
 from cti.db.session import create_engine, session_factory
@@ -33,7 +34,7 @@ from cti.missed.callbacks import Callbacks
 from cti.missed.model import CallbackWindow
 from cti.routing.fastagi import FastAgiServer
 from cti.routing.service import RoutingService
-from cti.routing.setup import build_routing, routing_samples
+from cti.routing.setup import build_routing, matcher_lookup, routing_samples
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,7 @@ class Components:
     routing: RoutingService | None = None
     agi: FastAgiServer | None = None
     auth: AuthService | None = None  #: set by create_server_app
+    callers: CallerDirectory | None = None  #: the caller lookup (customers in memory)
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -110,18 +112,18 @@ def build(settings: Settings) -> Components:
     repository, callbacks = call_store(settings, sessions, bus.publish)
     rules = tracking_rules(settings)
 
-    async def lookup(caller: str) -> dict[str, Any] | None:
-        e164 = normalize(caller, settings.default_region).e164
-        return await directory.find_customer_by_e164(sessions, e164) if e164 else None
-
+    callers = CallerDirectory(engine=engine, region=settings.default_region)
     routing, agi = build_routing(
-        settings, sessions, live_calls=lambda: service.tracker.calls.values()
+        settings,
+        sessions,
+        live_calls=lambda: service.tracker.calls.values(),
+        lookup=matcher_lookup(callers.match),
     )
     service = CallService(
         tracker=CallTracker(rules=rules),
         store=repository,
         bus=bus,
-        customer_lookup=lookup,
+        customer_lookup=callers.for_call,
         on_effect=routing.on_call_effect,
         annotate=routing.annotate,
     )
@@ -147,7 +149,17 @@ def build(settings: Settings) -> Components:
         backlog=lambda: service.backlog,  # a flood pauses reading instead of filling memory
     )
     return Components(
-        settings, engine, repository, bus, service, ami, time.time(), callbacks, routing, agi
+        settings,
+        engine,
+        repository,
+        bus,
+        service,
+        ami,
+        time.time(),
+        callbacks,
+        routing,
+        agi,
+        callers=callers,
     )
 
 
@@ -158,6 +170,7 @@ def health(c: Components) -> dict[str, Any]:
         "database": {"unsaved_calls": c.service.unsaved, "errors": c.service.store_errors},
         "live_calls": len(c.service.tracker.calls),
         "fastagi": c.agi.health() if c.agi is not None else None,
+        "directory": c.callers.stats() if c.callers is not None else None,
     }
 
 
@@ -209,6 +222,7 @@ def metrics(c: Components) -> str:
         ),
         ("cti_uptime_seconds", "gauge", "seconds since start", time.time() - c.started_at),
         *_framing_samples(c.ami),
+        *_directory_samples(c.callers),
         *routing_samples(c.routing, c.agi),
     ]
     if c.auth is not None:
@@ -233,12 +247,25 @@ def _framing_samples(ami: AmiClient) -> list[Sample]:
     ]
 
 
+def _directory_samples(callers: CallerDirectory | None) -> list[Sample]:
+    if callers is None:
+        return []
+    stats = callers.stats()
+    return [
+        ("cti_directory_ready", "gauge", "1 when the caller lookup answers from memory", float(stats["ready"])),
+        ("cti_directory_customers", "gauge", "customers with a phone in the caller lookup", stats["customers"]),
+        ("cti_directory_loads_total", "counter", "full loads of the caller lookup", stats["loads"]),
+        ("cti_directory_refresh_errors_total", "counter", "failed directory refreshes", callers.refresh_errors),
+    ]
+
+
 def _tasks(c: Components) -> Callable[[web.Application], AsyncIterator[None]]:
     async def run(app: web.Application) -> AsyncIterator[None]:
         loop = asyncio.get_running_loop()
         routing_tasks = await _start_routing(c)
         tasks = [
             *routing_tasks,
+            *([loop.create_task(c.callers.run(), name="cti-directory")] if c.callers else []),
             loop.create_task(c.service.consume(), name="cti-events"),
             loop.create_task(c.service.write_forever(), name="cti-writer"),
             loop.create_task(c.service.sweep_forever(), name="cti-sweeper"),
@@ -312,7 +339,16 @@ def create_server_app(c: Components) -> web.Application:
         calls = await c.repository.list_calls(limit=limit, newest_first=True, involving=involving)
         return [r.to_json() for r in calls]
 
-    c.auth = auth_service(c.settings, session_factory(c.engine))
+    sessions = session_factory(c.engine)
+    c.auth = auth_service(c.settings, sessions)
+    directory = None
+    if c.callers is not None:
+        region, office = c.settings.default_region, c.settings.timezone
+        directory = DirectoryServices(
+            customers=CustomerService(sessions=sessions, region=region, office_timezone=office, directory=c.callers),
+            agents=AgentService(sessions=sessions, region=region, directory=c.callers),
+            callers=c.callers,
+        )
 
     app = create_app(
         settings=c.settings,
@@ -323,6 +359,7 @@ def create_server_app(c: Components) -> web.Application:
         metrics=lambda: metrics(c),
         routing=c.routing,
         auth=c.auth,
+        directory=directory,
     )
     callbacks_api.setup(app, callbacks=c.callbacks, default_region=c.settings.default_region)
     app.cleanup_ctx.append(housekeeping(c.auth))

@@ -11,6 +11,7 @@ from aiohttp.abc import AbstractAccessLogger
 from cti.auth.memory import MemoryAuthStore
 from cti.auth.service import AuthService
 from cti.config import Settings
+from cti.customers.service import DirectoryServices
 from cti.routing.service import RoutingService
 from web import api, routing_api
 from web.api import (
@@ -32,6 +33,7 @@ from web.auth import (
     login_submit,
     logout,
 )
+from web import agents_api, customers_api
 from web.errors import problem_middleware
 from web.routing_api import ROUTING
 from web.ws import BUS, WS_CONNECTIONS, WS_LIMITS, LiveBus, WsLimits, close_all, websocket
@@ -76,6 +78,7 @@ def create_app(
     metrics: Metrics,
     auth: AuthService | None = None,
     ws_limits: WsLimits | None = None,
+    directory: DirectoryServices | None = None,
     routing: RoutingService | None = None,
 ) -> web.Application:
     """The console, API and feed; serve it with web.run_app or an AppRunner on settings.http_*.
@@ -105,6 +108,9 @@ def create_app(
     app.on_shutdown.append(close_all)
     app.on_response_prepare.append(_security_headers)
     _add_routes(app)
+    if directory is not None:  # the customer directory: customers, agents, caller lookup
+        customers_api.add_routes(app, directory)
+        agents_api.add_routes(app)
     if routing is not None:
         app[ROUTING] = routing
         routing_api.add_routes(app)

@@ -6,6 +6,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from http import HTTPStatus
+from typing import Any
 
 from aiohttp import web
 
@@ -26,12 +27,14 @@ class Problem(Exception):
         detail: str,
         title: str | None = None,
         headers: Mapping[str, str] | None = None,
+        extensions: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(detail)
         self.status = status
         self.title = title or HTTPStatus(status).phrase
         self.detail = detail
         self.headers = dict(headers or {})
+        self.extensions = dict(extensions or {})  #: extra members, e.g. "errors" naming fields
 
 
 def problem_response(
@@ -40,9 +43,12 @@ def problem_response(
     detail: str,
     title: str | None = None,
     headers: Mapping[str, str] | None = None,
+    extensions: Mapping[str, Any] | None = None,
 ) -> web.Response:
-    """A problem+json response; `type` stays about:blank, so `title` is the status phrase."""
+    """A problem+json response; `type` stays about:blank, so `title` is the status phrase.
+    `extensions` add members (RFC 9457 section 3.2) without replacing the standard ones."""
     body = {
+        **(extensions or {}),
         "type": "about:blank",
         "title": title or HTTPStatus(status).phrase,
         "status": status,
@@ -68,7 +74,11 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         response = await handler(request)
     except Problem as exc:
         return problem_response(
-            status=exc.status, title=exc.title, detail=exc.detail, headers=exc.headers
+            status=exc.status,
+            title=exc.title,
+            detail=exc.detail,
+            headers=exc.headers,
+            extensions=exc.extensions,
         )
     except web.HTTPException as exc:
         if exc.status < 400:

@@ -129,6 +129,7 @@ class CallRecord:
     recording: str | None = None
     resynced: bool = False
     did_e164: str | None = None  #: the dialled number in E.164 (the customer, for outbound calls)
+    customer_id: int | None = None  #: the customer matched at ring time (caller, or number dialled)
     route_kind: str | None = None  #: routing step that reached the answering agent (or the first)
     route_reason: str | None = None  #: that step's reason, e.g. "account manager of ACME LLC"
     fallback: bool | None = None  #: True when that step was not the first of the decision
@@ -158,6 +159,7 @@ class CallRecord:
             "recording": self.recording,
             "resynced": self.resynced,
             "did_e164": self.did_e164,
+            "customer_id": self.customer_id,
             "route_kind": self.route_kind,
             "route_reason": self.route_reason,
             "fallback": self.fallback,
@@ -188,6 +190,7 @@ class CallRecord:
             recording=data.get("recording"),
             resynced=bool(data.get("resynced", False)),
             did_e164=data.get("did_e164"),
+            customer_id=data.get("customer_id"),
             route_kind=data.get("route_kind"),
             route_reason=data.get("route_reason"),
             fallback=data.get("fallback"),

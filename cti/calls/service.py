@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections import deque
@@ -57,7 +58,8 @@ class CallService:
         self._batch = batch_size
         self._clock = clock
         self._wake = asyncio.Event()
-        self._customers: dict[str, dict[str, Any] | None] = {}
+        #: per live call: the number looked up (caller in, number dialled out) and its customer
+        self._customers: dict[str, tuple[str, dict[str, Any] | None]] = {}
         self.dropped_records = 0
         self.stored = 0
         self.store_errors = 0
@@ -156,6 +158,9 @@ class CallService:
 
     def _finished(self, record: CallRecord) -> None:
         self.finished += 1
+        looked_up = self._customers.pop(record.linkedid, None)
+        if looked_up is not None and looked_up[1] is not None:
+            record = dataclasses.replace(record, customer_id=looked_up[1].get("customer_id"))
         if self._annotate is not None:
             try:
                 record = self._annotate(record)
@@ -180,26 +185,29 @@ class CallService:
         if self._bus is None:
             return
         self._bus.publish({"type": "call.live", "call": self.snapshot(call)})
-        if (
-            self._lookup is not None
-            and call.direction is Direction.INBOUND
-            and call.caller
-            and call.caller not in self._customers
-        ):
-            self._customers[call.caller] = None
-            asyncio.get_running_loop().create_task(self._find_customer(call.linkedid, call.caller))
+        number = _customer_number(call)
+        if self._lookup is not None and number:
+            looked_up = self._customers.get(call.linkedid)
+            if looked_up is None or looked_up[0] != number:
+                self._customers[call.linkedid] = (number, None)
+                asyncio.get_running_loop().create_task(self._find_customer(call.linkedid, number))
 
-    async def _find_customer(self, linkedid: str, caller: str) -> None:
+    async def _find_customer(self, linkedid: str, number: str) -> None:
+        """At ring time: whose call this is (the board shows them, the record keeps their id)."""
         try:
             assert self._lookup is not None
-            self._customers[caller] = await self._lookup(caller)
+            customer = await self._lookup(number)
         except Exception:
             log.exception("customer lookup failed for a caller")
             return
-        if len(self._customers) > 10_000:
-            self._customers.clear()
         call = self.tracker.calls.get(linkedid)
-        if call is not None and self._customers.get(caller):
+        if call is None or self._customers.get(linkedid, ("",))[0] != number:
+            return  # finished meanwhile, or a newer number is being looked up
+        self._customers[linkedid] = (number, customer)
+        if len(self._customers) > 10_000:  # calls that vanished without finishing
+            for gone in [k for k in self._customers if k not in self.tracker.calls]:
+                del self._customers[gone]
+        if customer:
             self._publish_live(call)
 
     def live_calls(self) -> list[dict[str, Any]]:
@@ -228,5 +236,15 @@ class CallService:
             "answered_by": list(call.answered_by),
             "started_at": iso(call.started_at),
             "answered_at": iso(call.answered_at) if call.answered_at is not None else None,
-            "customer": self._customers.get(call.caller),
+            "customer": self._customers.get(call.linkedid, ("", None))[1],
         }
+
+
+def _customer_number(call: Call) -> str:
+    """The customer's side of a call: the caller of an inbound call, the number an outbound
+    call dialled; internal calls have none."""
+    if call.direction is Direction.INBOUND:
+        return call.caller
+    if call.direction is Direction.OUTBOUND:
+        return call.did
+    return ""

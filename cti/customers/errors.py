@@ -32,4 +32,8 @@ class InvalidFields(DirectoryError):
         self.errors = list(errors)
 
 
-__all__ = ["Conflict", "DirectoryError", "FieldError", "InvalidFields", "NotFound"]
+class NotAllowed(DirectoryError):
+    """The principal's role may not make this change (a handover by an agent, say)."""
+
+
+__all__ = ["Conflict", "DirectoryError", "FieldError", "InvalidFields", "NotAllowed", "NotFound"]

@@ -4,6 +4,7 @@ imported, audited; each write in one transaction that ends by telling the live l
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -16,7 +17,7 @@ from cti.customers import fields as f
 from cti.customers import importing, inputs
 from cti.customers.audit import Entity
 from cti.customers.directory import CallerDirectory
-from cti.customers.errors import Conflict, InvalidFields, NotFound
+from cti.customers.errors import Conflict, InvalidFields, NotAllowed, NotFound
 from cti.customers.model import Agent, Customer, TimezoneSource, with_values
 from cti.customers.numbers import timezone_from_numbers
 from cti.db import agents as agent_store
@@ -42,6 +43,15 @@ def effective_timezone(customer: Customer, office: str, zones: Iterable[str]) ->
     if from_numbers:
         return from_numbers, TimezoneSource.NUMBER
     return office, TimezoneSource.OFFICE
+
+
+@dataclass(frozen=True, kw_only=True)
+class DirectoryServices:
+    """What the web edge needs of the directory: customers, agents and the caller lookup."""
+
+    customers: CustomerService
+    agents: AgentService
+    callers: CallerDirectory
 
 
 class CustomerService:
@@ -115,24 +125,41 @@ class CustomerService:
 
     # --- writing ---------------------------------------------------------------------------------
 
-    async def create(self, body: Mapping[str, Any], *, actor: str) -> dict[str, Any]:
-        return await self._save(None, body, actor=actor, partial=False)
+    async def create(self, body: Mapping[str, Any], *, actor: str, may_hand_over: bool = True) -> dict[str, Any]:
+        return await self._save(None, body, actor=actor, partial=False, may_hand_over=may_hand_over)
 
-    async def replace(self, customer_id: int, body: Mapping[str, Any], *, actor: str) -> dict[str, Any]:
-        return await self._save(customer_id, body, actor=actor, partial=False)
+    async def replace(
+        self, customer_id: int, body: Mapping[str, Any], *, actor: str, may_hand_over: bool = True
+    ) -> dict[str, Any]:
+        return await self._save(customer_id, body, actor=actor, partial=False, may_hand_over=may_hand_over)
 
-    async def patch(self, customer_id: int, body: Mapping[str, Any], *, actor: str) -> dict[str, Any]:
-        return await self._save(customer_id, body, actor=actor, partial=True)
+    async def patch(
+        self, customer_id: int, body: Mapping[str, Any], *, actor: str, may_hand_over: bool = True
+    ) -> dict[str, Any]:
+        return await self._save(customer_id, body, actor=actor, partial=True, may_hand_over=may_hand_over)
 
     async def _save(
-        self, customer_id: int | None, body: Mapping[str, Any], *, actor: str, partial: bool
+        self,
+        customer_id: int | None,
+        body: Mapping[str, Any],
+        *,
+        actor: str,
+        partial: bool,
+        may_hand_over: bool,
     ) -> dict[str, Any]:
+        """Create or change a customer. Without `may_hand_over` the responsible manager may
+        only be left as it is, or be the actor on a new customer (an agent's own new card)."""
         try:
             async with self._sessions() as session, session.begin():
                 old = await _customer(session, customer_id) if customer_id is not None else None
                 rules = f.Rules(region=self._region, managers=await agent_store.logins(session))
                 given = inputs.customer(body, rules, partial=partial)
                 new = with_values(old, given.values)
+                before = old.manager_login if old else None
+                if not may_hand_over and new.manager_login != before and not (
+                    old is None and new.manager_login == actor
+                ):
+                    raise NotAllowed("only supervisors and administrators hand customers over to a manager")
                 if new.external_id and new.external_id != (old.external_id if old else None):
                     taken = await customer_store.load(session, external_ids=[new.external_id])
                     if taken:
@@ -202,6 +229,7 @@ class CustomerService:
         dry_run: bool = False,
         validator: bulk_store.Validator = bulk_store.validate_here,
         lookahead: int = 1,
+        chunk: int = bulk_store.CHUNK,
     ) -> bulk_store.ImportReport:
         """A customers, orders or agents CSV file; raises importing.FileError if unreadable."""
         table = importing.read_table(lines, known=kind.columns, required=kind.required)
@@ -216,6 +244,7 @@ class CustomerService:
             dry_run=dry_run,
             validator=validator,
             lookahead=lookahead,
+            chunk=chunk,
         )
         if not dry_run:
             await self._tell_directory()
@@ -314,4 +343,4 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value is not None else None
 
 
-__all__ = ["BULK_MAX", "AgentService", "CustomerService", "effective_timezone"]
+__all__ = ["BULK_MAX", "AgentService", "CustomerService", "DirectoryServices", "effective_timezone"]

@@ -140,30 +140,32 @@ async def seed_demo(session_factory: async_sessionmaker[AsyncSession]) -> None:
 async def find_customer_by_e164(
     session_factory: async_sessionmaker[AsyncSession], e164: str
 ) -> dict[str, Any] | None:
-    """The customer with this phone number (the oldest, if several share it), or None.
+    """The customer with this phone number, or None; of several, the one the caller matching
+    picks (most recent activity, then the newest).
 
-    Keys: name, company, vip, manager_login, and also customer_id, timezone, crm_url.
+    Keys: name, company, vip, manager_login, and also customer_id, timezone (the customer's own,
+    else the one zone all their numbers agree on, else None: the office's), crm_url.
     """
+    from cti.customers.fields import known_zones
+    from cti.customers.matching import ranked
+    from cti.customers.numbers import timezone_from_numbers
+    from cti.db import customers, lookup
+
     if not e164:
         return None
-    query = (
-        select(Customer)
-        .join(CustomerPhone, CustomerPhone.customer_id == Customer.id)
-        .where(CustomerPhone.e164 == e164)
-        .order_by(Customer.id)
-        .limit(1)
-    )
     async with session_factory() as session:
-        customer = await session.scalar(query)
+        found = ranked(await lookup.exact_candidates(await session.connection(), e164))
+        customer = await customers.get(session, found[0].customer_id) if found else None
     if customer is None:
         return None
+    zone = customer.timezone or timezone_from_numbers([p.e164 for p in customer.phones], known_zones())
     return {
         "name": customer.name,
         "company": customer.company,
         "vip": bool(customer.vip),
         "manager_login": customer.manager_login,
         "customer_id": customer.id,
-        "timezone": customer.timezone,
+        "timezone": zone,
         "crm_url": customer.crm_url,
     }
 
