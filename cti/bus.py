@@ -1,10 +1,10 @@
-"""In-process publish/subscribe of live events (calls now; pops and agent state later)."""
+"""In-process publish/subscribe of live events: calls, pops, callbacks, agents' states."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -29,15 +29,30 @@ class Subscription:
 
 
 class InProcessBus:
-    """Fan-out to every subscriber of this process. Redis-backed fan-out is a later drop-in."""
+    """Fan-out to every listener and subscriber of this process (across processes, the feed's
+    Redis fan-out carries what websockets need: `cti.pops.fanout`)."""
 
     def __init__(self, *, queue_size: int = 1000) -> None:
         self._subscribers: set[Subscription] = set()
+        self._listeners: list[Callable[[dict[str, Any]], None]] = []
         self._queue_size = queue_size
         self.published = 0
+        self.listener_errors = 0
+
+    def listen(self, callback: Callable[[dict[str, Any]], None]) -> Callable[[], None]:
+        """Call `callback` with every message, synchronously, in publishing order (it must not
+        block: the websocket feed routes and queues there). Returns the way to stop."""
+        self._listeners.append(callback)
+        return lambda: self._listeners.remove(callback)
 
     def publish(self, message: dict[str, Any]) -> None:
         self.published += 1
+        for listener in self._listeners:
+            try:
+                listener(message)
+            except Exception:  # one listener's bug must not stop the others or the publisher
+                self.listener_errors += 1
+                log.exception("bus listener failed on a %s message", message.get("type"))
         for sub in list(self._subscribers):
             if sub.overflowed:
                 continue

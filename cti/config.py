@@ -44,8 +44,21 @@ class Settings:
     #: HTTP server for the console, API and websockets
     http_host: str = "127.0.0.1"
     http_port: int = 8080
-    #: Redis for several processes (empty: one process, in-process bus)
+    #: Redis for several processes (empty: one process, in-process bus): the /ws feed's journal
+    #: (Redis Streams), fan-out (pub/sub) and the lease of the process that publishes call events
     redis_url: str = ""
+    #: prefix of every Redis key and channel cti uses (several installations can share a Redis)
+    redis_prefix: str = "cti:"
+    #: a reconnecting /ws client gets what it missed from a log of this many messages per login
+    ws_resume_messages: int = 200
+    #: ...kept this many seconds (also how long a closed feed's login still gets live calls)
+    ws_resume_seconds: float = 120.0
+    #: messages waiting for one slow client before it is closed (1013) and must resume
+    ws_queue_size: int = 256
+    #: a screen-pop waits at most this long (seconds) for the customer card, then pops the number
+    pop_card_timeout: float = 1.5
+    #: dialplan context of click-to-call (AMI Originate: the agent's phone, then this context)
+    originate_context: str = "from-internal"
     #: region for reading national numbers (8 916 ... in RU is +7 916 ...)
     default_region: str = "RU"
     #: office time zone (IANA)

@@ -10,10 +10,11 @@ from aiohttp.abc import AbstractAccessLogger
 
 from cti.auth.memory import MemoryAuthStore
 from cti.auth.service import AuthService
+from cti.calls.clicktocall import ClickToCall
 from cti.config import Settings
-from cti.customers.service import DirectoryServices
+from cti.pops.hub import FeedHub
 from cti.routing.service import RoutingService
-from web import api, routing_api
+from web import api, console_api, routing_api
 from web.api import (
     HEALTH,
     LIVE_CALLS,
@@ -33,10 +34,9 @@ from web.auth import (
     login_submit,
     logout,
 )
-from web import agents_api, customers_api
 from web.errors import problem_middleware
 from web.routing_api import ROUTING
-from web.ws import BUS, WS_CONNECTIONS, WS_LIMITS, LiveBus, WsLimits, close_all, websocket
+from web.ws import BUS, HUB, WS_CONNECTIONS, WS_LIMITS, LiveBus, WsLimits, close_all, websocket
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -78,13 +78,16 @@ def create_app(
     metrics: Metrics,
     auth: AuthService | None = None,
     ws_limits: WsLimits | None = None,
-    directory: DirectoryServices | None = None,
+    hub: FeedHub | None = None,
+    clicktocall: ClickToCall | None = None,
     routing: RoutingService | None = None,
 ) -> web.Application:
     """The console, API and feed; serve it with web.run_app or an AppRunner on settings.http_*.
 
     `auth` decides who a request is (`cti serve` passes one on the database); without it only
     the break-glass tokens of `settings.api_tokens` sign in, with sessions kept in memory.
+    `hub` routes what `bus` carries to the websockets (`cti serve` builds one with the pops;
+    without it, an in-memory one listening to `bus`); `clicktocall` places calls (AMI).
     """
     app = web.Application(
         middlewares=[problem_middleware, auth_middleware],
@@ -103,14 +106,18 @@ def create_app(
         else AuthService(store=MemoryAuthStore(), break_glass_tokens=settings.tokens())
     )
     app[EDGE] = EdgeSecurity.from_settings(settings)
-    app[WS_LIMITS] = ws_limits if ws_limits is not None else WsLimits()
+    app[WS_LIMITS] = (
+        ws_limits if ws_limits is not None else WsLimits(queue_size=settings.ws_queue_size)
+    )
+    if hub is None:
+        hub = FeedHub(live_calls=live_calls, grace=settings.ws_resume_seconds)
+        bus.listen(hub.publish)
+    app[HUB] = hub
     app[WS_CONNECTIONS] = set()
     app.on_shutdown.append(close_all)
     app.on_response_prepare.append(_security_headers)
     _add_routes(app)
-    if directory is not None:  # the customer directory: customers, agents, caller lookup
-        customers_api.add_routes(app, directory)
-        agents_api.add_routes(app)
+    console_api.add_routes(app, str(STATIC_DIR), clicktocall)
     if routing is not None:
         app[ROUTING] = routing
         routing_api.add_routes(app)

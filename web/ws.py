@@ -1,36 +1,41 @@
-"""The /ws feed: a snapshot of live calls, then every call event, numbered per connection.
+"""The /ws feed: screen-pops, live calls and the agent's own messages, numbered per login.
 
-What a socket receives is decided from its authenticated principal only (`cti.auth.policy`):
-an agent gets the calls they are part of, supervisors and administrators everything."""
+The handshake authenticates (session cookie or `Authorization: Bearer`), checks the Origin,
+and may carry `?since=SEQ&stream=ID` to resume: the client then gets a `resume` header and every
+message it missed, in order; otherwise (or when too far behind) a `snapshot`. What a socket
+receives is decided from its authenticated principal only (`cti.auth.policy`, via the hub).
+
+Each socket has its own bounded send queue: a client that cannot keep up is closed with 1013
+(and resumes on reconnect) instead of holding up anyone else. Pings every `heartbeat` seconds
+drop dead peers; the credentials are re-checked every `recheck_every` seconds (4401 when gone).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
+import re
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from cti.auth import policy
 from cti.auth.principal import Principal, Via
 from cti.auth.throttle import TokenBucket
 from cti.bus import Subscription
-from cti.calls.model import iso
-from web.api import LIVE_CALLS
+from cti.pops.hub import FeedHub
 from web.auth import PRINCIPAL, identify, origin_allowed
 from web.errors import Problem
 
 log = logging.getLogger(__name__)
 
-#: bus message types a board receives; other traffic on the bus is not for browsers
-FORWARDED_PREFIX = "call."
-
 
 class LiveBus(Protocol):
-    """What the feed needs of a bus: one bounded, drop-when-behind subscription per client."""
+    """What the feed needs of a bus: a synchronous listener of every message published."""
+
+    def listen(self, callback: Callable[[dict[str, Any]], None]) -> Callable[[], None]: ...
 
     def subscribe(self) -> AbstractAsyncContextManager[Subscription]: ...
 
@@ -40,26 +45,32 @@ class WsLimits:
     """Per-connection limits of the feed."""
 
     heartbeat: float = 20.0  #: seconds between pings; a missing pong drops the client
-    max_inbound_bytes: int = 4096  #: the board sends nothing much; larger frames close with 1009
+    max_inbound_bytes: int = 4096  #: the pages send nothing much; larger frames close with 1009
     max_inbound_rate: float = 5.0  #: client messages per second on average; more close with 1008
     max_inbound_burst: float = 20.0  #: ...allowing bursts of this many
     max_per_login: int = 20  #: open sockets per principal; more are refused with 429
     recheck_every: float = 30.0  #: seconds between checks that the session or token still holds
     send_timeout: float = 10.0  #: a client that cannot take one message for this long is dropped
     close_timeout: float = 2.0  #: wait this long for a close handshake, then cut the connection
+    queue_size: int = 256  #: messages waiting for one client; more and it is closed (1013)
+    gap_timeout: float = 0.5  #: a missing number not filled in this long is read from the journal
 
 
-#: close codes a client can act on (1008/1009 are RFC 6455's; 4401 is ours)
+#: close codes a client can act on (1008/1009/1013 are RFC 6455's; 4401 is ours)
 CLOSE_TOO_MANY_MESSAGES = WSCloseCode.POLICY_VIOLATION
 CLOSE_SIGNED_OUT = 4401  #: the session ended (logout, expiry, disabled user, revoked token)
-
+CLOSE_FELL_BEHIND = WSCloseCode.TRY_AGAIN_LATER  #: reconnect with ?since= to resume
 
 BUS = web.AppKey("bus", LiveBus)
+HUB = web.AppKey("feed_hub", FeedHub)
 WS_LIMITS = web.AppKey("ws_limits", WsLimits)
+
+_STREAM = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_SEQ = re.compile(r"[0-9]{1,15}")
 
 
 class FeedConnection:
-    """One browser's feed: forwards its subscription, closes it when the client falls behind."""
+    """One socket of a login: the hub offers it numbered messages; it sends them in order."""
 
     def __init__(
         self,
@@ -73,54 +84,70 @@ class FeedConnection:
         self._request = request
         self._limits = limits
         self.principal = principal
+        self._queue: asyncio.Queue[tuple[int, str]] = asyncio.Queue(limits.queue_size)
+        self.overflowed = False
+        self.sent = 0
         self._closing: asyncio.Task[None] | None = None
-        #: calls this socket was shown: it follows them to the end even once its phone stops ringing
-        self._shown: set[str] = set()
 
-    def visible(self, message: dict[str, Any]) -> bool:
-        """Whether this socket's principal may receive `message` (and keeps following a call)."""
-        call = message.get("call")
-        linkedid = call.get("linkedid") if isinstance(call, dict) else None
-        allowed = policy.may_receive(self.principal, message) or (
-            isinstance(linkedid, str) and linkedid in self._shown
-        )
-        if (
-            allowed
-            and isinstance(linkedid, str)
-            and str(message.get("type", "")).startswith("call.")
-        ):
-            if message.get("type") == "call.ended":
-                self._shown.discard(linkedid)
-            elif len(self._shown) < 10_000:
-                self._shown.add(linkedid)
-        return allowed
-
-    def snapshot_calls(self, calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return [c for c in calls if self.visible({"type": "call.live", "call": c})]
-
-    async def forward(self, sub: Subscription, snapshot: dict[str, Any]) -> None:
-        seq = 0
+    def offer(self, seq: int, text: str) -> None:
+        """From the hub, never waits: a full queue closes this socket (it resumes on reconnect)."""
+        if self.overflowed or self._closing is not None:
+            return
         try:
-            await self._send(snapshot)
-            async for message in sub:
-                if not str(message.get("type", "")).startswith(FORWARDED_PREFIX):
-                    continue
-                if not self.visible(message):
-                    continue
-                seq += 1
-                await self._send({**message, "seq": seq})
+            self._queue.put_nowait((seq, text))
+        except asyncio.QueueFull:
+            self.overflowed = True
+            log.warning(
+                "websocket client %s fell %d messages behind; closing it",
+                self.peer,
+                self._limits.queue_size,
+            )
+            self.close(CLOSE_FELL_BEHIND, "fell behind: reconnect to resume")
+
+    async def forward(self, first: list[str], last: int, hub: FeedHub) -> None:
+        """Send the opening messages, then every later one in `seq` order, once each."""
+        try:
+            for text in first:
+                await self._send(text)
+            await self._pump(last, hub)
         except TimeoutError:
             # it cannot take a message, so it cannot take a close frame either
             log.warning("websocket client %s stopped receiving; dropping it", self.peer)
             self._abort()
-            return
         except ConnectionError:
             return  # the client went away; the read loop sees that too
-        if sub.overflowed:
-            log.warning("websocket client %s fell behind the bus; closing", self.peer)
-            self.close(WSCloseCode.TRY_AGAIN_LATER, "fell behind: reconnect for a fresh snapshot")
-        else:
-            self.close(WSCloseCode.GOING_AWAY, "feed ended")
+
+    async def _pump(self, last: int, hub: FeedHub) -> None:
+        held: dict[int, str] = {}
+        deadline: float | None = None
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                async with asyncio.timeout_at(deadline):
+                    seq, text = await self._queue.get()
+            except TimeoutError:
+                # a number never arrived (another process's message overtaken by a later
+                # one): fetch the gap from the journal
+                missed = await hub.missed(self.principal.login, last)
+                if missed is None:
+                    self.close(CLOSE_FELL_BEHIND, "lost position: reconnect to resume")
+                    return
+                for seq, text in missed:
+                    held.setdefault(seq, text)
+                if last + 1 not in held:  # not in the journal either: go on from what we have
+                    last = min(held) - 1
+            else:
+                if seq <= last:
+                    continue  # already sent (replayed, or delivered twice)
+                held[seq] = text
+            while last + 1 in held:
+                last += 1
+                await self._send(held.pop(last))
+            held = {s: t for s, t in held.items() if s > last}
+            deadline = loop.time() + self._limits.gap_timeout if held else None
+            if deadline is not None and len(held) > self._limits.queue_size:
+                self.close(CLOSE_FELL_BEHIND, "fell behind: reconnect to resume")
+                return
 
     def close(self, code: int, reason: str) -> asyncio.Task[None]:
         """Start closing (once); a task of its own, so cancelling the forwarder cannot cut it."""
@@ -132,9 +159,10 @@ class FeedConnection:
         if self._closing is not None:
             await asyncio.shield(self._closing)
 
-    async def _send(self, payload: dict[str, Any]) -> None:
+    async def _send(self, text: str) -> None:
         async with asyncio.timeout(self._limits.send_timeout):
-            await self.ws.send_json(payload)
+            await self.ws.send_str(text)
+        self.sent += 1
 
     async def _close(self, code: int, reason: str) -> None:
         try:
@@ -185,17 +213,37 @@ def check_origin(request: web.Request, principal: Principal) -> None:
         )
 
 
+def resume_position(request: web.Request) -> tuple[int | None, str | None]:
+    """`?since=SEQ&stream=ID`: where a reconnecting client left off (both or neither)."""
+    since, stream = request.query.get("since"), request.query.get("stream")
+    if since is None and stream is None:
+        return None, None
+    if (
+        since is None
+        or stream is None
+        or not _SEQ.fullmatch(since)
+        or not _STREAM.fullmatch(stream)
+    ):
+        raise Problem(
+            status=400,
+            detail="Resume with both since (the last seq received) and stream (from the snapshot).",
+        )
+    return int(since), stream
+
+
 async def websocket(request: web.Request) -> web.StreamResponse:
-    """GET /ws: snapshot first, then call.live / call.ended messages with a per-connection seq."""
+    """GET /ws: a snapshot (or a resume and what was missed), then every message, numbered."""
     principal = request[PRINCIPAL]
     check_origin(request, principal)
     limits = request.app[WS_LIMITS]
+    hub = request.app[HUB]
     connections = request.app[WS_CONNECTIONS]
-    if sum(1 for c in connections if c.principal.login == principal.login) >= limits.max_per_login:
+    if hub.connected(principal.login) >= limits.max_per_login:
         raise Problem(
             status=429,
             detail=f"At most {limits.max_per_login} live feeds per user; close another tab first.",
         )
+    since, stream = resume_position(request)
     ws = web.WebSocketResponse(
         heartbeat=limits.heartbeat,
         max_msg_size=limits.max_inbound_bytes,
@@ -203,43 +251,39 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     )
     if not ws.can_prepare(request).ok:
         raise Problem(status=400, detail="This address speaks WebSocket only.")
-    async with request.app[BUS].subscribe() as sub:
-        # taken with no await after subscribing: every later change arrives on `sub`
-        conn = FeedConnection(ws=ws, request=request, limits=limits, principal=principal)
-        snapshot = {
-            "type": "snapshot",
-            "seq": 0,
-            "server_time": iso(time.time()),
-            "calls": conn.snapshot_calls(request.app[LIVE_CALLS]()),
-        }
+    conn = FeedConnection(ws=ws, request=request, limits=limits, principal=principal)
+    hub.attach(conn)  # from here on every message for this login queues up on `conn`
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        first, last = await hub.opening(principal, since=since, stream=stream)
         await ws.prepare(request)
         connections.add(conn)
-        forwarder = asyncio.create_task(conn.forward(sub, snapshot), name="ws-forward")
-        recheck = asyncio.create_task(_recheck(request, conn), name="ws-recheck")
+        tasks.append(asyncio.create_task(conn.forward(first, last, hub), name="ws-forward"))
+        tasks.append(asyncio.create_task(_recheck(request, conn, hub), name="ws-recheck"))
         bucket = TokenBucket(
             rate=limits.max_inbound_rate,
             burst=limits.max_inbound_burst,
             clock=asyncio.get_running_loop().time,
         )
-        try:
-            async for msg in ws:
-                if msg.type is WSMsgType.ERROR:
-                    break
-                # the board sends nothing we act on; reading keeps pings and closes flowing
-                if not bucket.take():
-                    log.warning("websocket client %s sent too many messages; closing", conn.peer)
-                    conn.close(CLOSE_TOO_MANY_MESSAGES, "too many messages")
-                    break
-        finally:
-            connections.discard(conn)
-            for task in (forwarder, recheck):
-                task.cancel()
-            await asyncio.gather(forwarder, recheck, return_exceptions=True)
-            await conn.wait_closed()
+        async for msg in ws:
+            if msg.type is WSMsgType.ERROR:
+                break
+            # the pages send nothing we act on; reading keeps pings and closes flowing
+            if not bucket.take():
+                log.warning("websocket client %s sent too many messages; closing", conn.peer)
+                conn.close(CLOSE_TOO_MANY_MESSAGES, "too many messages")
+                break
+    finally:
+        hub.detach(conn)
+        connections.discard(conn)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await conn.wait_closed()
     return ws
 
 
-async def _recheck(request: web.Request, conn: FeedConnection) -> None:
+async def _recheck(request: web.Request, conn: FeedConnection, hub: FeedHub) -> None:
     """Close the feed once its credentials stop being valid (logout, expiry, disable, revoke)."""
     while True:
         await asyncio.sleep(conn.recheck_every)
@@ -251,13 +295,14 @@ async def _recheck(request: web.Request, conn: FeedConnection) -> None:
         if principal is None:
             conn.close(CLOSE_SIGNED_OUT, "signed out: sign in again")
             return
-        conn.principal = principal  # a changed role or phone applies from now on
+        if principal != conn.principal:
+            hub.refresh_principal(conn, principal)  # a changed role or phone applies from now on
 
 
 async def close_all(app: web.Application) -> None:
-    """on_shutdown: tell every board the server is going away, so it reconnects elsewhere."""
+    """on_shutdown: tell every client the server is going away, so it reconnects elsewhere."""
+    connections: set[FeedConnection] = app[WS_CONNECTIONS]
     closing = [
-        conn.close(WSCloseCode.GOING_AWAY, "server shutting down")
-        for conn in list(app[WS_CONNECTIONS])
+        conn.close(WSCloseCode.GOING_AWAY, "server shutting down") for conn in list(connections)
     ]
     await asyncio.gather(*closing, return_exceptions=True)

@@ -184,12 +184,14 @@ class CallRepository:
         limit: int | None = None,
         newest_first: bool = False,
         involving: Collection[str] | None = None,
+        number: str | None = None,
     ) -> list[CallRecord]:
         """Calls that started at or after `since` (an aware datetime), at most `limit` of them.
 
         Ordered by start time, oldest first; with `newest_first` the latest `limit` calls,
         newest first. `involving`: only calls that rang, were answered by or (outbound and
-        internal) were placed by one of these extensions (an agent's own calls).
+        internal) were placed by one of these extensions (an agent's own calls). `number`: only
+        calls from or to this E.164 number (a customer's calls, for the screen-pop).
         """
         if since is not None and (since.tzinfo is None or since.utcoffset() is None):
             raise ValueError("since must be a timezone-aware datetime")
@@ -204,6 +206,8 @@ class CallRepository:
             query = query.where(CallRow.started_at >= since)
         if involving is not None:
             query = query.where(_involving(involving))
+        if number is not None:
+            query = query.where(or_(CallRow.caller_e164 == number, CallRow.did_e164 == number))
         if limit is not None:
             query = query.limit(limit)
         async with self._sessions() as session:

@@ -38,6 +38,7 @@ class CallbackFilter:
     did: str | None = None
     overdue: bool = False
     limit: int = 500
+    number: str | None = None  #: E.164: the callbacks of one number (a screen-pop's caller)
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,8 @@ class Callbacks:
             query = query.where(CallbackRow.created_at < f.until)
         if f.did:
             query = query.where(CallbackRow.did == f.did)
+        if f.number:
+            query = query.where(CallbackRow.number == f.number)
         if f.overdue:
             query = query.where(
                 CallbackRow.state == CallbackState.OPEN.value,

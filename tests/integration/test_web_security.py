@@ -155,13 +155,14 @@ async def test_an_agents_feed_has_only_their_calls_whatever_they_send(aiohttp_cl
         world.bus.publish({"type": "call.live", "call": live("ring.103", state="talking", answered_by=["103"])})
         # 102 answers the call that rang 101 too: 101 still sees how it ends
         world.bus.publish({"type": "call.live", "call": {**RINGS_101, "state": "talking", "agents_ringing": [], "answered_by": ["102"]}})
-        world.bus.publish({"type": "pop.show", "agent": "petrov", "call": RINGS_103})
-        world.bus.publish({"type": "pop.show", "agent": "ivanov", "call": RINGS_101})
+        # a pop names its one recipient: petrov's never reaches ivanov, even for a call he is on
+        world.bus.publish({"type": "call.ringing", "agent": "petrov", "linkedid": "ring.101", "pop": {}})
+        world.bus.publish({"type": "call.ringing", "agent": "ivanov", "linkedid": "ring.101", "pop": {}})
         world.bus.publish({"type": "call.ended", "call": {**RINGS_101, "agents_rung": ["101", "102"], "answered_by": ["102"]}})
         world.bus.publish({"type": "call.ended", "call": {**RINGS_103, "agents_rung": ["103"]}})
         got = await drain(ws)
-    assert [(m["type"], m["call"]["linkedid"], m["seq"]) for m in got] == [
-        ("call.live", "ring.101", 1), ("call.ended", "ring.101", 2),
+    assert [(m["type"], m.get("agent") or m["call"]["linkedid"], m["seq"]) for m in got] == [
+        ("call.live", "ring.101", 1), ("call.ringing", "ivanov", 2), ("call.ended", "ring.101", 3),
     ]
 
 

@@ -1,0 +1,210 @@
+"""Fan-out across processes over Redis: one pub/sub channel, a node id on every message, own
+echoes ignored, reconnects with capped exponential backoff; and the lease that lets exactly one
+process at a time turn call events into messages (the others keep tracking, ready to take over).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from collections.abc import Callable
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+class RedisFanout:
+    """Publishes this node's messages and hands every other node's to `on_message`.
+
+    `publish` never waits: messages go out in order from one sender task, which keeps retrying
+    the head of its queue while Redis is away (bounded: beyond `max_pending` the oldest go).
+    """
+
+    def __init__(
+        self,
+        *,
+        redis: Any,
+        node_id: str,
+        on_message: Callable[[dict[str, Any]], None],
+        on_connected: Callable[[], None] | None = None,
+        channel: str = "cti:feed",
+        backoff_min: float = 0.5,
+        backoff_max: float = 30.0,
+        max_pending: int = 100_000,
+    ) -> None:
+        self._redis = redis
+        self.node_id = node_id
+        self._on_message = on_message
+        self._on_connected = on_connected
+        self.channel = channel
+        self._backoff = (backoff_min, backoff_max)
+        self._pending: asyncio.Queue[str] = asyncio.Queue()
+        self._max_pending = max_pending
+        self.connected = False
+        self.last_error = ""
+        self.published = 0
+        self.received = 0
+        self.echoes = 0  #: our own messages coming back: ignored
+        self.dropped = 0
+        self.reconnects = 0
+
+    def publish(self, payload: dict[str, Any]) -> None:
+        """Queue `payload` (a JSON object) for every other node, stamped with our node id."""
+        if self._pending.qsize() >= self._max_pending:
+            self._pending.get_nowait()
+            self.dropped += 1
+            if self.dropped % 1000 == 1:
+                log.error("Redis fan-out backlog full (%d): dropping the oldest", self._max_pending)
+        text = json.dumps(
+            {"node": self.node_id, **payload}, ensure_ascii=False, separators=(",", ":")
+        )
+        self._pending.put_nowait(text)
+
+    async def run(self) -> None:
+        """Listen and send until cancelled (a task the application owns)."""
+        await asyncio.gather(self._listen_forever(), self._send_forever())
+
+    # --- receiving -----------------------------------------------------------------------------
+
+    def handle(self, data: bytes | str) -> None:
+        try:
+            payload = json.loads(data)
+        except (ValueError, UnicodeDecodeError):
+            log.warning("ignoring a fan-out message that is not JSON")
+            return
+        if not isinstance(payload, dict):
+            return
+        if payload.get("node") == self.node_id:
+            self.echoes += 1  # delivered locally before it was published
+            return
+        self.received += 1
+        try:
+            self._on_message(payload)
+        except Exception:
+            log.exception(
+                "a fan-out message from node %s could not be delivered", payload.get("node")
+            )
+
+    async def _listen_forever(self) -> None:
+        delay = self._backoff[0]
+        while True:
+            pubsub = self._redis.pubsub()
+            try:
+                await pubsub.subscribe(self.channel)
+                self.connected, self.last_error = True, ""
+                delay = self._backoff[0]
+                if self._on_connected is not None:
+                    self._on_connected()
+                while True:
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=30.0)
+                    if message is not None and message.get("type") == "message":
+                        self.handle(message["data"])
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.connected = False
+                self.last_error = f"{exc.__class__.__name__}: {exc}"
+                self.reconnects += 1
+                log.warning(
+                    "Redis fan-out lost (%s); reconnecting in %.1f s", self.last_error, delay
+                )
+                await asyncio.sleep(delay * (0.5 + random.random() / 2))
+                delay = min(delay * 2, self._backoff[1])
+            finally:
+                self.connected = False
+                try:
+                    await pubsub.aclose()
+                except Exception:  # the connection is gone already
+                    pass
+
+    # --- sending -------------------------------------------------------------------------------
+
+    async def _send_forever(self) -> None:
+        delay = self._backoff[0]
+        while True:
+            text = await self._pending.get()
+            while True:
+                try:
+                    await self._redis.publish(self.channel, text)
+                    self.published += 1
+                    delay = self._backoff[0]
+                    break
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    self.last_error = f"{exc.__class__.__name__}: {exc}"
+                    log.warning("Redis fan-out publish failed (%s); retrying in %.1f s", exc, delay)
+                    await asyncio.sleep(delay * (0.5 + random.random() / 2))
+                    delay = min(delay * 2, self._backoff[1])
+
+    @property
+    def backlog(self) -> int:
+        return self._pending.qsize()
+
+
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) and 1 or 0
+"""
+
+
+class LeaderLease:
+    """Exactly one process at a time publishes what call events mean (pops, live calls).
+
+    Every process consumes AMI and tracks calls; the holder of this Redis lease turns them into
+    messages. A holder that stops renewing (crash, partition) loses the lease after `ttl`
+    seconds and another process takes over with the state it tracked meanwhile.
+    """
+
+    def __init__(
+        self, *, redis: Any, node_id: str, key: str = "cti:lease", ttl: float = 10.0
+    ) -> None:
+        self._redis = redis
+        self.node_id = node_id
+        self.key = key
+        self.ttl = ttl
+        self.is_leader = False
+        self.changes = 0
+        self._script = redis.register_script(_RENEW)
+
+    async def step(self) -> bool:
+        try:
+            held = bool(
+                await self._script(keys=[self.key], args=[self.node_id, int(self.ttl * 1000)])
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("leader lease unreachable (%s); not publishing call events", exc)
+            held = False
+        if held != self.is_leader:
+            self.changes += 1
+            log.info(
+                "node %s %s publishing call events", self.node_id, "starts" if held else "stops"
+            )
+        self.is_leader = held
+        return held
+
+    async def run(self) -> None:
+        while True:
+            await self.step()
+            await asyncio.sleep(self.ttl / 3)
+
+    async def release(self) -> None:
+        try:
+            if _text(await self._redis.get(self.key)) == self.node_id:
+                await self._redis.delete(self.key)
+        except Exception:  # shutting down: the lease expires by itself
+            pass
+        self.is_leader = False
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value or "")
+
+
+__all__ = ["LeaderLease", "RedisFanout"]

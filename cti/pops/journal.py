@@ -1,0 +1,253 @@
+"""Per-agent sequence numbers and a bounded replay log, so a reconnecting client resumes.
+
+Every message a login receives on /ws is appended to that login's log and gets the next number
+of the login's sequence (1, 2, 3...; never reused). A client that reconnects with the last number
+it saw gets what it missed, in order, without gaps or repeats; one that is too far behind (the log
+no longer reaches back that far) or that speaks of another stream (the server restarted with an
+in-memory log, Redis was emptied) gets a fresh snapshot instead. The log also keeps each login's
+open pops, for that snapshot.
+
+`MemoryJournal` for one process; `RedisJournal` (Redis Streams) when several processes share the
+work: any of them can then resume any client.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One message of a login's log: its number and its JSON text without the number."""
+
+    seq: int
+    body: str
+
+
+def numbered(seq: int, body: str) -> str:
+    """The message as sent: `seq` spliced into the JSON object (bodies never carry one)."""
+    return f'{{"seq":{seq},{body[1:]}' if len(body) > 2 else f'{{"seq":{seq}}}'
+
+
+class Journal(Protocol):
+    """What the feed needs of a log. `stream_id` names this log's numbering: a client's position
+    is only meaningful within the stream it came from."""
+
+    stream_id: str
+    synchronous: bool  #: appends complete at once (memory): no ordered writer task needed
+
+    def append_now(self, login: str, body: str) -> int: ...
+
+    async def append(self, batch: Sequence[tuple[str, str]]) -> list[int]: ...
+
+    async def head(self, login: str) -> int: ...
+
+    async def since(self, login: str, after: int) -> list[Entry] | None: ...
+
+    async def keep_pop(self, login: str, linkedid: str, view: str | None) -> None: ...
+
+    async def pops(self, login: str) -> list[str]: ...
+
+    async def close(self) -> None: ...
+
+
+class _Log:
+    __slots__ = ("entries", "seq")
+
+    def __init__(self, limit: int) -> None:
+        self.seq = 0
+        self.entries: deque[tuple[int, str, float]] = deque(maxlen=limit)
+
+
+class MemoryJournal:
+    """The log in this process: at most `limit` messages and `max_age` seconds per login."""
+
+    synchronous = True
+
+    def __init__(
+        self,
+        *,
+        limit: int = 200,
+        max_age: float = 120.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.stream_id = uuid.uuid4().hex[:12]
+        self._limit = limit
+        self._max_age = max_age
+        self._clock = clock
+        self._logs: dict[str, _Log] = {}
+        self._pops: dict[str, dict[str, str]] = {}
+
+    def append_now(self, login: str, body: str) -> int:
+        log = self._logs.get(login)
+        if log is None:
+            log = self._logs[login] = _Log(self._limit)
+        log.seq += 1
+        now = self._clock()
+        log.entries.append((log.seq, body, now))
+        self._expire(log, now)
+        return log.seq
+
+    async def append(self, batch: Sequence[tuple[str, str]]) -> list[int]:
+        return [self.append_now(login, body) for login, body in batch]
+
+    async def head(self, login: str) -> int:
+        log = self._logs.get(login)
+        return log.seq if log is not None else 0
+
+    async def since(self, login: str, after: int) -> list[Entry] | None:
+        log = self._logs.get(login)
+        head = log.seq if log is not None else 0
+        if after < 0 or after > head:
+            return None  # a position this stream never had
+        if log is None or after == head:
+            return []
+        self._expire(log, self._clock())
+        oldest = log.entries[0][0] if log.entries else head + 1
+        if after + 1 < oldest:
+            return None  # too far behind: the log no longer reaches back there
+        return [Entry(seq, body) for seq, body, _ in log.entries if seq > after]
+
+    async def keep_pop(self, login: str, linkedid: str, view: str | None) -> None:
+        self.keep_pop_now(login, linkedid, view)
+
+    def keep_pop_now(self, login: str, linkedid: str, view: str | None) -> None:
+        mine = self._pops.setdefault(login, {})
+        if view is None:
+            mine.pop(linkedid, None)
+            if not mine:
+                del self._pops[login]
+        else:
+            mine[linkedid] = view
+
+    async def pops(self, login: str) -> list[str]:
+        return list(self._pops.get(login, {}).values())
+
+    async def close(self) -> None:
+        return None
+
+    def _expire(self, log: _Log, now: float) -> None:
+        entries = log.entries
+        while entries and now - entries[0][2] > self._max_age:
+            entries.popleft()
+
+    @property
+    def logins(self) -> int:
+        return len(self._logs)
+
+    @property
+    def entries(self) -> int:
+        return sum(len(log.entries) for log in self._logs.values())
+
+
+# Redis: per login `<prefix><login>:seq` (INCR), `<prefix><login>` (a stream whose entry ids are
+# `<seq>-0`, so a range read is a seq range), `<prefix><login>:pops` (hash linkedid -> view).
+_APPEND = """
+local out = {}
+local n = #KEYS / 2
+for i = 1, n do
+  local seq = redis.call('INCR', KEYS[2 * i - 1])
+  redis.call('XADD', KEYS[2 * i], 'MAXLEN', '~', ARGV[1], seq .. '-0', 'b', ARGV[i + 2])
+  redis.call('EXPIRE', KEYS[2 * i], ARGV[2])
+  out[i] = seq
+end
+return out
+"""
+
+
+class RedisJournal:
+    """The log in Redis Streams, shared by every process (numbers are assigned by Redis)."""
+
+    synchronous = False
+
+    def __init__(
+        self,
+        *,
+        redis: Any,
+        prefix: str = "cti:feed:",
+        limit: int = 200,
+        max_age: float = 120.0,
+        stream_id: str = "",
+    ) -> None:
+        self._redis = redis
+        self._prefix = prefix
+        self._limit = limit
+        # an idle login's stream goes away; its number (the :seq key) stays, so never reused
+        self._ttl = max(60, int(max_age * 10))
+        self.stream_id = stream_id
+        self._script = redis.register_script(_APPEND)
+
+    async def start(self) -> None:
+        """Take the stream id every process shares (made by the first one)."""
+        key = f"{self._prefix}~stream"  # never a login: logins have no "~"
+        await self._redis.set(key, uuid.uuid4().hex[:12], nx=True)
+        self.stream_id = _text(await self._redis.get(key))
+
+    def append_now(self, login: str, body: str) -> int:
+        raise RuntimeError("RedisJournal appends are asynchronous: use append()")
+
+    async def append(self, batch: Sequence[tuple[str, str]]) -> list[int]:
+        if not batch:
+            return []
+        keys: list[str] = []
+        for login, _ in batch:
+            keys += [f"{self._prefix}{login}:seq", f"{self._prefix}{login}"]
+        args = [self._limit, self._ttl, *(body for _, body in batch)]
+        return [int(s) for s in await self._script(keys=keys, args=args)]
+
+    async def head(self, login: str) -> int:
+        value = await self._redis.get(f"{self._prefix}{login}:seq")
+        return int(value) if value is not None else 0
+
+    async def since(self, login: str, after: int) -> list[Entry] | None:
+        stream = f"{self._prefix}{login}"
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.get(f"{stream}:seq")
+            pipe.xrange(stream, "-", "+", count=1)
+            pipe.xrange(stream, f"{after + 1}-0", "+")
+            raw_head, first, rest = await pipe.execute()
+        head = int(raw_head) if raw_head is not None else 0
+        if after < 0 or after > head:
+            return None
+        if after == head:
+            return []
+        oldest = _seq(first[0][0]) if first else head + 1
+        if after + 1 < oldest:
+            return None
+        return [Entry(_seq(entry_id), _text(_field(fields, "b"))) for entry_id, fields in rest]
+
+    async def keep_pop(self, login: str, linkedid: str, view: str | None) -> None:
+        key = f"{self._prefix}{login}:pops"
+        if view is None:
+            await self._redis.hdel(key, linkedid)
+        else:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.hset(key, linkedid, view)
+                pipe.expire(key, 86_400)  # a pop whose end was never seen does not live forever
+                await pipe.execute()
+
+    async def pops(self, login: str) -> list[str]:
+        return [_text(v) for v in await self._redis.hvals(f"{self._prefix}{login}:pops")]
+
+    async def close(self) -> None:
+        return None
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def _field(fields: Any, name: str) -> Any:
+    return fields[name.encode()] if name.encode() in fields else fields[name]
+
+
+def _seq(entry_id: Any) -> int:
+    return int(_text(entry_id).split("-", 1)[0])
+
+
+__all__ = ["Entry", "Journal", "MemoryJournal", "RedisJournal", "numbered"]
