@@ -12,6 +12,7 @@ from cti.auth.memory import MemoryAuthStore
 from cti.auth.service import AuthService
 from cti.calls.clicktocall import ClickToCall
 from cti.config import Settings
+from cti.customers.service import DirectoryServices
 from cti.pops.hub import FeedHub
 from cti.routing.service import RoutingService
 from web import api, console_api, routing_api
@@ -34,6 +35,7 @@ from web.auth import (
     login_submit,
     logout,
 )
+from web import agents_api, customers_api
 from web.errors import problem_middleware
 from web.routing_api import ROUTING
 from web.ws import BUS, HUB, WS_CONNECTIONS, WS_LIMITS, LiveBus, WsLimits, close_all, websocket
@@ -80,6 +82,7 @@ def create_app(
     ws_limits: WsLimits | None = None,
     hub: FeedHub | None = None,
     clicktocall: ClickToCall | None = None,
+    directory: DirectoryServices | None = None,
     routing: RoutingService | None = None,
 ) -> web.Application:
     """The console, API and feed; serve it with web.run_app or an AppRunner on settings.http_*.
@@ -118,6 +121,9 @@ def create_app(
     app.on_response_prepare.append(_security_headers)
     _add_routes(app)
     console_api.add_routes(app, str(STATIC_DIR), clicktocall)
+    if directory is not None:  # the customer directory: customers, agents, caller lookup
+        customers_api.add_routes(app, directory)
+        agents_api.add_routes(app)
     if routing is not None:
         app[ROUTING] = routing
         routing_api.add_routes(app)
