@@ -1,0 +1,242 @@
+/* Screen-pops on the agent console: one card per call, built once, updated in place (so a
+   create-customer form being typed into is never thrown away). Caller IDs, customer names and
+   everything from the directory are attacker-controlled: textContent only, links http(s) only. */
+(function () {
+  'use strict';
+
+  const i18n = window.ctiI18n;
+  const t = (key, vars) => i18n.t(key, vars);
+  const f = window.ctiFormat;
+  const el = f.el;
+
+  function safeUrl(value) {
+    try {
+      const url = new URL(String(value || ''));
+      return url.protocol === 'https:' || url.protocol === 'http:' ? url.href : null;
+    } catch (e) {
+      return null;
+    }
+  }
+
+  function personName(ref) {
+    if (!ref) return '';
+    return ref.name || ref.login || f.phone(ref.extension);
+  }
+
+  function callerNumber(pop) {
+    const caller = pop.caller || {};
+    return f.phone(caller.e164 || caller.number);
+  }
+
+  function title(pop) {
+    if (pop.customer) return pop.customer.name;
+    if (pop.colleague) return t('pop.colleague', { name: personName(pop.colleague) });
+    const caller = pop.caller || {};
+    if (caller.name && caller.name !== caller.number) return caller.name;
+    return caller.number ? t('pop.unknown') : t('pop.withheld');
+  }
+
+  function routeText(route) {
+    if (!route) return '';
+    let text = t('route.' + route.kind);
+    const skipped = (route.skipped || [])[0];
+    if (skipped && ['paused', 'dnd', 'offline', 'unreachable', 'at_limit'].includes(skipped.code)) {
+      const name = skipped.name || skipped.agent || '';
+      const key = skipped.code === 'paused' && !skipped.detail ? 'skip.paused.plain' : 'skip.' + skipped.code;
+      text += ' · ' + t('route.because', { text: t(key, { name: name, detail: skipped.detail }) });
+    } else if (skipped) {
+      text += ' · ' + t('route.because', { text: skipped.text });
+    }
+    return text;
+  }
+
+  function section(className, heading) {
+    const box = el('section', 'pop-section ' + className);
+    box.appendChild(el('h3', null, heading));
+    return box;
+  }
+
+  function customerBlock(pop) {
+    const c = pop.customer;
+    const box = el('div', 'pop-customer');
+    if (c.company) box.appendChild(el('div', 'pop-company', c.company));
+    box.appendChild(el('div', 'pop-manager',
+      c.manager ? t('pop.manager', { name: personName(c.manager) }) : t('pop.no_manager')));
+    if (c.timezone) {
+      const local = el('div', 'pop-local-time');
+      local.dataset.tz = c.timezone;
+      box.appendChild(local);
+    }
+    const orders = c.orders || { count: 0 };
+    box.appendChild(el('div', 'pop-orders', orders.count
+      ? t('pop.orders', { count: orders.count, total: f.money(orders.total, orders.currency) })
+      : t('pop.no_orders')));
+    if ((orders.last || []).length) {
+      const last = section('orders-last', t('pop.last_orders'));
+      const list = el('ul', 'plain');
+      orders.last.forEach((o) => {
+        const li = el('li', 'order');
+        li.appendChild(el('span', 'order-number', '№ ' + o.number));
+        li.appendChild(el('span', 'order-date', f.day(o.date)));
+        li.appendChild(el('span', 'order-status', o.status));
+        li.appendChild(el('span', 'order-amount', f.money(o.amount, o.currency)));
+        list.appendChild(li);
+      });
+      last.appendChild(list);
+      box.appendChild(last);
+    }
+    const crm = safeUrl(c.crm_url);
+    if (crm) {
+      const link = el('a', 'pop-crm', t('pop.crm'));
+      link.href = crm;
+      link.target = '_blank';
+      link.rel = 'noopener noreferrer';
+      box.appendChild(link);
+    }
+    return box;
+  }
+
+  function newCustomerForm(pop, onCreate) {
+    const form = el('form', 'pop-new');
+    form.autocomplete = 'off';
+    form.appendChild(el('h3', null, t('new.heading')));
+    const fields = [['name', 'new.name', ''], ['company', 'new.company', ''],
+      ['phone', 'new.phone', f.phone(pop.new_customer.phone)]];
+    fields.forEach(([name, key, value]) => {
+      const id = 'new-' + name + '-' + pop.linkedid.replace(/[^A-Za-z0-9]/g, '_');
+      const label = el('label', null, t(key));
+      label.htmlFor = id;
+      const input = el('input');
+      input.id = id;
+      input.name = name;
+      input.maxLength = name === 'phone' ? 40 : 200;
+      input.value = value;
+      if (name === 'name') input.required = true;
+      form.appendChild(label);
+      form.appendChild(input);
+    });
+    const save = el('button', null, t('new.save'));
+    save.type = 'submit';
+    form.appendChild(save);
+    const status = el('p', 'pop-new-status');
+    status.setAttribute('role', 'status');
+    form.appendChild(status);
+    form.addEventListener('input', () => { form.dataset.dirty = '1'; });
+    form.addEventListener('submit', (event) => {
+      event.preventDefault();
+      save.disabled = true;
+      const data = new FormData(form);
+      onCreate({
+        name: String(data.get('name') || '').trim(),
+        company: String(data.get('company') || '').trim(),
+        phones: [String(data.get('phone') || '').trim()].filter(Boolean)
+      }).then((customer) => {
+        status.textContent = t('new.saved');
+        form.dataset.dirty = '';
+        form.dataset.saved = '1';
+        return customer;
+      }).catch((error) => {
+        status.textContent = t('new.error', { detail: error.message });
+        save.disabled = false;
+      });
+    });
+    return form;
+  }
+
+  function historyBlock(pop) {
+    const box = document.createDocumentFragment();
+    if ((pop.callbacks || []).length) {
+      const s = section('pop-callbacks', t('pop.callbacks'));
+      const list = el('ul', 'plain');
+      pop.callbacks.forEach((cb) => {
+        const li = el('li');
+        li.appendChild(el('span', null, f.phone(cb.number)));
+        if (cb.note) li.appendChild(el('span', 'muted', cb.note));
+        if (cb.deadline_at) li.appendChild(el('span', 'muted', f.when(cb.deadline_at)));
+        list.appendChild(li);
+      });
+      s.appendChild(list);
+      box.appendChild(s);
+    }
+    if ((pop.recent_calls || []).length) {
+      const s = section('pop-recent', t('pop.recent'));
+      const list = el('ul', 'plain');
+      pop.recent_calls.forEach((call) => {
+        const li = el('li');
+        li.appendChild(el('span', null, f.when(call.started_at)));
+        li.appendChild(el('span', 'dir dir-' + f.safeClass(call.direction), t('dir.' + call.direction)));
+        li.appendChild(el('span', 'badge outcome-' + f.safeClass(call.outcome), t('outcome.' + call.outcome)));
+        if ((call.answered_by || []).length) li.appendChild(el('span', 'muted', call.answered_by.join(', ')));
+        list.appendChild(li);
+      });
+      s.appendChild(list);
+      box.appendChild(s);
+    }
+    return box;
+  }
+
+  /* One pop's element: `render` the whole card; `status` only the parts that change. */
+  function build(entry, handlers) {
+    const node = el('article', 'pop');
+    node.dataset.linkedid = entry.pop.linkedid;
+    const head = el('header', 'pop-head');
+    const who = el('div', 'pop-who');
+    who.appendChild(el('div', 'pop-title'));
+    who.appendChild(el('div', 'pop-number'));
+    head.appendChild(who);
+    head.appendChild(el('span', 'badge pop-vip'));
+    head.appendChild(el('span', 'badge pop-state'));
+    const dismiss = el('button', 'pop-dismiss link');
+    dismiss.type = 'button';
+    dismiss.addEventListener('click', () => handlers.dismiss(entry.pop.linkedid));
+    head.appendChild(dismiss);
+    node.appendChild(head);
+    node.appendChild(el('p', 'pop-route'));
+    node.appendChild(el('p', 'pop-note'));
+    node.appendChild(el('div', 'pop-body'));
+    fill(node, entry, handlers);
+    return node;
+  }
+
+  function fill(node, entry, handlers) {
+    const pop = entry.pop;
+    node.querySelector('.pop-title').textContent = title(pop);
+    node.querySelector('.pop-number').textContent = callerNumber(pop);
+    const vip = node.querySelector('.pop-vip');
+    vip.textContent = t('pop.vip');
+    vip.hidden = !(pop.customer && pop.customer.vip);
+    node.querySelector('.pop-route').textContent = routeText(pop.route);
+    const form = node.querySelector('.pop-new');
+    if (form && form.dataset.dirty) return status(node, entry); // keep what is being typed
+    const body = node.querySelector('.pop-body');
+    body.replaceChildren();
+    if (pop.lookup_failed) body.appendChild(el('p', 'load-error', t('pop.lookup_failed')));
+    if (pop.customer) body.appendChild(customerBlock(pop));
+    else if (pop.new_customer) body.appendChild(newCustomerForm(pop, (data) => handlers.create(pop, data)));
+    body.appendChild(historyBlock(pop));
+    status(node, entry);
+  }
+
+  function status(node, entry) {
+    node.dataset.status = entry.status;
+    node.dataset.state = entry.pop.state;
+    const badge = node.querySelector('.pop-state');
+    const key = entry.status === 'closed' ? 'pop.closed' : 'pop.' + entry.pop.state;
+    badge.textContent = t(key);
+    badge.className = 'badge pop-state state-' + (entry.status === 'closed' ? 'closed' : f.safeClass(entry.pop.state));
+    node.querySelector('.pop-note').textContent = entry.note ? t(entry.note.key, entry.note.vars) : '';
+    node.querySelector('.pop-dismiss').textContent = t('pop.dismiss');
+    node.querySelector('.pop-dismiss').hidden = entry.status !== 'closed';
+  }
+
+  function tick(root) {
+    const now = new Date();
+    root.querySelectorAll('.pop-local-time[data-tz]').forEach((node) => {
+      node.textContent = t('pop.local_time', {
+        time: f.clock(now, node.dataset.tz), mine: f.clock(now)
+      });
+    });
+  }
+
+  window.ctiPops = { build: build, fill: fill, status: status, tick: tick, title: title, number: callerNumber };
+})();
