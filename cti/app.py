@@ -117,7 +117,7 @@ def build(settings: Settings) -> Components:
         settings,
         sessions,
         live_calls=lambda: service.tracker.calls.values(),
-        lookup=matcher_lookup(callers.match),
+        lookup=matcher_lookup(callers.match),  # type: ignore[arg-type]  # frozen Candidate vs settable protocol attributes
     )
     service = CallService(
         tracker=CallTracker(rules=rules),

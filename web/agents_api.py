@@ -7,7 +7,7 @@ from aiohttp import web
 from cti.auth.policy import require
 from cti.customers import access
 from web.auth import principal_of
-from web.customers_api import DIRECTORY, domain_errors, reply, json_body, limit_of
+from web.customers_api import DIRECTORY, domain_errors, json_body, limit_of, reply
 
 _LOGIN = r"{login:[A-Za-z0-9][A-Za-z0-9._@-]{0,63}}"
 
@@ -54,7 +54,9 @@ async def replace_agent(request: web.Request) -> web.Response:
     """PUT /api/agents/{login}: every field as given; the login cannot change."""
     actor = _admin(request)
     body = await json_body(request, "agent")
-    agent, _ = await request.app[DIRECTORY].agents.save(request.match_info["login"], body, actor=actor)
+    agent, _ = await request.app[DIRECTORY].agents.save(
+        request.match_info["login"], body, actor=actor
+    )
     return reply(agent)
 
 

@@ -4,6 +4,7 @@ bulk upserts and CSV uploads. Thin handlers over `cti.customers.service`; agents
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import tempfile
@@ -92,7 +93,10 @@ def schema_errors(error: ValidationError) -> list[dict[str, str]]:
         return [{"field": join(m), "reason": "is required"} for m in missing]
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         known = error.schema.get("properties", {}) if isinstance(error.schema, dict) else {}
-        return [{"field": join(k), "reason": "is not a known field"} for k in sorted(set(error.instance) - set(known))]
+        return [
+            {"field": join(k), "reason": "is not a known field"}
+            for k in sorted(set(error.instance) - set(known))
+        ]
     if error.context:  # allOf/anyOf: the innermost errors say more
         return [e for sub in error.context for e in schema_errors(sub)]
     return [{"field": at or "(body)", "reason": error.message}]
@@ -100,7 +104,9 @@ def schema_errors(error: ValidationError) -> list[dict[str, str]]:
 
 def invalid(errors: list[dict[str, str]]) -> Problem:
     detail = "; ".join(f"{e['field']}: {e['reason']}" for e in errors[:5])
-    return Problem(status=422, title="Invalid request", detail=detail, extensions={"errors": errors})
+    return Problem(
+        status=422, title="Invalid request", detail=detail, extensions={"errors": errors}
+    )
 
 
 async def json_body(request: web.Request, schema: str) -> Any:
@@ -113,7 +119,9 @@ async def json_body(request: web.Request, schema: str) -> Any:
     try:
         body = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise Problem(status=400, title="Invalid JSON", detail=f"the body is not JSON: {exc}") from None
+        raise Problem(
+            status=400, title="Invalid JSON", detail=f"the body is not JSON: {exc}"
+        ) from None
     errors = [e for err in validator(schema).iter_errors(body) for e in schema_errors(err)]
     if errors:
         raise invalid(sorted(errors, key=lambda e: e["field"]))
@@ -131,12 +139,16 @@ def domain_errors(handler: Handler) -> Handler:
         except NotFound as exc:
             raise Problem(status=404, detail=str(exc)) from None
         except Conflict as exc:
-            extensions = {"errors": [{"field": exc.field, "reason": str(exc)}]} if exc.field else None
+            extensions = (
+                {"errors": [{"field": exc.field, "reason": str(exc)}]} if exc.field else None
+            )
             raise Problem(status=409, detail=str(exc), extensions=extensions) from None
         except NotAllowed as exc:
             raise Problem(status=403, detail=str(exc)) from None
         except importing.FileError as exc:
-            raise Problem(status=422, title="Unreadable file", detail=f"{exc}; nothing was imported") from None
+            raise Problem(
+                status=422, title="Unreadable file", detail=f"{exc}; nothing was imported"
+            ) from None
 
     wrapped.__name__ = handler.__name__
     wrapped.__doc__ = handler.__doc__
@@ -159,7 +171,9 @@ def _id(request: web.Request) -> int:
 
 def reply(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     return web.json_response(
-        data, status=status, headers={"Cache-Control": "no-store", **(headers or {})},
+        data,
+        status=status,
+        headers={"Cache-Control": "no-store", **(headers or {})},
         dumps=lambda v: json.dumps(v, ensure_ascii=False),
     )
 
@@ -230,7 +244,10 @@ async def patch_customer(request: web.Request) -> web.Response:
 async def delete_customer(request: web.Request) -> web.Response:
     """DELETE /api/customers/{id}: supervisors and administrators; 204."""
     principal = principal_of(request)
-    require(access.may_manage_customers(principal), "only supervisors and administrators delete customers")
+    require(
+        access.may_manage_customers(principal),
+        "only supervisors and administrators delete customers",
+    )
     await request.app[DIRECTORY].customers.delete(_id(request), actor=principal.login)
     return web.Response(status=204, headers={"Cache-Control": "no-store"})
 
@@ -238,7 +255,9 @@ async def delete_customer(request: web.Request) -> web.Response:
 @domain_errors
 async def customer_history(request: web.Request) -> web.Response:
     """GET /api/customers/{id}/history?limit=: every change, newest first, with who and when."""
-    entries = await request.app[DIRECTORY].customers.history(_id(request), limit=limit_of(request, 100))
+    entries = await request.app[DIRECTORY].customers.history(
+        _id(request), limit=limit_of(request, 100)
+    )
     return reply({"history": entries})
 
 
@@ -266,7 +285,9 @@ async def bulk_upsert(request: web.Request) -> web.Response:
     """POST /api/customers/bulk {"customers": [...]}: upsert by external_id; invalid items are
     reported by index and skipped, the valid ones are written together."""
     principal = principal_of(request)
-    require(access.may_manage_customers(principal), "only supervisors and administrators upsert in bulk")
+    require(
+        access.may_manage_customers(principal), "only supervisors and administrators upsert in bulk"
+    )
     body = await json_body(request, "customers.bulk")
     report = await request.app[DIRECTORY].customers.bulk(body["customers"], actor=principal.login)
     data = report.to_json()
@@ -285,7 +306,9 @@ def upload(kind_name: str) -> Handler:
         if kind is importing.AGENTS:
             require(access.may_change_agents(principal), "only administrators import agents")
         else:
-            require(access.may_manage_customers(principal), "only supervisors and administrators import")
+            require(
+                access.may_manage_customers(principal), "only supervisors and administrators import"
+            )
         dry_run = request.query.get("dry_run", "") in ("1", "true", "yes")
         directory = request.app[DIRECTORY]
         async with _spooled(request) as lines:
@@ -295,7 +318,9 @@ def upload(kind_name: str) -> Handler:
                 )
             except UnicodeDecodeError:
                 raise Problem(
-                    status=422, title="Unreadable file", detail="the file is not UTF-8; save it as 'CSV UTF-8'"
+                    status=422,
+                    title="Unreadable file",
+                    detail="the file is not UTF-8; save it as 'CSV UTF-8'",
                 ) from None
         return reply(report.to_json())
 
@@ -322,11 +347,21 @@ async def _spooled(request: web.Request) -> AsyncIterator[IO[str]]:
         while chunk := await read():
             size += len(chunk)
             if size > MAX_CSV:
-                raise Problem(status=413, detail=f"the file is over {MAX_CSV // (1024 * 1024)} MB; use `cti import` on the server")
+                raise Problem(
+                    status=413,
+                    detail=f"the file is over {MAX_CSV // (1024 * 1024)} MB; use `cti import` on the server",
+                )
             spool.write(chunk)
         spool.seek(0)
-        with open(spool.fileno(), encoding="utf-8-sig", newline="", closefd=False) as text:
-            yield text
+        yield io.TextIOWrapper(spool, encoding="utf-8-sig", newline="")
 
 
-__all__ = ["DIRECTORY", "add_routes", "domain_errors", "json_body", "limit_of", "reply", "schema_errors"]
+__all__ = [
+    "DIRECTORY",
+    "add_routes",
+    "domain_errors",
+    "json_body",
+    "limit_of",
+    "reply",
+    "schema_errors",
+]

@@ -72,18 +72,21 @@ async def _import(args: argparse.Namespace, settings: Settings) -> int:
     from cti.db.session import create_engine, session_factory
 
     path: Path = args.file
-    if not path.is_file():
+    size = _size(path)
+    if size is None:
         print(f"cti import: no such file: {path}", file=sys.stderr)
         return 2
     if settings.auto_migrate:
         await upgrade(settings.database_url)
     kind = importing.KINDS[args.import_kind]
     engine = create_engine(settings.database_url)
-    workers = args.workers if args.workers is not None else _default_workers(path)
+    workers = args.workers if args.workers is not None else _default_workers(size)
     pool = _pool(workers)
     try:
         service = CustomerService(
-            sessions=session_factory(engine), region=settings.default_region, office_timezone=settings.timezone
+            sessions=session_factory(engine),
+            region=settings.default_region,
+            office_timezone=settings.timezone,
         )
         with path.open(encoding="utf-8-sig", newline="") as lines:
             report = await service.import_csv(
@@ -113,8 +116,13 @@ async def _import(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if report.rejected else 0
 
 
-def _default_workers(path: Path) -> int:
-    if path.stat().st_size < PARALLEL_FROM_BYTES:
+def _size(path: Path) -> int | None:
+    """The file's size; None if it is not a file (a command's start: blocking is fine)."""
+    return path.stat().st_size if path.is_file() else None
+
+
+def _default_workers(size: int) -> int:
+    if size < PARALLEL_FROM_BYTES:
         return 0
     return min(os.cpu_count() or 1, 8)
 
@@ -135,7 +143,9 @@ def _validate_here() -> Any:
 def _pooled(pool: ProcessPoolExecutor) -> Any:
     from cti.customers.importing import validate_chunk
 
-    async def validate(kind: Any, records: Sequence[tuple[int, Mapping[str, str]]], rules: Any) -> Any:
+    async def validate(
+        kind: Any, records: Sequence[tuple[int, Mapping[str, str]]], rules: Any
+    ) -> Any:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(pool, validate_chunk, kind.name, list(records), rules)
 

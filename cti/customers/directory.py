@@ -132,8 +132,12 @@ class CallerDirectory:
             try:
                 await self.reload()
             except Exception as exc:
-                log.error("could not load the customer directory (%s: %s); retrying in %.0f s",
-                          exc.__class__.__name__, exc, delay)
+                log.error(
+                    "could not load the customer directory (%s: %s); retrying in %.0f s",
+                    exc.__class__.__name__,
+                    exc,
+                    delay,
+                )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
         while True:
@@ -142,7 +146,9 @@ class CallerDirectory:
                 await self.refresh()
             except Exception as exc:
                 self.refresh_errors += 1
-                log.warning("customer directory refresh failed (%s: %s)", exc.__class__.__name__, exc)
+                log.warning(
+                    "customer directory refresh failed (%s: %s)", exc.__class__.__name__, exc
+                )
 
     async def reload(self) -> None:
         """Build a fresh index from the database and swap it in, then catch up; callers that
@@ -163,7 +169,9 @@ class CallerDirectory:
         self.load_seconds = time.perf_counter() - started
         log.info(
             "customer directory loaded: %d customers, %d numbers in %.1f s",
-            index.customers, index.phones, self.load_seconds,
+            index.customers,
+            index.phones,
+            self.load_seconds,
         )
         async with self._lock:
             await self._catch_up()

@@ -98,9 +98,7 @@ class Table:
     records: Iterator[tuple[int, dict[str, str]]] = field(repr=False)
 
 
-def read_table(
-    lines: Iterable[str], *, known: Sequence[str], required: Sequence[str]
-) -> Table:
+def read_table(lines: Iterable[str], *, known: Sequence[str], required: Sequence[str]) -> Table:
     """The header (delimiter detected from it) and an iterator of (row number, cells by column)."""
     it = iter(lines)
     first = next(it, None)
@@ -171,7 +169,9 @@ Validated = Any  # CustomerInput | OrderInput | AgentInput
 def customer_row(row: int, cells: Mapping[str, str], rules: f.Rules) -> CustomerInput:
     """A customers.csv row; raises FieldError. Columns absent from the file are left alone."""
     values: dict[str, Any] = {
-        "external_id": f.text("external_id", cells.get("external_id"), max_len=f.EXTERNAL_ID_MAX, required=True),
+        "external_id": f.text(
+            "external_id", cells.get("external_id"), max_len=f.EXTERNAL_ID_MAX, required=True
+        ),
         "name": f.text("name", cells.get("name"), max_len=f.NAME_MAX, required=True),
     }
     if "company" in cells:
@@ -190,9 +190,13 @@ def customer_row(row: int, cells: Mapping[str, str], rules: f.Rules) -> Customer
 
 
 def order_row(row: int, cells: Mapping[str, str], rules: f.Rules) -> OrderInput:
-    external_id = f.text("external_id", cells.get("external_id"), max_len=f.EXTERNAL_ID_MAX, required=True)
+    external_id = f.text(
+        "external_id", cells.get("external_id"), max_len=f.EXTERNAL_ID_MAX, required=True
+    )
     order = Order(
-        number=f.text("order_number", cells.get("order_number"), max_len=f.ORDER_NUMBER_MAX, required=True),
+        number=f.text(
+            "order_number", cells.get("order_number"), max_len=f.ORDER_NUMBER_MAX, required=True
+        ),
         date=f.order_date(cells.get("date")),
         status=f.text("status", cells.get("status"), max_len=f.STATUS_MAX),
         amount=f.amount(cells.get("amount")),
@@ -231,7 +235,9 @@ class Kind:
     key: Callable[[Validated], str]  #: a row's identity: a second row with it is refused
 
 
-CUSTOMERS = Kind("customers", CUSTOMER_COLUMNS, ("external_id", "name"), customer_row, lambda v: v.external_id)
+CUSTOMERS = Kind(
+    "customers", CUSTOMER_COLUMNS, ("external_id", "name"), customer_row, lambda v: v.external_id
+)
 ORDERS = Kind(
     "orders",
     ORDER_COLUMNS,
@@ -284,7 +290,11 @@ class Deduplicator:
             key = self._key(value)
             first = self._seen.setdefault(key, value.row)
             if first != value.row:
-                bad.append(RowError(value.row, self._field, f"the same as row {first}; row {first} was kept"))
+                bad.append(
+                    RowError(
+                        value.row, self._field, f"the same as row {first}; row {first} was kept"
+                    )
+                )
             else:
                 good.append(value)
         return good, bad

@@ -127,12 +127,16 @@ class PhoneIndex:
 
     # --- changes -----------------------------------------------------------------------------
 
-    def put(self, customer_id: int, card: Card, phones: Iterable[Phone], activity: float = 0.0) -> None:
+    def put(
+        self, customer_id: int, card: Card, phones: Iterable[Phone], activity: float = 0.0
+    ) -> None:
         """The customer as it is now (new or changed)."""
         phones = list(phones)
         self._forget_added(customer_id)
         e164s = frozenset(e164_key(p.e164) for p in phones)
-        nsns = frozenset((nsn_key(p.nsn), customer_id * 2 + (0 if p.valid else 1)) for p in phones if p.nsn)
+        nsns = frozenset(
+            (nsn_key(p.nsn), customer_id * 2 + (0 if p.valid else 1)) for p in phones if p.nsn
+        )
         self._changed[customer_id] = (e164s, nsns)
         for key in e164s:
             self._added_e164.setdefault(key, set()).add(customer_id)
@@ -156,7 +160,9 @@ class PhoneIndex:
             self._activity.extend([0.0] * (customer_id + 1 - len(self._activity)))
             self._activity[customer_id] = activity
         else:
-            self._far_activity[customer_id] = max(activity, self._far_activity.get(customer_id, 0.0))
+            self._far_activity[customer_id] = max(
+                activity, self._far_activity.get(customer_id, 0.0)
+            )
 
     @property
     def pending_changes(self) -> int:
@@ -171,7 +177,9 @@ class PhoneIndex:
 
     def exact(self, e164: str) -> list[Candidate]:
         key = e164_key(e164)
-        ids = [i for i in self._e164.get(key) if i not in self._changed or key in self._changed[i][0]]
+        ids = [
+            i for i in self._e164.get(key) if i not in self._changed or key in self._changed[i][0]
+        ]
         ids.extend(i for i in self._added_e164.get(key, ()) if i not in ids)
         return [c for c in map(self.candidate, ids) if c is not None]
 
@@ -182,7 +190,9 @@ class PhoneIndex:
         for nsn in nsns:
             key = nsn_key(nsn)
             values = [
-                v for v in self._nsn.get(key) if v // 2 not in self._changed or (key, v) in self._changed[v // 2][1]
+                v
+                for v in self._nsn.get(key)
+                if v // 2 not in self._changed or (key, v) in self._changed[v // 2][1]
             ]
             values.extend(self._added_nsn.get(key, ()))
             for v in values:
@@ -199,7 +209,14 @@ class PhoneIndex:
         if data is None:
             return None
         card = Card.decode(data)
-        return Candidate(customer_id, card.name, card.company, card.vip, card.manager_login, self.activity(customer_id))
+        return Candidate(
+            customer_id,
+            card.name,
+            card.company,
+            card.vip,
+            card.manager_login,
+            self.activity(customer_id),
+        )
 
     def activity(self, customer_id: int) -> float:
         if customer_id < len(self._activity):

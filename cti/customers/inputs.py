@@ -6,6 +6,7 @@ Every field error is collected, so one answer names every field at fault.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial as bind
 from typing import Any, TypeVar
 
 from cti.customers import fields as f
@@ -47,18 +48,24 @@ def _phones(values: Sequence[str], region: str) -> Any:
     return tuple(found.values())
 
 
+def _order(value: Mapping[str, Any]) -> Order:
+    """One order; the first bad field is the error (the schema has caught the shapes)."""
+    return Order(
+        number=f.text("number", value.get("number"), max_len=f.ORDER_NUMBER_MAX, required=True),
+        date=f.order_date(value.get("date")),
+        status=f.text("status", value.get("status"), max_len=f.STATUS_MAX),
+        amount=f.amount(value.get("amount")),
+        currency=f.currency(value.get("currency")),
+    )
+
+
 def orders(values: Sequence[Mapping[str, Any]], prefix: str = "orders") -> tuple[Order, ...]:
     found: list[Order] = []
     errors = _Collector()
     for n, value in enumerate(values):
-        at = f"{prefix}[{n}]."
-        number = errors.take(lambda v=value: f.text("number", v.get("number"), max_len=f.ORDER_NUMBER_MAX, required=True), at)
-        day = errors.take(lambda v=value: f.order_date(v.get("date")), at)
-        status = errors.take(lambda v=value: f.text("status", v.get("status"), max_len=f.STATUS_MAX), at)
-        amount = errors.take(lambda v=value: f.amount(v.get("amount")), at)
-        currency = errors.take(lambda v=value: f.currency(v.get("currency")), at)
-        if None not in (number, day, amount, currency):
-            found.append(Order(number or "", day, status or "", amount, currency or ""))  # type: ignore[arg-type]
+        order = errors.take(bind(_order, value), f"{prefix}[{n}].")
+        if order is not None:
+            found.append(order)
     errors.done()
     return tuple(found)
 
@@ -91,7 +98,7 @@ def customer(body: Mapping[str, Any], rules: f.Rules, *, partial: bool) -> Custo
     }
     for name, check in checks.items():
         if name in given:
-            value = errors.take(lambda c=check, v=given[name]: c(v))
+            value = errors.take(bind(check, given[name]))
             values[name] = value
     given_orders: tuple[Order, ...] = ()
     if body.get("orders"):
@@ -103,21 +110,29 @@ def customer(body: Mapping[str, Any], rules: f.Rules, *, partial: bool) -> Custo
     return CustomerInput(values, given_orders)
 
 
-def agent(body: Mapping[str, Any], rules: f.Rules, *, current: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def agent(
+    body: Mapping[str, Any], rules: f.Rules, *, current: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """Every agent field: `body` over `current` (a patch) or over the defaults (a new agent)."""
     given = {**(current or {}), **body}
     errors = _Collector()
     ext = errors.take(lambda: f.extension(given.get("extension")))
     values = {
         "login": errors.take(lambda: f.login(given.get("login"))),
-        "name": errors.take(lambda: f.text("name", given.get("name"), max_len=f.NAME_MAX, required=True)),
+        "name": errors.take(
+            lambda: f.text("name", given.get("name"), max_len=f.NAME_MAX, required=True)
+        ),
         "role": errors.take(lambda: f.role(given.get("role"))),
         "extension": ext,
         "device": errors.take(lambda: f.device(given.get("device"), ext or "")),
         "mobile": errors.take(lambda: f.mobile(given.get("mobile"), rules.region)),
         "teams": errors.take(lambda: f.teams(given.get("teams") or [])),
-        "seniority": errors.take(lambda: f.whole("seniority", given.get("seniority"), low=0, high=1000, default=0)),
-        "max_calls": errors.take(lambda: f.whole("max_calls", given.get("max_calls"), low=1, high=100, default=1)),
+        "seniority": errors.take(
+            lambda: f.whole("seniority", given.get("seniority"), low=0, high=1000, default=0)
+        ),
+        "max_calls": errors.take(
+            lambda: f.whole("max_calls", given.get("max_calls"), low=1, high=100, default=1)
+        ),
     }
     errors.done()
     return values

@@ -238,8 +238,6 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value is not None else None
 
 
-
-
 #: the customer fields a writer may set (orders go through `Order`s)
 CUSTOMER_FIELDS = (
     "external_id",

@@ -4,8 +4,8 @@ imported, audited; each write in one transaction that ends by telling the live l
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,7 +35,9 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def effective_timezone(customer: Customer, office: str, zones: Iterable[str]) -> tuple[str, TimezoneSource]:
+def effective_timezone(
+    customer: Customer, office: str, zones: Iterable[str]
+) -> tuple[str, TimezoneSource]:
     """The customer's own zone, else the one zone all their numbers are in, else the office's."""
     if customer.timezone:
         return customer.timezone, TimezoneSource.CUSTOMER
@@ -98,7 +100,12 @@ class CustomerService:
             return self.view(await _customer(session, customer_id))
 
     async def listing(
-        self, *, limit: int, after_id: int = 0, manager_login: str | None = None, search: str | None = None
+        self,
+        *,
+        limit: int,
+        after_id: int = 0,
+        manager_login: str | None = None,
+        search: str | None = None,
     ) -> list[dict[str, Any]]:
         async with self._sessions() as session:
             found = await customer_store.listing(
@@ -109,7 +116,10 @@ class CustomerService:
     async def history(self, customer_id: int, *, limit: int = 100) -> list[dict[str, Any]]:
         async with self._sessions() as session:
             await _customer(session, customer_id)
-            return [e.to_json() for e in await history(session, Entity.CUSTOMER, customer_id, limit=limit)]
+            return [
+                e.to_json()
+                for e in await history(session, Entity.CUSTOMER, customer_id, limit=limit)
+            ]
 
     async def calls(self, customer_id: int, *, limit: int = 50) -> list[dict[str, Any]]:
         """The customer's most recent calls, newest first (the replay/`cti calls` format)."""
@@ -125,18 +135,24 @@ class CustomerService:
 
     # --- writing ---------------------------------------------------------------------------------
 
-    async def create(self, body: Mapping[str, Any], *, actor: str, may_hand_over: bool = True) -> dict[str, Any]:
+    async def create(
+        self, body: Mapping[str, Any], *, actor: str, may_hand_over: bool = True
+    ) -> dict[str, Any]:
         return await self._save(None, body, actor=actor, partial=False, may_hand_over=may_hand_over)
 
     async def replace(
         self, customer_id: int, body: Mapping[str, Any], *, actor: str, may_hand_over: bool = True
     ) -> dict[str, Any]:
-        return await self._save(customer_id, body, actor=actor, partial=False, may_hand_over=may_hand_over)
+        return await self._save(
+            customer_id, body, actor=actor, partial=False, may_hand_over=may_hand_over
+        )
 
     async def patch(
         self, customer_id: int, body: Mapping[str, Any], *, actor: str, may_hand_over: bool = True
     ) -> dict[str, Any]:
-        return await self._save(customer_id, body, actor=actor, partial=True, may_hand_over=may_hand_over)
+        return await self._save(
+            customer_id, body, actor=actor, partial=True, may_hand_over=may_hand_over
+        )
 
     async def _save(
         self,
@@ -156,10 +172,14 @@ class CustomerService:
                 given = inputs.customer(body, rules, partial=partial)
                 new = with_values(old, given.values)
                 before = old.manager_login if old else None
-                if not may_hand_over and new.manager_login != before and not (
-                    old is None and new.manager_login == actor
+                if (
+                    not may_hand_over
+                    and new.manager_login != before
+                    and not (old is None and new.manager_login == actor)
                 ):
-                    raise NotAllowed("only supervisors and administrators hand customers over to a manager")
+                    raise NotAllowed(
+                        "only supervisors and administrators hand customers over to a manager"
+                    )
                 if new.external_id and new.external_id != (old.external_id if old else None):
                     taken = await customer_store.load(session, external_ids=[new.external_id])
                     if taken:
@@ -167,14 +187,24 @@ class CustomerService:
                             f"customer {taken[0].id} already has external_id {new.external_id!r}",
                             field="external_id",
                         )
-                stored = await customer_store.orders_of(session, [old.id]) if old and old.id and given.orders else {}
-                new = customer_store.with_orders(new, stored.get(old.id or 0, []) if old else [], given.orders)
+                stored = (
+                    await customer_store.orders_of(session, [old.id])
+                    if old and old.id and given.orders
+                    else {}
+                )
+                new = customer_store.with_orders(
+                    new, stored.get(old.id or 0, []) if old else [], given.orders
+                )
                 write = customer_store.CustomerWrite(old, new, given.orders)
-                (written,) = await customer_store.write(session, [write], actor=actor, at=self._clock())
+                (written,) = await customer_store.write(
+                    session, [write], actor=actor, at=self._clock()
+                )
                 assert written.id is not None
                 await record_changes(session, Entity.CUSTOMER, [written.id])
         except IntegrityError:
-            raise Conflict("another request changed the same customer; try again", field="external_id") from None
+            raise Conflict(
+                "another request changed the same customer; try again", field="external_id"
+            ) from None
         await self._tell_directory()
         return await self.get(written.id)
 
@@ -185,11 +215,19 @@ class CustomerService:
             await record_changes(session, Entity.CUSTOMER, [customer_id])
         await self._tell_directory()
 
-    async def bulk(self, items: Sequence[Mapping[str, Any]], *, actor: str) -> bulk_store.ImportReport:
+    async def bulk(
+        self, items: Sequence[Mapping[str, Any]], *, actor: str
+    ) -> bulk_store.ImportReport:
         """Upsert by external id; invalid items are reported by index and skipped, the valid
         ones land together (one transaction)."""
         if len(items) > BULK_MAX:
-            raise InvalidFields([f.FieldError("customers", f"at most {BULK_MAX} per request; upload a CSV file for more")])
+            raise InvalidFields(
+                [
+                    f.FieldError(
+                        "customers", f"at most {BULK_MAX} per request; upload a CSV file for more"
+                    )
+                ]
+            )
         report = bulk_store.ImportReport("customers")
         async with self._sessions() as session, session.begin():
             rules = f.Rules(region=self._region, managers=await agent_store.logins(session))
@@ -199,19 +237,28 @@ class CustomerService:
                 try:
                     item = inputs.customer(body, rules, partial=True)
                 except InvalidFields as exc:
-                    report.rejected.extend(importing.RowError(n, e.field, e.reason) for e in exc.errors)
+                    report.rejected.extend(
+                        importing.RowError(n, e.field, e.reason) for e in exc.errors
+                    )
                     continue
                 if not item.external_id:
-                    report.rejected.append(importing.RowError(n, "external_id", "is required in a bulk upsert"))
+                    report.rejected.append(
+                        importing.RowError(n, "external_id", "is required in a bulk upsert")
+                    )
                     continue
                 good.append(dataclasses.replace(item, row=n))
             good, duplicates = importing.Deduplicator(importing.CUSTOMERS)(good)
             report.rejected.extend(duplicates)
             known = customer_store.by_external_id(
-                await customer_store.load(session, external_ids=[i.external_id for i in good if i.external_id])
+                await customer_store.load(
+                    session, external_ids=[i.external_id for i in good if i.external_id]
+                )
             )
             nameless = [i for i in good if i.external_id not in known and not i.values.get("name")]
-            report.rejected.extend(importing.RowError(i.row, "name", "is required for a new customer") for i in nameless)
+            report.rejected.extend(
+                importing.RowError(i.row, "name", "is required for a new customer")
+                for i in nameless
+            )
             skipped = {i.row for i in nameless}
             good = [i for i in good if i.row not in skipped]
             await bulk_store.write_customers(session, good, report, actor=actor, at=self._clock())
@@ -286,7 +333,13 @@ class AgentService:
         async with self._sessions() as session, session.begin():
             old = await _agent(session, login) if login is not None else None
             if old is not None and "login" in body and body["login"] != old.login:
-                raise InvalidFields([f.FieldError("login", "cannot change; create a new agent and hand the customers over")])
+                raise InvalidFields(
+                    [
+                        f.FieldError(
+                            "login", "cannot change; create a new agent and hand the customers over"
+                        )
+                    ]
+                )
             current = old.audited() if old is not None and partial else None
             if old is not None and not partial:
                 body = {**body, "login": old.login}
@@ -294,7 +347,9 @@ class AgentService:
             if old is None and (await agent_store.by_logins(session, [values["login"]])):
                 raise Conflict(f"an agent with login {values['login']!r} exists", field="login")
             new = Agent(id=old.id if old else None, **values)
-            (written,) = await agent_store.write(session, [(old, new)], actor=actor, at=self._clock())
+            (written,) = await agent_store.write(
+                session, [(old, new)], actor=actor, at=self._clock()
+            )
             assert written.id is not None
             await record_changes(session, Entity.AGENT, [written.id])
         await self._tell_directory()
@@ -318,7 +373,9 @@ class AgentService:
         async with self._sessions() as session:
             agent = await _agent(session, login)
             assert agent.id is not None
-            return [e.to_json() for e in await history(session, Entity.AGENT, agent.id, limit=limit)]
+            return [
+                e.to_json() for e in await history(session, Entity.AGENT, agent.id, limit=limit)
+            ]
 
     async def _tell_directory(self) -> None:
         if self._directory is not None:

@@ -84,13 +84,19 @@ async def write(
     ids: list[int] = []
     if creates:
         # one executemany, ids read back by login (SQLite would RETURN row by row)
-        await session.execute(insert(_AGENTS), [{**_columns(new, at), "created_at": at} for _, new in creates])
+        await session.execute(
+            insert(_AGENTS), [{**_columns(new, at), "created_at": at} for _, new in creates]
+        )
         rows = await session.execute(
-            select(_AGENTS.c.login, _AGENTS.c.id).where(_AGENTS.c.login.in_([new.login for _, new in creates]))
+            select(_AGENTS.c.login, _AGENTS.c.id).where(
+                _AGENTS.c.login.in_([new.login for _, new in creates])
+            )
         )
         by_login = {r.login: r.id for r in rows}
         ids = [by_login[new.login] for _, new in creates]
-    changed = [(old, new) for old, new in pairs if old is not None and old.audited() != new.audited()]
+    changed = [
+        (old, new) for old, new in pairs if old is not None and old.audited() != new.audited()
+    ]
     if changed:
         await session.execute(
             update(_AGENTS).where(_AGENTS.c.id == bindparam("b_id")),

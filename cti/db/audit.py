@@ -36,7 +36,15 @@ _AUDIT_COLUMNS = ("entity", "entity_id", "entity_key", "action", "actor", "at", 
 
 async def write_audit(session: AsyncSession, entries: Iterable[AuditEntry]) -> int:
     rows = [
-        (e.entity.value, e.entity_id, e.entity_key, e.action.value, e.actor, e.at, e.stored_changes())
+        (
+            e.entity.value,
+            e.entity_id,
+            e.entity_key,
+            e.action.value,
+            e.actor,
+            e.at,
+            e.stored_changes(),
+        )
         for e in entries
     ]
     await insert_rows(session, _AUDIT, _AUDIT_COLUMNS, rows)
@@ -77,16 +85,23 @@ async def record_changes(
     if unique is not None and not unique:
         return None
     bumped = await session.execute(
-        update(_STATE).where(_STATE.c.id == 1).values(revision=_STATE.c.revision + 1).returning(_STATE.c.revision)
+        update(_STATE)
+        .where(_STATE.c.id == 1)
+        .values(revision=_STATE.c.revision + 1)
+        .returning(_STATE.c.revision)
     )
     revision = int(bumped.scalar_one())
     if unique is None or len(unique) > BULK_CHANGE:
-        rows: list[dict[str, Any]] = [{"revision": revision, "entity": entity.value, "entity_id": None}]
+        rows: list[dict[str, Any]] = [
+            {"revision": revision, "entity": entity.value, "entity_id": None}
+        ]
     else:
         rows = [{"revision": revision, "entity": entity.value, "entity_id": i} for i in unique]
     await session.execute(insert(_CHANGES), rows)
     if revision % 100 == 0:  # now and then, forget what every reader has long seen
-        await session.execute(delete(_CHANGES).where(_CHANGES.c.revision <= revision - KEEP_REVISIONS))
+        await session.execute(
+            delete(_CHANGES).where(_CHANGES.c.revision <= revision - KEEP_REVISIONS)
+        )
     return revision
 
 

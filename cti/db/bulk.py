@@ -36,7 +36,9 @@ Records = Sequence[tuple[int, Mapping[str, str]]]
 Validator = Callable[[Kind, Records, f.Rules], Awaitable[tuple[list[Any], list[RowError]]]]
 
 
-async def validate_here(kind: Kind, records: Records, rules: f.Rules) -> tuple[list[Any], list[RowError]]:
+async def validate_here(
+    kind: Kind, records: Records, rules: f.Rules
+) -> tuple[list[Any], list[RowError]]:
     return importing.validate_rows(kind, records, rules)
 
 
@@ -135,7 +137,13 @@ async def run(
 
 
 async def write(
-    session: AsyncSession, kind: Kind, items: Sequence[Any], report: ImportReport, *, actor: str, at: datetime
+    session: AsyncSession,
+    kind: Kind,
+    items: Sequence[Any],
+    report: ImportReport,
+    *,
+    actor: str,
+    at: datetime,
 ) -> None:
     """Write validated items of `kind` in the session's transaction; count them in `report`."""
     if not items:
@@ -149,18 +157,31 @@ async def write(
 
 
 async def write_customers(
-    session: AsyncSession, items: Sequence[CustomerInput], report: ImportReport, *, actor: str, at: datetime
+    session: AsyncSession,
+    items: Sequence[CustomerInput],
+    report: ImportReport,
+    *,
+    actor: str,
+    at: datetime,
 ) -> list[Customer]:
     olds = customer_store.by_external_id(
-        await customer_store.load(session, external_ids=[i.external_id for i in items if i.external_id])
+        await customer_store.load(
+            session, external_ids=[i.external_id for i in items if i.external_id]
+        )
     )
-    with_orders = [olds[i.external_id].id for i in items if i.orders and i.external_id in olds]
+    with_orders = [
+        olds[i.external_id].id
+        for i in items
+        if i.orders and i.external_id and i.external_id in olds
+    ]
     stored = await customer_store.orders_of(session, [i for i in with_orders if i is not None])
     writes = []
     for item in items:
         old = olds.get(item.external_id) if item.external_id else None
         new = with_values(old, item.values)
-        new = customer_store.with_orders(new, stored.get(old.id or 0, []) if old else [], item.orders)
+        new = customer_store.with_orders(
+            new, stored.get(old.id or 0, []) if old else [], item.orders
+        )
         writes.append(customer_store.CustomerWrite(old, new, item.orders))
     written = await customer_store.write(session, writes, actor=actor, at=at)
     _count(report, [(w.old, w.new) for w in writes], written)
@@ -180,16 +201,24 @@ def _count(report: ImportReport, pairs: Sequence[tuple[Any, Any]], written: Sequ
 
 
 async def _write_orders(
-    session: AsyncSession, items: Sequence[OrderInput], report: ImportReport, *, actor: str, at: datetime
+    session: AsyncSession,
+    items: Sequence[OrderInput],
+    report: ImportReport,
+    *,
+    actor: str,
+    at: datetime,
 ) -> None:
     grouped: dict[str, list[OrderInput]] = {}
     for item in items:
         grouped.setdefault(item.external_id, []).append(item)
-    olds = customer_store.by_external_id(await customer_store.load(session, external_ids=list(grouped)))
+    olds = customer_store.by_external_id(
+        await customer_store.load(session, external_ids=list(grouped))
+    )
     for external_id, group in grouped.items():
         if external_id not in olds:
             report.rejected.extend(
-                RowError(i.row, "external_id", f"no customer with external_id {external_id!r}") for i in group
+                RowError(i.row, "external_id", f"no customer with external_id {external_id!r}")
+                for i in group
             )
     known = [c for c in olds.values() if c.id is not None]
     stored = await customer_store.orders_of(session, [c.id for c in known if c.id is not None])
@@ -203,7 +232,12 @@ async def _write_orders(
 
 
 async def _write_agents(
-    session: AsyncSession, items: Sequence[AgentInput], report: ImportReport, *, actor: str, at: datetime
+    session: AsyncSession,
+    items: Sequence[AgentInput],
+    report: ImportReport,
+    *,
+    actor: str,
+    at: datetime,
 ) -> None:
     olds = await agent_store.by_logins(session, [i.login for i in items])
     pairs: list[tuple[Agent | None, Agent]] = []
@@ -223,4 +257,13 @@ def chunks(values: Iterable[Any], size: int) -> Iterator[list[Any]]:
         yield part
 
 
-__all__ = ["CHUNK", "ImportReport", "Validator", "chunks", "run", "validate_here", "write", "write_customers"]
+__all__ = [
+    "CHUNK",
+    "ImportReport",
+    "Validator",
+    "chunks",
+    "run",
+    "validate_here",
+    "write",
+    "write_customers",
+]

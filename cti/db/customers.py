@@ -78,14 +78,18 @@ def _customer(row: Any, phones: Sequence[Phone], last: Sequence[Order] = ()) -> 
 
 
 def _order(row: Any) -> Order:
-    return Order(row.number, row.ordered_on, row.status, Decimal(row.amount_cents) / 100, row.currency)
+    return Order(
+        row.number, row.ordered_on, row.status, Decimal(row.amount_cents) / 100, row.currency
+    )
 
 
 async def _phones_of(session: AsyncSession, ids: Sequence[int]) -> dict[int, list[Phone]]:
     found: dict[int, list[Phone]] = defaultdict(list)
     for part in _chunks(ids):
         rows = await session.execute(
-            select(_PHONES.c.customer_id, _PHONES.c.e164, _PHONES.c.raw, _PHONES.c.nsn, _PHONES.c.valid)
+            select(
+                _PHONES.c.customer_id, _PHONES.c.e164, _PHONES.c.raw, _PHONES.c.nsn, _PHONES.c.valid
+            )
             .where(_PHONES.c.customer_id.in_(part))
             .order_by(_PHONES.c.id)
         )
@@ -105,7 +109,11 @@ async def orders_of(session: AsyncSession, ids: Sequence[int]) -> dict[int, list
 
 
 async def load(
-    session: AsyncSession, *, ids: Sequence[int] = (), external_ids: Sequence[str] = (), orders: bool = False
+    session: AsyncSession,
+    *,
+    ids: Sequence[int] = (),
+    external_ids: Sequence[str] = (),
+    orders: bool = False,
 ) -> list[Customer]:
     """Customers by id or by external id, with their phones (and latest orders if `orders`)."""
     rows: list[Any] = []
@@ -134,11 +142,18 @@ async def listing(
     search: str | None = None,
 ) -> list[Customer]:
     """A page of customers by id; `search` is a case-insensitive part of name or company."""
-    query = select(_CUSTOMERS.c.id).where(_CUSTOMERS.c.id > after_id).order_by(_CUSTOMERS.c.id).limit(limit)
+    query = (
+        select(_CUSTOMERS.c.id)
+        .where(_CUSTOMERS.c.id > after_id)
+        .order_by(_CUSTOMERS.c.id)
+        .limit(limit)
+    )
     if manager_login is not None:
         query = query.where(_CUSTOMERS.c.manager_login == manager_login)
     if search:
-        pattern = "%" + search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        pattern = (
+            "%" + search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        )
         query = query.where(
             func.lower(_CUSTOMERS.c.name).like(pattern, escape="\\")
             | func.lower(_CUSTOMERS.c.company).like(pattern, escape="\\")
@@ -194,10 +209,14 @@ async def write(
     """Create, update or leave alone each customer; audit what changed. Returns the customers
     as written (ids set), in the order given. Unchanged customers keep their updated_at."""
     creates = [w for w in writes if w.old is None]
-    updates = [w for w in writes if w.old is not None and (w.old.audited() != w.new.audited() or w.orders)]
+    updates = [
+        w for w in writes if w.old is not None and (w.old.audited() != w.new.audited() or w.orders)
+    ]
     written: dict[int, Customer] = {}
     entries: list[AuditEntry] = []
-    for w, customer_id in zip(creates, await _insert(session, [w.new for w in creates], at), strict=True):
+    for w, customer_id in zip(
+        creates, await _insert(session, [w.new for w in creates], at), strict=True
+    ):
         written[id(w)] = dataclasses.replace(w.new, id=customer_id, created_at=at, updated_at=at)
     changed = [w for w in updates if w.old is not None and w.old.audited() != w.new.audited()]
     changed_ids = {id(w) for w in changed}
@@ -210,13 +229,19 @@ async def write(
         stamp = at if id(w) in changed_ids else (w.old.updated_at if w.old else at)
         written[id(w)] = dataclasses.replace(w.new, updated_at=stamp)
     rephoned = [
-        w for w in changed if w.old is not None and [p.e164 for p in w.old.phones] != [p.e164 for p in w.new.phones]
+        w
+        for w in changed
+        if w.old is not None and [p.e164 for p in w.old.phones] != [p.e164 for p in w.new.phones]
     ]
     if rephoned:
         gone = [w.new.id for w in rephoned]
         for part in _chunks(gone):
             await session.execute(delete(_PHONES).where(_PHONES.c.customer_id.in_(part)))
-    phone_rows = [row for w in [*creates, *rephoned] for row in _phone_rows(written[id(w)].id or 0, w.new.phones)]
+    phone_rows = [
+        row
+        for w in [*creates, *rephoned]
+        for row in _phone_rows(written[id(w)].id or 0, w.new.phones)
+    ]
     await insert_rows(session, _PHONES, _PHONE_COLUMNS, phone_rows)
     order_rows = [
         {
@@ -265,14 +290,18 @@ async def _insert(session: AsyncSession, customers: Sequence[Customer], at: date
         found: dict[str, int] = {}
         for part in _chunks([c.external_id for _, c in keyed]):
             rows = await session.execute(
-                select(_CUSTOMERS.c.external_id, _CUSTOMERS.c.id).where(_CUSTOMERS.c.external_id.in_(part))
+                select(_CUSTOMERS.c.external_id, _CUSTOMERS.c.id).where(
+                    _CUSTOMERS.c.external_id.in_(part)
+                )
             )
             found.update((r.external_id, r.id) for r in rows)
         ids.update((n, found[c.external_id or ""]) for n, c in keyed)
     for n, c in enumerate(customers):
         if not c.external_id:
             statement = insert(_CUSTOMERS).returning(_CUSTOMERS.c.id)
-            ids[n] = (await session.execute(statement, {**_columns(c, at), "created_at": at})).scalar_one()
+            ids[n] = (
+                await session.execute(statement, {**_columns(c, at), "created_at": at})
+            ).scalar_one()
     return [ids[n] for n in range(len(customers))]
 
 
@@ -297,7 +326,9 @@ async def remove(session: AsyncSession, customer: Customer, *, actor: str, at: d
     assert customer.id is not None
     await session.execute(delete(_CUSTOMERS).where(_CUSTOMERS.c.id == customer.id))
     # ids are reused by SQLite: a later customer must not inherit these calls
-    await session.execute(update(CallRow).where(CallRow.customer_id == customer.id).values(customer_id=None))
+    await session.execute(
+        update(CallRow).where(CallRow.customer_id == customer.id).values(customer_id=None)
+    )
     entry = audit_entry(
         entity=Entity.CUSTOMER,
         entity_id=customer.id,

@@ -25,7 +25,9 @@ def _sqlite_time(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def _converters(table: Table, columns: Sequence[str], dialect: str) -> list[Callable[[Any], Any] | None]:
+def _converters(
+    table: Table, columns: Sequence[str], dialect: str
+) -> list[Callable[[Any], Any] | None]:
     """Per column, what turns a Python value into what the driver should get (None: as is)."""
     out: list[Callable[[Any], Any] | None] = []
     for name in columns:
@@ -47,6 +49,7 @@ async def insert_rows(
         return
     connection = await session.connection()
     raw = (await connection.get_raw_connection()).driver_connection
+    assert raw is not None, "the session's connection is open"
     dialect = connection.dialect.name
     converters = _converters(table, columns, dialect)
     if any(converters):
@@ -64,7 +67,9 @@ async def insert_rows(
         await raw.copy_records_to_table(table.name, records=converted, columns=list(columns))
         return
     marks = ",".join("?" for _ in columns)
-    await raw.executemany(f"INSERT INTO {table.name} ({','.join(columns)}) VALUES ({marks})", converted)
+    await raw.executemany(
+        f"INSERT INTO {table.name} ({','.join(columns)}) VALUES ({marks})", converted
+    )
 
 
 __all__ = ["insert_rows"]

@@ -18,9 +18,8 @@ from cti.customers.index import Card, PhoneIndex
 from cti.customers.model import Candidate, Phone
 from cti.db.audit import current_revision
 from cti.db.models import Agent as AgentRow
-from cti.db.models import CallRow
+from cti.db.models import CallRow, CustomerPhone
 from cti.db.models import Customer as CustomerRow
-from cti.db.models import CustomerPhone
 
 _CUSTOMERS = cast(Table, CustomerRow.__table__)
 _PHONES = cast(Table, CustomerPhone.__table__)
@@ -65,13 +64,17 @@ async def load_index(engine: AsyncEngine, index: PhoneIndex) -> int:
             conn = await conn.execution_options(isolation_level="REPEATABLE READ")
         async with conn.begin():
             revision = await current_revision(conn)
-            calls = select(_CALLS.c.customer_id, func.max(_CALLS.c.started_at).label("at")).where(
-                _CALLS.c.customer_id.is_not(None)
-            ).group_by(_CALLS.c.customer_id)
+            calls = (
+                select(_CALLS.c.customer_id, func.max(_CALLS.c.started_at).label("at"))
+                .where(_CALLS.c.customer_id.is_not(None))
+                .group_by(_CALLS.c.customer_id)
+            )
             last_call: dict[int, float] = {}
-            async for rows in (await conn.stream(calls)).partitions(LOAD_CHUNK):
-                last_call.update((r.customer_id, _epoch(r.at)) for r in rows)
-            has_phone = select(_PHONES.c.id).where(_PHONES.c.customer_id == _CUSTOMERS.c.id).exists()
+            async for called in (await conn.stream(calls)).partitions(LOAD_CHUNK):
+                last_call.update((r.customer_id, _epoch(r.at)) for r in called)
+            has_phone = (
+                select(_PHONES.c.id).where(_PHONES.c.customer_id == _CUSTOMERS.c.id).exists()
+            )
             cards = _cards_query().where(has_phone).order_by(_CUSTOMERS.c.id)
             async for rows in (await conn.stream(cards)).partitions(LOAD_CHUNK):
                 for r in rows:
@@ -79,16 +82,16 @@ async def load_index(engine: AsyncEngine, index: PhoneIndex) -> int:
                     index.load_card(r.id, _card(r), activity)
             del last_call
             numbers = select(_PHONES.c.e164, _PHONES.c.customer_id).order_by(_PHONES.c.e164)
-            async for rows in (await conn.stream(numbers)).partitions(LOAD_CHUNK):
-                for r in rows:
+            async for phones in (await conn.stream(numbers)).partitions(LOAD_CHUNK):
+                for r in phones:
                     index.load_e164(r.e164, r.customer_id)
             national = (
                 select(_PHONES.c.nsn, _PHONES.c.customer_id, _PHONES.c.valid)
                 .where(_PHONES.c.nsn != "")
                 .order_by(_PHONES.c.nsn)
             )
-            async for rows in (await conn.stream(national)).partitions(LOAD_CHUNK):
-                for r in rows:
+            async for nsns in (await conn.stream(national)).partitions(LOAD_CHUNK):
+                for r in nsns:
                     index.load_nsn(r.nsn, r.customer_id, bool(r.valid))
     index.finish_loading()
     return revision
@@ -101,12 +104,18 @@ async def customers_now(
     found: dict[int, tuple[Card, list[Phone], float]] = {}
     for start in range(0, len(ids), 5_000):
         part = list(ids[start : start + 5_000])
-        rows = (await conn.execute(_cards_query().add_columns(_last_call().label("last_call")).where(_CUSTOMERS.c.id.in_(part)))).all()
+        rows = (
+            await conn.execute(
+                _cards_query()
+                .add_columns(_last_call().label("last_call"))
+                .where(_CUSTOMERS.c.id.in_(part))
+            )
+        ).all()
         cards = {r.id: (_card(r), max(_epoch(r.updated_at), _epoch(r.last_call))) for r in rows}
         phones: dict[int, list[Phone]] = {i: [] for i in cards}
-        numbers = select(_PHONES.c.customer_id, _PHONES.c.e164, _PHONES.c.nsn, _PHONES.c.valid).where(
-            _PHONES.c.customer_id.in_(part)
-        )
+        numbers = select(
+            _PHONES.c.customer_id, _PHONES.c.e164, _PHONES.c.nsn, _PHONES.c.valid
+        ).where(_PHONES.c.customer_id.in_(part))
         for r in await conn.execute(numbers):
             phones.setdefault(r.customer_id, []).append(Phone(r.e164, "", r.nsn, bool(r.valid)))
         for customer_id, (card, activity) in cards.items():
@@ -122,7 +131,9 @@ async def extensions(conn: AsyncConnection) -> dict[str, str]:
 
 def _candidate(row: Any) -> Candidate:
     activity = max(_epoch(row.updated_at), _epoch(row.last_call))
-    return Candidate(row.id, row.name, row.company or "", bool(row.vip), row.manager_login, activity)
+    return Candidate(
+        row.id, row.name, row.company or "", bool(row.vip), row.manager_login, activity
+    )
 
 
 async def exact_candidates(conn: AsyncConnection, e164: str) -> list[Candidate]:
@@ -136,7 +147,9 @@ async def exact_candidates(conn: AsyncConnection, e164: str) -> list[Candidate]:
     return [_candidate(r) for r in await conn.execute(query)]
 
 
-async def national_candidates(conn: AsyncConnection, nsns: Iterable[str]) -> list[tuple[Candidate, bool]]:
+async def national_candidates(
+    conn: AsyncConnection, nsns: Iterable[str]
+) -> list[tuple[Candidate, bool]]:
     keys = list(nsns)
     if not keys:
         return []

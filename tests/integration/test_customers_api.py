@@ -48,7 +48,9 @@ class Api:
     def as_(self, login: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[login]}"}
 
-    async def call(self, method: str, path: str, who: str = "admin", **kwargs: Any) -> tuple[int, Any]:
+    async def call(
+        self, method: str, path: str, who: str = "admin", **kwargs: Any
+    ) -> tuple[int, Any]:
         async with self.client.request(method, path, headers=self.as_(who), **kwargs) as resp:
             text = await resp.text()
             if resp.status >= 400:
@@ -64,7 +66,9 @@ async def api(aiohttp_client: Any, database_url: str) -> AsyncIterator[Api]:
     callers = CallerDirectory(engine=engine, region="RU")
     await callers.reload()
     directory = DirectoryServices(
-        customers=CustomerService(sessions=sessions, region="RU", office_timezone="Europe/Moscow", directory=callers),
+        customers=CustomerService(
+            sessions=sessions, region="RU", office_timezone="Europe/Moscow", directory=callers
+        ),
         agents=AgentService(sessions=sessions, region="RU", directory=callers),
         callers=callers,
     )
@@ -79,11 +83,19 @@ async def api(aiohttp_client: Any, database_url: str) -> AsyncIterator[Api]:
         await auth.add_user(login, role=role, password="a long password 123")
         tokens[login] = (await auth.create_token(login, scopes=scopes))[1]
     app = create_app(
-        settings=Settings(), bus=InProcessBus(), live_calls=list, recent_calls=_no_calls,
-        health=dict, metrics=str, auth=auth, directory=directory,
+        settings=Settings(),
+        bus=InProcessBus(),
+        live_calls=list,
+        recent_calls=_no_calls,
+        health=dict,
+        metrics=str,
+        auth=auth,
+        directory=directory,
     )
     try:
-        yield Api(await aiohttp_client(app), tokens, callers, CallRepository(session_factory=sessions))
+        yield Api(
+            await aiohttp_client(app), tokens, callers, CallRepository(session_factory=sessions)
+        )
     finally:
         await engine.dispose()
 
@@ -94,7 +106,11 @@ async def _no_calls(limit: int, involving: frozenset[str] | None = None) -> list
 
 async def add_agents(api: Api, *logins: str) -> None:
     for n, login in enumerate(logins):
-        status, body = await api.call("POST", "/api/agents", json={"login": login, "name": login.title(), "extension": str(101 + n)})
+        status, body = await api.call(
+            "POST",
+            "/api/agents",
+            json={"login": login, "name": login.title(), "extension": str(101 + n)},
+        )
         assert status == 201, body
 
 
@@ -115,32 +131,68 @@ async def test_create_read_change_delete(api: Api) -> None:
     cid = created["id"]
     assert (await api.call("GET", f"/api/customers/{cid}", "reader"))[1] == created
 
-    status, patched = await api.call("PATCH", f"/api/customers/{cid}", "ivanova", json={"phones": ["+7 343 212-34-56"]})
+    status, patched = await api.call(
+        "PATCH", f"/api/customers/{cid}", "ivanova", json={"phones": ["+7 343 212-34-56"]}
+    )
     assert status == 200 and patched["name"] == IVAN["name"] and patched["vip"] is True
     assert (patched["timezone"], patched["timezone_source"]) == ("Asia/Yekaterinburg", "number")
 
     status, replaced = await api.call("PUT", f"/api/customers/{cid}", json={"name": "Иван К."})
-    assert status == 200 and replaced["phones"] == [] and replaced["vip"] is False and replaced["company"] == ""
+    assert (
+        status == 200
+        and replaced["phones"] == []
+        and replaced["vip"] is False
+        and replaced["company"] == ""
+    )
 
     status, page = await api.call("GET", "/api/customers?limit=10")
     assert [c["id"] for c in page["customers"]] == [cid] and page["next_after_id"] is None
 
-    assert (await api.call("DELETE", f"/api/customers/{cid}", "ivanova"))[0] == 403  # agents do not delete
+    assert (await api.call("DELETE", f"/api/customers/{cid}", "ivanova"))[
+        0
+    ] == 403  # agents do not delete
     assert (await api.call("DELETE", f"/api/customers/{cid}", "boss"))[0] == 204
     assert (await api.call("GET", f"/api/customers/{cid}"))[0] == 404
-    assert (await api.call("POST", "/api/customers", "reader", json=IVAN))[0] == 403  # a read-only token
+    assert (await api.call("POST", "/api/customers", "reader", json=IVAN))[
+        0
+    ] == 403  # a read-only token
 
 
 async def test_orders_make_the_summary(api: Api) -> None:
-    body = {**IVAN, "orders": [
-        {"number": "A-1", "date": "2026-11-01", "status": "delivered", "amount": "1000.50", "currency": "RUB"},
-        {"number": "A-2", "date": "2026-11-20", "status": "paid", "amount": 250, "currency": "rub"},
-    ]}
+    body = {
+        **IVAN,
+        "orders": [
+            {
+                "number": "A-1",
+                "date": "2026-11-01",
+                "status": "delivered",
+                "amount": "1000.50",
+                "currency": "RUB",
+            },
+            {
+                "number": "A-2",
+                "date": "2026-11-20",
+                "status": "paid",
+                "amount": 250,
+                "currency": "rub",
+            },
+        ],
+    }
     status, created = await api.call("POST", "/api/customers", json=body)
     assert status == 201, created
     assert created["orders"]["count"] == 2 and created["orders"]["total"] == "1250.50"
     assert [o["number"] for o in created["orders"]["last"]] == ["A-2", "A-1"]
-    more = {"orders": [{"number": "A-2", "date": "2026-11-20", "status": "shipped", "amount": "250", "currency": "RUB"}]}
+    more = {
+        "orders": [
+            {
+                "number": "A-2",
+                "date": "2026-11-20",
+                "status": "shipped",
+                "amount": "250",
+                "currency": "RUB",
+            }
+        ]
+    }
     _, patched = await api.call("PATCH", f"/api/customers/{created['id']}", json=more)
     assert patched["orders"]["count"] == 2 and patched["orders"]["last"][0]["status"] == "shipped"
 
@@ -149,7 +201,11 @@ async def test_orders_make_the_summary(api: Api) -> None:
 
 
 async def test_validation_errors_name_every_field(api: Api) -> None:
-    status, problem = await api.call("POST", "/api/customers", json={"name": "", "vip": "yes", "colour": "red", "phones": ["+7 916 123 45 67", 5]})
+    status, problem = await api.call(
+        "POST",
+        "/api/customers",
+        json={"name": "", "vip": "yes", "colour": "red", "phones": ["+7 916 123 45 67", 5]},
+    )
     assert status == 422 and problem["title"] == "Invalid request"
     assert fields_of(problem) == ["colour", "name", "phones[1]", "vip"]
     assert "colour" in problem["detail"]
@@ -158,21 +214,51 @@ async def test_validation_errors_name_every_field(api: Api) -> None:
     assert status == 422 and fields_of(problem) == ["name"]
 
     status, problem = await api.call(
-        "POST", "/api/customers",
-        json={"name": "X", "phones": ["8 916 123 45 67", "12", "call me"], "timezone": "Mars/Base", "manager_login": "ghost", "crm_url": "javascript:alert(1)"},
+        "POST",
+        "/api/customers",
+        json={
+            "name": "X",
+            "phones": ["8 916 123 45 67", "12", "call me"],
+            "timezone": "Mars/Base",
+            "manager_login": "ghost",
+            "crm_url": "javascript:alert(1)",
+        },
     )
     assert status == 422
     assert sorted(fields_of(problem)) == ["crm_url", "manager_login", "phones[1]", "timezone"]
     reasons = {e["field"]: e["reason"] for e in problem["errors"]}
     assert "too short" in reasons["phones[1]"] and "no agent" in reasons["manager_login"]
 
-    status, problem = await api.call("POST", "/api/customers", json={"name": "X", "orders": [{"number": "1", "date": "soon", "amount": "1.005", "currency": "RUB"}]})
-    assert status == 422 and sorted(fields_of(problem)) == ["orders[0].amount", "orders[0].date"]  # the schema
-    status, problem = await api.call("POST", "/api/customers", json={"name": "X", "orders": [{"number": "1", "date": "sometime", "amount": "1", "currency": "RUB"}]})
+    status, problem = await api.call(
+        "POST",
+        "/api/customers",
+        json={
+            "name": "X",
+            "orders": [{"number": "1", "date": "soon", "amount": "1.005", "currency": "RUB"}],
+        },
+    )
+    assert status == 422 and sorted(fields_of(problem)) == [
+        "orders[0].amount",
+        "orders[0].date",
+    ]  # the schema
+    status, problem = await api.call(
+        "POST",
+        "/api/customers",
+        json={
+            "name": "X",
+            "orders": [{"number": "1", "date": "sometime", "amount": "1", "currency": "RUB"}],
+        },
+    )
     assert status == 422 and fields_of(problem) == ["orders[0].date"]
 
-    async with api.client.post("/api/customers", data=b"{nope", headers={**api.as_("admin"), "Content-Type": "application/json"}) as resp:
-        assert resp.status == 400 and resp.headers["Content-Type"].startswith("application/problem+json")
+    async with api.client.post(
+        "/api/customers",
+        data=b"{nope",
+        headers={**api.as_("admin"), "Content-Type": "application/json"},
+    ) as resp:
+        assert resp.status == 400 and resp.headers["Content-Type"].startswith(
+            "application/problem+json"
+        )
     assert (await api.call("PATCH", "/api/customers/1", json={}))[0] == 422  # nothing to change
     assert (await api.call("PATCH", "/api/customers/999", json={"name": "x"}))[0] == 404
     assert (await api.call("GET", "/api/customers?limit=0"))[0] == 400
@@ -190,16 +276,34 @@ async def test_external_id_is_unique(api: Api) -> None:
 async def test_lookup_in_every_format_and_after_every_change(api: Api) -> None:
     _, created = await api.call("POST", "/api/customers", json=IVAN)
     schema = Draft202012Validator(json.loads((SCHEMAS / "lookup.result.json").read_text()))
-    for phone in ("8 (916) 123-45-67", "+7 916 123 45 67", "79161234567", "9161234567", "0079161234567"):
-        status, found = await api.call("GET", "/api/customers/lookup", "reader", params={"phone": phone})
+    for phone in (
+        "8 (916) 123-45-67",
+        "+7 916 123 45 67",
+        "79161234567",
+        "9161234567",
+        "0079161234567",
+    ):
+        status, found = await api.call(
+            "GET", "/api/customers/lookup", "reader", params={"phone": phone}
+        )
         assert status == 200 and found["customer_id"] == created["id"], phone
-        assert found["normalized"] == "+79161234567" and not found["internal"] and not found["ambiguous"]
+        assert (
+            found["normalized"] == "+79161234567"
+            and not found["internal"]
+            and not found["ambiguous"]
+        )
         assert list(schema.iter_errors(found)) == []
     # the live lookup (in memory) sees each change as soon as the API answers
-    await api.call("PATCH", f"/api/customers/{created['id']}", json={"name": "Иван К.", "phones": ["+7 903 111 22 33"]})
+    await api.call(
+        "PATCH",
+        f"/api/customers/{created['id']}",
+        json={"name": "Иван К.", "phones": ["+7 903 111 22 33"]},
+    )
     assert api.callers.match_now("+79161234567").customer is None  # type: ignore[union-attr]
     assert api.callers.match_now("89031112233").customer.name == "Иван К."  # type: ignore[union-attr]
-    _, other = await api.call("POST", "/api/customers", json={"name": "Анна", "phones": ["+7 903 111-22-33"]})
+    _, other = await api.call(
+        "POST", "/api/customers", json={"name": "Анна", "phones": ["+7 903 111-22-33"]}
+    )
     status, found = await api.call("GET", "/api/customers/lookup", params={"phone": "+79031112233"})
     assert found["customer_id"] == other["id"] and found["ambiguous"]  # the newest change wins
     assert [c["customer_id"] for c in found["candidates"]] == [created["id"]]
@@ -217,47 +321,93 @@ async def test_lookup_in_every_format_and_after_every_change(api: Api) -> None:
 
 async def test_handover_is_audited_and_reserved_to_supervisors(api: Api) -> None:
     await add_agents(api, "ivanova", "petrov")
-    _, created = await api.call("POST", "/api/customers", "boss", json={**IVAN, "manager_login": "ivanova"})
+    _, created = await api.call(
+        "POST", "/api/customers", "boss", json={**IVAN, "manager_login": "ivanova"}
+    )
     cid = created["id"]
-    status, problem = await api.call("PATCH", f"/api/customers/{cid}", "ivanova", json={"manager_login": "ivanova2"})
+    status, problem = await api.call(
+        "PATCH", f"/api/customers/{cid}", "ivanova", json={"manager_login": "ivanova2"}
+    )
     assert status in (403, 422)
-    status, problem = await api.call("PATCH", f"/api/customers/{cid}", "ivanova", json={"manager_login": "petrov"})
+    status, problem = await api.call(
+        "PATCH", f"/api/customers/{cid}", "ivanova", json={"manager_login": "petrov"}
+    )
     assert status == 403 and "supervisors" in problem["detail"]
     # an agent may still edit the card, and may create a card of their own
-    assert (await api.call("PATCH", f"/api/customers/{cid}", "ivanova", json={"company": "Уютный дом 2"}))[0] == 200
-    assert (await api.call("POST", "/api/customers", "ivanova", json={"name": "Mine", "manager_login": "ivanova"}))[0] == 201
+    assert (
+        await api.call(
+            "PATCH", f"/api/customers/{cid}", "ivanova", json={"company": "Уютный дом 2"}
+        )
+    )[0] == 200
+    assert (
+        await api.call(
+            "POST", "/api/customers", "ivanova", json={"name": "Mine", "manager_login": "ivanova"}
+        )
+    )[0] == 201
 
-    status, handed = await api.call("PATCH", f"/api/customers/{cid}", "boss", json={"manager_login": "petrov"})
+    status, handed = await api.call(
+        "PATCH", f"/api/customers/{cid}", "boss", json={"manager_login": "petrov"}
+    )
     assert status == 200 and handed["manager_login"] == "petrov"
     _, history = await api.call("GET", f"/api/customers/{cid}/history", "reader")
     latest, edit, creation = history["history"]
     assert latest["actor"] == "boss" and latest["action"] == "update"
     assert latest["changes"] == {"manager_login": {"old": "ivanova", "new": "petrov"}}
     assert latest["at"].endswith("Z")
-    assert edit["actor"] == "ivanova" and edit["changes"]["company"] == {"old": "Уютный дом", "new": "Уютный дом 2"}
-    assert creation["action"] == "create" and creation["changes"]["phones"]["new"] == ["+79161234567", "+74951234567"]
+    assert edit["actor"] == "ivanova" and edit["changes"]["company"] == {
+        "old": "Уютный дом",
+        "new": "Уютный дом 2",
+    }
+    assert creation["action"] == "create" and creation["changes"]["phones"]["new"] == [
+        "+79161234567",
+        "+74951234567",
+    ]
     # a petrov with customers cannot be deleted; history of agents too
     status, problem = await api.call("DELETE", "/api/agents/petrov")
     assert status == 409 and "hand them over" in problem["detail"]
     _, agent_history = await api.call("GET", "/api/agents/petrov/history")
-    assert agent_history["history"][0]["action"] == "create" and agent_history["history"][0]["actor"] == "admin"
+    assert (
+        agent_history["history"][0]["action"] == "create"
+        and agent_history["history"][0]["actor"] == "admin"
+    )
 
 
 # --- agents ------------------------------------------------------------------------------------------
 
 
 async def test_agents_are_configured_by_administrators(api: Api) -> None:
-    body = {"login": "ivanova", "name": "Мария Иванова", "extension": "101", "mobile": "8 916 000-00-01", "teams": ["sales", "vip"], "seniority": 5, "max_calls": 2}
+    body = {
+        "login": "ivanova",
+        "name": "Мария Иванова",
+        "extension": "101",
+        "mobile": "8 916 000-00-01",
+        "teams": ["sales", "vip"],
+        "seniority": 5,
+        "max_calls": 2,
+    }
     assert (await api.call("POST", "/api/agents", "boss", json=body))[0] == 403
     status, agent = await api.call("POST", "/api/agents", json=body)
-    assert status == 201 and agent["device"] == "PJSIP/101" and agent["mobile"] == "+79160000001" and agent["role"] == "agent"
+    assert (
+        status == 201
+        and agent["device"] == "PJSIP/101"
+        and agent["mobile"] == "+79160000001"
+        and agent["role"] == "agent"
+    )
     assert (await api.call("POST", "/api/agents", json=body))[0] == 409
-    status, problem = await api.call("POST", "/api/agents", json={**body, "login": "x y", "role": "boss", "extension": "10a"})
+    status, problem = await api.call(
+        "POST", "/api/agents", json={**body, "login": "x y", "role": "boss", "extension": "10a"}
+    )
     assert status == 422 and sorted(fields_of(problem)) == ["extension", "login", "role"]
     status, problem = await api.call("PATCH", "/api/agents/ivanova", json={"login": "other"})
     assert status == 422 and fields_of(problem) == ["login"]
-    _, changed = await api.call("PATCH", "/api/agents/ivanova", json={"role": "supervisor", "max_calls": 3})
-    assert (changed["role"], changed["max_calls"], changed["teams"]) == ("supervisor", 3, ["sales", "vip"])
+    _, changed = await api.call(
+        "PATCH", "/api/agents/ivanova", json={"role": "supervisor", "max_calls": 3}
+    )
+    assert (changed["role"], changed["max_calls"], changed["teams"]) == (
+        "supervisor",
+        3,
+        ["sales", "vip"],
+    )
     _, found = await api.call("GET", "/api/customers/lookup", params={"phone": "101"})
     assert found["internal"] is True and found["agent"] == "ivanova"
     _, listed = await api.call("GET", "/api/agents", "reader")
@@ -276,16 +426,33 @@ async def test_bulk_upsert_reports_by_index_and_is_idempotent(api: Api) -> None:
         {"external_id": "b3"},  # new, without a name
         {"external_id": "b1", "name": "One again"},  # duplicate in the request
     ]
-    status, report = await api.call("POST", "/api/customers/bulk", "boss", json={"customers": items})
+    status, report = await api.call(
+        "POST", "/api/customers/bulk", "boss", json={"customers": items}
+    )
     assert status == 200, report
     assert (report["created"], report["rejected"]) == (1, 3)
-    assert [(e["index"], e["field"]) for e in report["errors"]] == [(1, "phones[0]"), (2, "name"), (3, "external_id")]
-    status, again = await api.call("POST", "/api/customers/bulk", "boss", json={"customers": items[:1]})
+    assert [(e["index"], e["field"]) for e in report["errors"]] == [
+        (1, "phones[0]"),
+        (2, "name"),
+        (3, "external_id"),
+    ]
+    status, again = await api.call(
+        "POST", "/api/customers/bulk", "boss", json={"customers": items[:1]}
+    )
     assert (again["created"], again["updated"], again["unchanged"]) == (0, 0, 1)
-    _, changed = await api.call("POST", "/api/customers/bulk", "boss", json={"customers": [{"external_id": "b1", "vip": True}]})
+    _, changed = await api.call(
+        "POST",
+        "/api/customers/bulk",
+        "boss",
+        json={"customers": [{"external_id": "b1", "vip": True}]},
+    )
     assert changed["updated"] == 1
-    assert (await api.call("POST", "/api/customers/bulk", "ivanova", json={"customers": items[:1]}))[0] == 403
-    status, problem = await api.call("POST", "/api/customers/bulk", "boss", json={"customers": [{"name": "no id"}]})
+    assert (
+        await api.call("POST", "/api/customers/bulk", "ivanova", json={"customers": items[:1]})
+    )[0] == 403
+    status, problem = await api.call(
+        "POST", "/api/customers/bulk", "boss", json={"customers": [{"name": "no id"}]}
+    )
     assert status == 422 and fields_of(problem) == ["customers[0].external_id"]
     schema = validator("import.report")
     assert list(schema.iter_errors(report)) == []
@@ -293,27 +460,59 @@ async def test_bulk_upsert_reports_by_index_and_is_idempotent(api: Api) -> None:
 
 async def test_csv_upload_as_body_and_as_form(api: Api) -> None:
     text = "external_id;name;phones\nu1;Upload One;8 916 111-11-11\nu2;Upload Two;nope\n"
-    async with api.client.post("/api/customers/import?dry_run=1", data=text.encode(), headers={**api.as_("boss"), "Content-Type": "text/csv"}) as resp:
+    async with api.client.post(
+        "/api/customers/import?dry_run=1",
+        data=text.encode(),
+        headers={**api.as_("boss"), "Content-Type": "text/csv"},
+    ) as resp:
         dry = await resp.json()
-    assert dry["dry_run"] and dry["created"] == 1 and dry["errors"] == [{"row": 3, "field": "phones", "reason": dry["errors"][0]["reason"]}]
-    assert (await api.call("GET", "/api/customers/lookup", params={"phone": "89161111111"}))[1]["customer_id"] is None
+    assert (
+        dry["dry_run"]
+        and dry["created"] == 1
+        and dry["errors"] == [{"row": 3, "field": "phones", "reason": dry["errors"][0]["reason"]}]
+    )
+    assert (await api.call("GET", "/api/customers/lookup", params={"phone": "89161111111"}))[1][
+        "customer_id"
+    ] is None
     form = aiohttp.FormData()
-    form.add_field("file", ("\ufeff" + text).encode(), filename="customers.csv", content_type="text/csv")
+    form.add_field(
+        "file", ("\ufeff" + text).encode(), filename="customers.csv", content_type="text/csv"
+    )
     async with api.client.post("/api/customers/import", data=form, headers=api.as_("boss")) as resp:
         report = await resp.json()
     assert resp.status == 200 and report["created"] == 1 and report["rejected"] == 1
-    assert (await api.call("GET", "/api/customers/lookup", params={"phone": "89161111111"}))[1]["name"] == "Upload One"
+    assert (await api.call("GET", "/api/customers/lookup", params={"phone": "89161111111"}))[1][
+        "name"
+    ] == "Upload One"
     orders = "external_id,order_number,date,status,amount,currency\nu1,Z-1,2026-11-02,paid,99.90,EUR\nghost,Z-2,2026-11-02,paid,1,EUR\n"
-    async with api.client.post("/api/customers/orders/import", data=orders.encode(), headers={**api.as_("boss"), "Content-Type": "text/csv"}) as resp:
+    async with api.client.post(
+        "/api/customers/orders/import",
+        data=orders.encode(),
+        headers={**api.as_("boss"), "Content-Type": "text/csv"},
+    ) as resp:
         report = await resp.json()
-    assert report["updated"] == 1 and [(e["row"], e["field"]) for e in report["errors"]] == [(3, "external_id")]
-    async with api.client.post("/api/customers/import", data=b"name\nx\n", headers={**api.as_("boss"), "Content-Type": "text/csv"}) as resp:
+    assert report["updated"] == 1 and [(e["row"], e["field"]) for e in report["errors"]] == [
+        (3, "external_id")
+    ]
+    async with api.client.post(
+        "/api/customers/import",
+        data=b"name\nx\n",
+        headers={**api.as_("boss"), "Content-Type": "text/csv"},
+    ) as resp:
         problem = await resp.json(content_type=None)
     assert resp.status == 422 and "external_id" in problem["detail"]
     agents = "login,name,extension\nkim,Ким,105\n"
-    async with api.client.post("/api/agents/import", data=agents.encode(), headers={**api.as_("boss"), "Content-Type": "text/csv"}) as resp:
+    async with api.client.post(
+        "/api/agents/import",
+        data=agents.encode(),
+        headers={**api.as_("boss"), "Content-Type": "text/csv"},
+    ) as resp:
         assert resp.status == 403
-    async with api.client.post("/api/agents/import", data=agents.encode(), headers={**api.as_("admin"), "Content-Type": "text/csv"}) as resp:
+    async with api.client.post(
+        "/api/agents/import",
+        data=agents.encode(),
+        headers={**api.as_("admin"), "Content-Type": "text/csv"},
+    ) as resp:
         assert (await resp.json())["created"] == 1
 
 
@@ -323,17 +522,35 @@ async def test_csv_upload_as_body_and_as_form(api: Api) -> None:
 async def test_a_customers_recent_calls(api: Api) -> None:
     _, created = await api.call("POST", "/api/customers", json=IVAN)
     base = CallRecord(
-        linkedid="1", direction=Direction.INBOUND, caller="89161234567", caller_e164="+79161234567",
-        caller_name="", did="74950000000", agents_rung=("101",), answered_by=("101",), outcome=Outcome.ANSWERED,
-        missed_kind=None, short_abandon=False, started_at=1_764_000_000.0, answered_at=1_764_000_005.0,
-        ended_at=1_764_000_060.0, wait_seconds=5.0, talk_seconds=55.0,
+        linkedid="1",
+        direction=Direction.INBOUND,
+        caller="89161234567",
+        caller_e164="+79161234567",
+        caller_name="",
+        did="74950000000",
+        agents_rung=("101",),
+        answered_by=("101",),
+        outcome=Outcome.ANSWERED,
+        missed_kind=None,
+        short_abandon=False,
+        started_at=1_764_000_000.0,
+        answered_at=1_764_000_005.0,
+        ended_at=1_764_000_060.0,
+        wait_seconds=5.0,
+        talk_seconds=55.0,
     )
-    await api.repo.save_many([
-        dataclasses.replace(base, linkedid="1", customer_id=created["id"]),
-        dataclasses.replace(base, linkedid="2", customer_id=created["id"], started_at=1_764_000_100.0),
-        dataclasses.replace(base, linkedid="3", customer_id=None),
-    ])
-    status, calls = await api.call("GET", f"/api/customers/{created['id']}/calls?limit=10", "reader")
+    await api.repo.save_many(
+        [
+            dataclasses.replace(base, linkedid="1", customer_id=created["id"]),
+            dataclasses.replace(
+                base, linkedid="2", customer_id=created["id"], started_at=1_764_000_100.0
+            ),
+            dataclasses.replace(base, linkedid="3", customer_id=None),
+        ]
+    )
+    status, calls = await api.call(
+        "GET", f"/api/customers/{created['id']}/calls?limit=10", "reader"
+    )
     assert status == 200 and [c["linkedid"] for c in calls["calls"]] == ["2", "1"]
     assert calls["calls"][0]["customer_id"] == created["id"]
     assert (await api.call("GET", "/api/customers/999/calls"))[0] == 404

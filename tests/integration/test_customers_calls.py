@@ -26,12 +26,16 @@ CAPTURES = Path(__file__).resolve().parents[1] / "captures"
 
 
 @pytest.fixture
-async def world(database_url: str) -> AsyncIterator[tuple[CustomerService, CallerDirectory, CallRepository]]:
+async def world(
+    database_url: str,
+) -> AsyncIterator[tuple[CustomerService, CallerDirectory, CallRepository]]:
     await upgrade(database_url)
     engine = create_engine(database_url)
     sessions = session_factory(engine)
     callers = CallerDirectory(engine=engine, region="RU")
-    customers = CustomerService(sessions=sessions, region="RU", office_timezone="Europe/Moscow", directory=callers)
+    customers = CustomerService(
+        sessions=sessions, region="RU", office_timezone="Europe/Moscow", directory=callers
+    )
     await callers.reload()
     try:
         yield customers, callers, CallRepository(session_factory=sessions)
@@ -48,7 +52,9 @@ class Recorder:
 
 async def play(service: CallService, *names: str) -> None:
     rules = tracking_rules(Settings())
-    stream = EventStream(on_event=service.handle, variables=(*rules.did_variables, *rules.recording_variables))
+    stream = EventStream(
+        on_event=service.handle, variables=(*rules.did_variables, *rules.recording_variables)
+    )
     loop = asyncio.get_running_loop()
     for name in names:
         data = (CAPTURES / name).read_bytes()
@@ -61,11 +67,19 @@ async def test_calls_carry_the_customer_matched_at_ring_time(
     world: tuple[CustomerService, CallerDirectory, CallRepository],
 ) -> None:
     customers, callers, repo = world
-    ivan = await customers.create({"name": "Иван", "company": "Уютный дом", "phones": ["8 916 123-45-67"], "vip": True}, actor=CLI_ACTOR)
+    ivan = await customers.create(
+        {"name": "Иван", "company": "Уютный дом", "phones": ["8 916 123-45-67"], "vip": True},
+        actor=CLI_ACTOR,
+    )
     anna = await customers.create({"name": "Анна", "phones": ["+7 903 111-22-33"]}, actor=CLI_ACTOR)
     seen: list[dict[str, Any]] = []
     board = Recorder(seen)
-    service = CallService(tracker=CallTracker(rules=tracking_rules(Settings())), store=repo, bus=board, customer_lookup=callers.for_call)
+    service = CallService(
+        tracker=CallTracker(rules=tracking_rules(Settings())),
+        store=repo,
+        bus=board,
+        customer_lookup=callers.for_call,
+    )
     writer = asyncio.create_task(service.write_forever())
     try:
         await play(
@@ -79,7 +93,10 @@ async def test_calls_carry_the_customer_matched_at_ring_time(
         await service.flush()
     finally:
         writer.cancel()
-    stored = {r.caller if r.direction.value != "outbound" else r.did: r.customer_id for r in await repo.list_calls()}
+    stored = {
+        r.caller if r.direction.value != "outbound" else r.did: r.customer_id
+        for r in await repo.list_calls()
+    }
     assert stored == {
         "+79161234567": ivan["id"],
         "+79031112233": anna["id"],
@@ -87,8 +104,16 @@ async def test_calls_carry_the_customer_matched_at_ring_time(
         "101": None,
         "+79261112233": None,
     }
-    pops = [m["call"]["customer"] for m in seen if m["type"] == "call.live" and m["call"]["customer"]]
-    assert {"customer_id": ivan["id"], "name": "Иван", "company": "Уютный дом", "vip": True, "manager_login": None} in pops
+    pops = [
+        m["call"]["customer"] for m in seen if m["type"] == "call.live" and m["call"]["customer"]
+    ]
+    assert {
+        "customer_id": ivan["id"],
+        "name": "Иван",
+        "company": "Уютный дом",
+        "vip": True,
+        "manager_login": None,
+    } in pops
     ended = [m["call"] for m in seen if m["type"] == "call.ended"]
     assert {c["customer_id"] for c in ended} == {ivan["id"], anna["id"], None}
     recent = await customers.calls(ivan["id"])

@@ -39,8 +39,13 @@ c9,A-3,2026-11-20,paid,1,RUB
 def cti(database_url: str, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "CTI_DATABASE_URL": database_url}
     return subprocess.run(
-        [sys.executable, "-m", "cti.cli", *args], capture_output=True, text=True, env=env, cwd=cwd,
-        timeout=120, check=False,
+        [sys.executable, "-m", "cti.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=120,
+        check=False,
     )
 
 
@@ -58,7 +63,9 @@ def files(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_import_reports_bad_rows_lands_good_ones_and_is_idempotent(database_url: str, files: Path) -> None:
+def test_import_reports_bad_rows_lands_good_ones_and_is_idempotent(
+    database_url: str, files: Path
+) -> None:
     agents = cti(database_url, files, "import", "agents", "agents.csv")
     assert agents.returncode == 0, agents.stderr
     assert "2 created" in agents.stdout
@@ -66,10 +73,21 @@ def test_import_reports_bad_rows_lands_good_ones_and_is_idempotent(database_url:
     first = cti(database_url, files, "import", "customers", "customers.csv", "--json")
     assert first.returncode == 1, first.stderr  # some rows rejected, the others imported
     report = json.loads(first.stdout)
-    assert list(Draft202012Validator(json.loads((SCHEMAS / "import.report.json").read_text())).iter_errors(report)) == []
+    assert (
+        list(
+            Draft202012Validator(
+                json.loads((SCHEMAS / "import.report.json").read_text())
+            ).iter_errors(report)
+        )
+        == []
+    )
     assert (report["rows"], report["created"], report["rejected"]) == (7, 2, 5)
     assert [(e["row"], e["field"]) for e in report["errors"]] == [
-        (4, "phones"), (5, "timezone"), (6, "manager_login"), (7, "external_id"), (8, "external_id")
+        (4, "phones"),
+        (5, "timezone"),
+        (6, "manager_login"),
+        (7, "external_id"),
+        (8, "external_id"),
     ]
     assert "row 2 was kept" in report["errors"][-1]["reason"]
 
@@ -79,7 +97,11 @@ def test_import_reports_bad_rows_lands_good_ones_and_is_idempotent(database_url:
     assert "row 4, phones: '12' is too short" in human.stdout
 
     # the same file with the bad rows fixed: only those land, the rest is unchanged
-    fixed = CUSTOMERS.replace(";12;", ";+7 903 111-22-66;").replace("Europe/Londn", "").replace("nobody", "")
+    fixed = (
+        CUSTOMERS.replace(";12;", ";+7 903 111-22-66;")
+        .replace("Europe/Londn", "")
+        .replace("nobody", "")
+    )
     fixed = fixed.replace(";Без ключа;", "c6;Без ключа;").replace("c1;Дубль;;;0;;;\r\n", "")
     (files / "fixed.csv").write_text(fixed, encoding="utf-8")
     again = cti(database_url, files, "import", "customers", "fixed.csv", "--json")
@@ -93,19 +115,33 @@ def test_lookup_finds_an_imported_customer_in_every_format_and_tells_what_else_a
     assert cti(database_url, files, "import", "agents", "agents.csv").returncode == 0
     assert cti(database_url, files, "import", "customers", "customers.csv").returncode == 1
     schema = Draft202012Validator(json.loads((SCHEMAS / "lookup.result.json").read_text()))
-    for phone in ("8 (916) 123-45-67", "+7 916 123 45 67", "79161234567", "9161234567", "007 916 123 45 67"):
+    for phone in (
+        "8 (916) 123-45-67",
+        "+7 916 123 45 67",
+        "79161234567",
+        "9161234567",
+        "007 916 123 45 67",
+    ):
         code, found = lookup(database_url, files, phone)
         assert code == 0, phone
         assert list(schema.iter_errors(found)) == []
         assert (found["name"], found["company"], found["normalized"]) == (
-            "Иван Сергеевич Кузнецов", "Уютный дом", "+79161234567"
+            "Иван Сергеевич Кузнецов",
+            "Уютный дом",
+            "+79161234567",
         ), phone
-        assert (found["internal"], found["ambiguous"], found["candidates"], found["vip"]) == (False, False, [], True)
+        assert (found["internal"], found["ambiguous"], found["candidates"], found["vip"]) == (
+            False,
+            False,
+            [],
+            True,
+        )
         assert (found["manager_login"], found["matched_by"]) == ("ivanova", "e164")
     human = cti(database_url, files, "lookup", "8 495 123-45-67")  # the customer's second number
     assert human.returncode == 0
-    assert human.stdout.startswith("+74951234567: Иван Сергеевич Кузнецов (Уютный дом), customer 1, VIP, manager ivanova")
-
+    assert human.stdout.startswith(
+        "+74951234567: Иван Сергеевич Кузнецов (Уютный дом), customer 1, VIP, manager ivanova"
+    )
 
     # and what is not a customer
     expected = {
@@ -120,7 +156,11 @@ def test_lookup_finds_an_imported_customer_in_every_format_and_tells_what_else_a
     for phone, (kind, internal, normalized) in expected.items():
         code, found = lookup(database_url, files, phone)
         assert code == 1 and found["customer_id"] is None, phone
-        assert (found["kind"], found["internal"], found["normalized"]) == (kind, internal, normalized), phone
+        assert (found["kind"], found["internal"], found["normalized"]) == (
+            kind,
+            internal,
+            normalized,
+        ), phone
     assert lookup(database_url, files, "101")[1]["agent"] == "ivanova"
     human = cti(database_url, files, "lookup", "101")
     assert "internal extension of agent ivanova" in human.stdout
@@ -135,7 +175,9 @@ def test_orders_and_a_dry_run(database_url: str, files: Path) -> None:
     orders = cti(database_url, files, "import", "orders", "orders.csv", "--json")
     report = json.loads(orders.stdout)
     assert orders.returncode == 1 and report["updated"] == 1
-    assert report["errors"] == [{"row": 4, "field": "external_id", "reason": "no customer with external_id 'c9'"}]
+    assert report["errors"] == [
+        {"row": 4, "field": "external_id", "reason": "no customer with external_id 'c9'"}
+    ]
     again = json.loads(cti(database_url, files, "import", "orders", "orders.csv", "--json").stdout)
     assert (again["updated"], again["unchanged"]) == (0, 1)
 
@@ -143,8 +185,12 @@ def test_orders_and_a_dry_run(database_url: str, files: Path) -> None:
 def test_files_that_cannot_be_imported_write_nothing(database_url: str, files: Path) -> None:
     (files / "cp1251.csv").write_bytes("external_id,name\nc1,Иван\n".encode("cp1251"))
     out = cti(database_url, files, "import", "customers", "cp1251.csv")
-    assert out.returncode == 2 and "not UTF-8" in out.stderr and "Nothing was imported" in out.stderr
-    (files / "typo.csv").write_text("external_id,name,phone\nc1,Иван,89161234567\n", encoding="utf-8")
+    assert (
+        out.returncode == 2 and "not UTF-8" in out.stderr and "Nothing was imported" in out.stderr
+    )
+    (files / "typo.csv").write_text(
+        "external_id,name,phone\nc1,Иван,89161234567\n", encoding="utf-8"
+    )
     out = cti(database_url, files, "import", "customers", "typo.csv")
     assert out.returncode == 2 and "unknown column(s) 'phone'" in out.stderr
     out = cti(database_url, files, "import", "customers", "missing.csv")
@@ -153,9 +199,13 @@ def test_files_that_cannot_be_imported_write_nothing(database_url: str, files: P
 
 
 def test_parallel_validation_gives_the_same_result(files: Path) -> None:
-    database_url = f"sqlite:///{files / 'parallel.db'}"  # worker processes do not touch the database
+    database_url = (
+        f"sqlite:///{files / 'parallel.db'}"  # worker processes do not touch the database
+    )
     assert cti(database_url, files, "import", "agents", "agents.csv").returncode == 0
-    out = cti(database_url, files, "import", "customers", "customers.csv", "--json", "--workers", "2")
+    out = cti(
+        database_url, files, "import", "customers", "customers.csv", "--json", "--workers", "2"
+    )
     report = json.loads(out.stdout)
     assert (report["created"], report["rejected"]) == (2, 5)
     assert [e["row"] for e in report["errors"]] == [4, 5, 6, 7, 8]

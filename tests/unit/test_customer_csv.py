@@ -38,7 +38,8 @@ def test_comma_file_with_every_column() -> None:
 def test_russian_excel_semicolons_with_or_without_bom(bom: str) -> None:
     good, bad = rows(
         CUSTOMERS,
-        bom + "external_id;name;company;phones;vip\r\nc1;Иван;Уютный дом;8 916 123-45-67, 8 903 111 22 33;да\r\n",
+        bom
+        + "external_id;name;company;phones;vip\r\nc1;Иван;Уютный дом;8 916 123-45-67, 8 903 111 22 33;да\r\n",
     )
     assert bad == []
     assert [p.e164 for p in good[0].values["phones"]] == ["+79161234567", "+79031112233"]
@@ -82,7 +83,9 @@ def test_each_bad_row_is_reported_with_its_row_and_field() -> None:
 
 
 def test_a_quoted_cell_may_span_lines_and_rows_count_records() -> None:
-    good, bad = rows(CUSTOMERS, 'external_id,name,company\nc1,Иван,"line one\nline two"\nc2,Анна,x\n')
+    good, bad = rows(
+        CUSTOMERS, 'external_id,name,company\nc1,Иван,"line one\nline two"\nc2,Анна,x\n'
+    )
     assert bad == [] and [c.row for c in good] == [2, 3]
     assert good[0].values["company"] == "line one line two"
 
@@ -128,7 +131,12 @@ def test_orders_with_russian_decimal_commas_and_dates() -> None:
     )
     assert [o.order.amount for o in good] == [Decimal("1234.50"), Decimal("1234.50")]
     assert good[1].order.date.isoformat() == "2026-11-20" and good[1].order.currency == "RUB"
-    assert [(e.row, e.field) for e in bad] == [(4, "date"), (5, "amount"), (6, "amount"), (7, "currency")]
+    assert [(e.row, e.field) for e in bad] == [
+        (4, "date"),
+        (5, "amount"),
+        (6, "amount"),
+        (7, "currency"),
+    ]
 
 
 def test_agents() -> None:
@@ -145,4 +153,10 @@ def test_agents() -> None:
     (a,) = good
     assert a.values["device"] == "PJSIP/101" and a.values["mobile"] == "+79160000001"
     assert a.values["teams"] == ("sales", "vip") and a.values["max_calls"] == 2
-    assert [(e.row, e.field) for e in bad] == [(3, "login"), (4, "role"), (5, "extension"), (6, "device"), (7, "max_calls")]
+    assert [(e.row, e.field) for e in bad] == [
+        (3, "login"),
+        (4, "role"),
+        (5, "extension"),
+        (6, "device"),
+        (7, "max_calls"),
+    ]

@@ -36,13 +36,26 @@ def match(index: PhoneIndex, raw: str, extensions: dict[str, str] | None = None)
     return decide(number, exact=exact, national=national, agent=agents.get(raw))
 
 
-IVAN = (1, "Ivan", [phone("+79161234567", "9161234567"), phone("+74951234567", "4951234567")], 100.0)
+IVAN = (
+    1,
+    "Ivan",
+    [phone("+79161234567", "9161234567"), phone("+74951234567", "4951234567")],
+    100.0,
+)
 ANNA = (2, "Anna", [phone("+79031112233", "9031112233")], 50.0)
 US = (3, "Joe", [phone("+19162345678", "9162345678")], 10.0)  # see the +1 test
 
 
 @pytest.mark.parametrize(
-    "raw", ["8 (916) 123-45-67", "+7 916 123 45 67", "79161234567", "9161234567", "0079161234567", "8 495 123-45-67"]
+    "raw",
+    [
+        "8 (916) 123-45-67",
+        "+7 916 123 45 67",
+        "79161234567",
+        "9161234567",
+        "0079161234567",
+        "8 495 123-45-67",
+    ],
 )
 def test_exact_match_in_any_format(raw: str) -> None:
     found = match(directory(IVAN, ANNA, US), raw)
@@ -93,7 +106,9 @@ def test_a_number_on_two_customers_picks_the_most_recent_activity_and_reports_th
 
 def test_ties_go_to_the_newest_customer_every_time() -> None:
     shared = phone("+74951112233", "4951112233")
-    index = directory((5, "Five", [shared], 100.0), (9, "Nine", [shared], 100.0), (7, "Seven", [shared], 100.0))
+    index = directory(
+        (5, "Five", [shared], 100.0), (9, "Nine", [shared], 100.0), (7, "Seven", [shared], 100.0)
+    )
     picks = {match(index, "+74951112233").customer.customer_id for _ in range(5)}  # type: ignore[union-attr]
     assert picks == {9}
     assert [c.customer_id for c in match(index, "+74951112233").others] == [7, 5]
@@ -128,7 +143,11 @@ def test_changes_after_the_snapshot() -> None:
     assert match(index, "+79161234567").customer is None
     assert match(index, "+79160000000").customer.customer_id == 1  # type: ignore[union-attr]
     landline = match(index, "+74951234567")
-    assert landline.customer is not None and landline.customer.name == "Anna B." and not landline.ambiguous
+    assert (
+        landline.customer is not None
+        and landline.customer.name == "Anna B."
+        and not landline.ambiguous
+    )
     assert match(index, "+79031112233").customer.customer_id == 4  # type: ignore[union-attr]
     index.remove(4)
     assert match(index, "+79031112233").customer is None

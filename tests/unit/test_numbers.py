@@ -62,10 +62,18 @@ def test_the_default_region_decides_national_formats() -> None:
     assert read_caller("020 7123 4567", "RU").e164 is None
 
 
-@pytest.mark.parametrize("raw", ["", "   ", "<unknown>", "anonymous", "Anonymous", "unknown", "restricted", "private", '""'])
+@pytest.mark.parametrize(
+    "raw",
+    ["", "   ", "<unknown>", "anonymous", "Anonymous", "unknown", "restricted", "private", '""'],
+)
 def test_withheld_numbers(raw: str) -> None:
     number = read_caller(raw, "RU")
-    assert (number.kind, number.e164, number.internal, number.national) == (NumberKind.WITHHELD, None, False, ())
+    assert (number.kind, number.e164, number.internal, number.national) == (
+        NumberKind.WITHHELD,
+        None,
+        False,
+        (),
+    )
 
 
 @pytest.mark.parametrize("raw", ["101", "199", "2001", "5", "0911"])
@@ -86,7 +94,9 @@ def test_an_agents_extension_wins_over_a_service_number() -> None:
     assert read_caller("101", "RU", extensions={"101"}).kind is NumberKind.INTERNAL
 
 
-@pytest.mark.parametrize("raw", ["garbage", "ABC-DEF", "+7abc", "*72", "sip:101@pbx", "8916123456x", "#", "+"])
+@pytest.mark.parametrize(
+    "raw", ["garbage", "ABC-DEF", "+7abc", "*72", "sip:101@pbx", "8916123456x", "#", "+"]
+)
 def test_letters_and_garbage_are_invalid(raw: str) -> None:
     number = read_caller(raw, "RU")
     assert number.kind is NumberKind.INVALID and number.e164 is None and not number.internal

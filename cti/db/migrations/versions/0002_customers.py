@@ -29,10 +29,15 @@ _COLUMNS: list[tuple[str, sa.Column[object]]] = [
     ("agents", sa.Column("seniority", sa.Integer(), server_default=sa.text("0"), nullable=False)),
     ("agents", sa.Column("max_calls", sa.Integer(), server_default=sa.text("1"), nullable=False)),
     ("agents", sa.Column("updated_at", _TS, nullable=True)),
-    ("customers", sa.Column("orders_count", sa.Integer(), server_default=sa.text("0"), nullable=False)),
     (
         "customers",
-        sa.Column("orders_total_cents", sa.BigInteger(), server_default=sa.text("0"), nullable=False),
+        sa.Column("orders_count", sa.Integer(), server_default=sa.text("0"), nullable=False),
+    ),
+    (
+        "customers",
+        sa.Column(
+            "orders_total_cents", sa.BigInteger(), server_default=sa.text("0"), nullable=False
+        ),
     ),
     ("customers", sa.Column("orders_currency", sa.String(3), nullable=True)),
     ("customers", sa.Column("updated_at", _TS, nullable=True)),
