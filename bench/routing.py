@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import platform
 import random
@@ -134,6 +135,7 @@ async def serve(database: Path) -> None:
         routing_did_rules=("74951112233=sales", "78005553535=support"),
         routing_default_team="wholesale",
     )
+    logging.basicConfig(level=logging.ERROR)  # sessions ended early are counted, not printed
     engine = create_engine(settings.database_url)
     directory = CallerDirectory(engine=engine, region=settings.default_region)
     await directory.reload()  # the live lookup: every customer's numbers in memory
@@ -255,6 +257,9 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=30.0)
     p.add_argument("--warmup", type=float, default=3.0, help="seconds of load not counted")
     p.add_argument("--quick", action="store_true", help="20,000 customers, 5 s")
+    p.add_argument(
+        "--database", type=Path, help="keep the customers' database here (built if missing)"
+    )
     p.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.serve:
@@ -263,9 +268,10 @@ def main() -> None:
     if args.quick:
         args.customers, args.seconds, args.warmup = 20_000, 5.0, 1.0
     with tempfile.TemporaryDirectory(prefix="cti-bench-routing-") as tmp:
-        database = Path(tmp) / "routing.db"
-        progress(f"building {args.customers:,} customers in {database}")
-        build_database(database, args.customers)
+        database = args.database or Path(tmp) / "routing.db"
+        if not database.exists():
+            progress(f"building {args.customers:,} customers in {database}")
+            build_database(database, args.customers)
         progress("starting the FastAGI server (routing built as `cti serve` does)")
         child = subprocess.Popen(
             [sys.executable, "-m", "bench.routing", "--serve", str(database)],

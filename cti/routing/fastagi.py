@@ -107,7 +107,10 @@ class FastAgiServer:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(lambda: _Session(self), self.host, self.port)
+        # a deep accept queue: a burst of calls must not wait out SYN retransmissions (1 s, 3 s)
+        self._server = await loop.create_server(
+            lambda: _Session(self), self.host, self.port, backlog=1024
+        )
         self.last_error = None
         sockets = self._server.sockets or ()
         if sockets and self.port == 0:
