@@ -8,7 +8,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -33,6 +33,7 @@ from cti.missed.book import CallbackBook, CallbackPolicy, ContextSource, directo
 from cti.missed.callbacks import Callbacks
 from cti.missed.model import CallbackWindow
 from cti.routing.fastagi import FastAgiServer
+from cti.routing.model import AgentState
 from cti.routing.service import RoutingService
 from cti.routing.setup import build_routing, matcher_lookup, routing_samples
 
@@ -77,17 +78,40 @@ def callback_policy(settings: Settings) -> CallbackPolicy:
     )
 
 
-def miss_context(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> ContextSource:
-    """Who owns a miss and in which time zone: the directory (and later the rota) decides."""
+def miss_context(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    routing: Callable[[], RoutingService | None] = lambda: None,
+) -> ContextSource:
+    """Who owns a miss and in which time zone: the customer's manager from the directory, their
+    state and the duty operator from routing (when this process routes; `cti replay --store`
+    has no live states: the manager counts as available and there is no duty operator)."""
 
     async def find(e164: str) -> dict[str, Any] | None:
         return await directory.find_customer_by_e164(sessions, e164)
+
+    async def manager_available(login: str, at: datetime) -> bool:
+        service = routing()
+        if service is None:
+            return True
+        presence = service.presence.get(login)
+        state = presence.state if presence is not None else service.options.default_state
+        return state is AgentState.AVAILABLE  # on a call still counts: they can call back after
+
+    async def duty_at(at: datetime) -> str | None:
+        service = routing()
+        if service is None:
+            return None
+        on_duty = [shift.login for shift, _ in service.on_duty(at.timestamp()) if shift.login]
+        return on_duty[0] if on_duty else None
 
     return directory_context(
         find_customer=find,
         office_timezone=settings.timezone,
         default_owner=settings.callback_default_owner or None,
         default_region=settings.default_region,
+        manager_available=manager_available,
+        duty_at=duty_at,
     )
 
 
@@ -95,10 +119,11 @@ def call_store(
     settings: Settings,
     sessions: async_sessionmaker[AsyncSession],
     announce: Callable[[dict[str, Any]], None] | None = None,
+    routing: Callable[[], RoutingService | None] = lambda: None,
 ) -> tuple[CallRepository, Callbacks]:
     """Where finished calls go: the calls table, and in the same transaction the missed calls
     and callbacks they make or resolve. `cti serve` and `cti replay --store` share it."""
-    context = miss_context(settings, sessions)
+    context = miss_context(settings, sessions, routing)
     policy = callback_policy(settings)
     book = CallbackBook(context=context, policy=policy)
     repository = CallRepository(session_factory=sessions, after_save=[book.record_calls], announce=announce)
@@ -109,7 +134,7 @@ def build(settings: Settings) -> Components:
     engine = create_engine(settings.database_url)
     sessions = session_factory(engine)
     bus = InProcessBus()
-    repository, callbacks = call_store(settings, sessions, bus.publish)
+    repository, callbacks = call_store(settings, sessions, bus.publish, lambda: routing)
     rules = tracking_rules(settings)
 
     callers = CallerDirectory(engine=engine, region=settings.default_region)
