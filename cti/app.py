@@ -32,6 +32,7 @@ from cti.metrics import Sample, render
 from cti.missed.book import CallbackBook, CallbackPolicy, ContextSource, directory_context
 from cti.missed.callbacks import Callbacks
 from cti.missed.model import CallbackWindow
+from cti.pops.setup import Feed, both, feed_for_server
 from cti.routing.fastagi import FastAgiServer
 from cti.routing.model import AgentState
 from cti.routing.service import RoutingService
@@ -65,6 +66,7 @@ class Components:
     routing: RoutingService | None = None
     agi: FastAgiServer | None = None
     auth: AuthService | None = None  #: set by create_server_app
+    feed: Feed | None = None  #: /ws: screen-pops, live calls, resume, fan-out
     callers: CallerDirectory | None = None  #: the caller lookup (customers in memory)
 
     async def close(self) -> None:
@@ -144,12 +146,24 @@ def build(settings: Settings) -> Components:
         live_calls=lambda: service.tracker.calls.values(),
         lookup=matcher_lookup(callers.match),  # type: ignore[arg-type]  # frozen Candidate vs settable protocol attributes
     )
+    feed = feed_for_server(
+        settings,
+        bus=bus,
+        service=lambda: service,
+        engine=engine,
+        sessions=sessions,
+        callbacks=callbacks,
+        repository=repository,
+        routing=routing,
+        ami=lambda: ami,
+        callers=callers,
+    )
     service = CallService(
         tracker=CallTracker(rules=rules),
         store=repository,
-        bus=bus,
+        bus=feed.call_bus(bus),
         customer_lookup=callers.for_call,
-        on_effect=routing.on_call_effect,
+        on_effect=both(routing.on_call_effect, feed.pops.on_effect),
         annotate=routing.annotate,
     )
 
@@ -185,6 +199,7 @@ def build(settings: Settings) -> Components:
         routing,
         agi,
         callers=callers,
+        feed=feed,
     )
 
 
@@ -196,6 +211,7 @@ def health(c: Components) -> dict[str, Any]:
         "live_calls": len(c.service.tracker.calls),
         "fastagi": c.agi.health() if c.agi is not None else None,
         "directory": c.callers.stats() if c.callers is not None else None,
+        "feed": c.feed.health() if c.feed is not None else None,
     }
 
 
@@ -243,8 +259,9 @@ def metrics(c: Components) -> str:
             "cti_ws_subscribers",
             "gauge",
             "live subscribers (websocket clients)",
-            c.bus.subscriber_count,
+            c.feed.hub.connections if c.feed is not None else c.bus.subscriber_count,
         ),
+        *_feed_samples(c.feed),
         ("cti_uptime_seconds", "gauge", "seconds since start", time.time() - c.started_at),
         *_framing_samples(c.ami),
         *_directory_samples(c.callers),
@@ -272,6 +289,19 @@ def _framing_samples(ami: AmiClient) -> list[Sample]:
     ]
 
 
+def _feed_samples(feed: Feed | None) -> list[Sample]:
+    if feed is None:
+        return []
+    hub, pops = feed.hub, feed.pops
+    return [
+        ("cti_ws_messages_total", "counter", "messages routed to at least one login", hub.routed),
+        ("cti_ws_deliveries_total", "counter", "messages handed to websockets here", hub.deliveries),
+        ("cti_pops_total", "counter", "screen-pops opened (ringing or transferred)", pops.shown),
+        ("cti_pop_card_failures_total", "counter", "pops sent without the customer card", pops.card_failures),
+        ("cti_feed_publishing", "gauge", "1 when this process publishes call events", float(feed.publishing)),
+    ]
+
+
 def _directory_samples(callers: CallerDirectory | None) -> list[Sample]:
     if callers is None:
         return []
@@ -288,8 +318,15 @@ def _tasks(c: Components) -> Callable[[web.Application], AsyncIterator[None]]:
     async def run(app: web.Application) -> AsyncIterator[None]:
         loop = asyncio.get_running_loop()
         routing_tasks = await _start_routing(c)
+        if c.feed is not None:
+            await c.feed.start()
+        feed_tasks = [
+            loop.create_task(work, name=f"cti-feed-{n}")
+            for n, work in enumerate(c.feed.tasks() if c.feed is not None else ())
+        ]
         tasks = [
             *routing_tasks,
+            *feed_tasks,
             *([loop.create_task(c.callers.run(), name="cti-directory")] if c.callers else []),
             loop.create_task(c.service.consume(), name="cti-events"),
             loop.create_task(c.service.write_forever(), name="cti-writer"),
@@ -310,6 +347,8 @@ def _tasks(c: Components) -> Callable[[web.Application], AsyncIterator[None]]:
             for task in tasks[:-1]:
                 task.cancel()
             await asyncio.gather(*tasks[:-1], return_exceptions=True)
+            if c.feed is not None:
+                await c.feed.close()
             await c.close()
 
     return run
@@ -385,6 +424,8 @@ def create_server_app(c: Components) -> web.Application:
         routing=c.routing,
         auth=c.auth,
         directory=directory,
+        hub=c.feed.hub if c.feed is not None else None,
+        clicktocall=c.feed.clicktocall if c.feed is not None else None,
     )
     callbacks_api.setup(app, callbacks=c.callbacks, default_region=c.settings.default_region)
     app.cleanup_ctx.append(housekeeping(c.auth))
