@@ -58,15 +58,18 @@ def _blank(value: Any) -> bool:
 
 
 def changes_between(
-    old: Mapping[str, Any] | None, new: Mapping[str, Any] | None
+    old: Mapping[str, Any] | None,
+    new: Mapping[str, Any] | None,
+    defaults: Mapping[str, Any] | None = None,
 ) -> dict[str, tuple[Any, Any]]:
-    """Fields whose values differ. A creation lists the fields given a value; a deletion lists
-    the fields that had one, so the history shows what was lost."""
+    """Fields whose values differ. A creation lists the fields given a value (other than
+    `defaults`); a deletion lists the fields that had one, so the history shows what was lost."""
     if old is None and new is None:
         return {}
     if old is None:
         assert new is not None
-        return {f: (None, v) for f, v in new.items() if not _blank(v)}
+        base = defaults or {}
+        return {f: (None, v) for f, v in new.items() if not _blank(v) and v != base.get(f, None)}
     if new is None:
         return {f: (v, None) for f, v in old.items() if not _blank(v)}
     return {f: (old.get(f), v) for f, v in new.items() if old.get(f) != v}
@@ -81,9 +84,11 @@ def audit_entry(
     new: Mapping[str, Any] | None,
     actor: str,
     at: datetime,
+    defaults: Mapping[str, Any] | None = None,
 ) -> AuditEntry | None:
-    """The entry for a change from `old` to `new` (None: did not exist); None if nothing changed."""
-    changes = changes_between(old, new)
+    """The entry for a change from `old` to `new` (None: did not exist); None if nothing changed.
+    A creation leaves out the fields still at their `defaults`."""
+    changes = changes_between(old, new, defaults)
     if old is None:
         action = Action.CREATE
     elif new is None:

@@ -58,10 +58,16 @@ def add_parsers(sub: Any) -> None:
     lk = sub.add_parser(
         "lookup",
         help="which customer a phone number belongs to, as the live server matches callers",
-        description="Exit status 0 when a customer matched, 1 when none did.",
+        description="One line (or JSON object) per number. Exit status 0 when a customer "
+        "matched every number, 1 when one did not.",
     )
-    lk.add_argument("phone", help="any format: +7 916 123-45-67, 89161234567, 101, anonymous...")
-    lk.add_argument("--json", action="store_true", help="print the match as JSON")
+    lk.add_argument(
+        "phones",
+        nargs="+",
+        metavar="PHONE",
+        help="any format: +7 916 123-45-67, 89161234567, 101, anonymous...",
+    )
+    lk.add_argument("--json", action="store_true", help="print each match as JSON")
 
 
 async def _import(args: argparse.Namespace, settings: Settings) -> int:
@@ -195,16 +201,17 @@ async def _lookup(args: argparse.Namespace, settings: Settings) -> int:
     if settings.auto_migrate:
         await upgrade(settings.database_url)
     engine = create_engine(settings.database_url)
+    every = True
     try:
-        match = await match_in_database(engine, args.phone, settings.default_region)
+        for phone in args.phones:
+            data = (await match_in_database(engine, phone, settings.default_region)).to_json()
+            print(
+                json.dumps(data, ensure_ascii=False) if args.json else _describe(data), flush=True
+            )
+            every = every and data["customer_id"] is not None
     finally:
         await engine.dispose()
-    data = match.to_json()
-    if args.json:
-        print(json.dumps(data, ensure_ascii=False))
-    else:
-        print(_describe(data))
-    return 0 if data["customer_id"] is not None else 1
+    return 0 if every else 1
 
 
 def _describe(m: dict[str, Any]) -> str:

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import csv
 import itertools
+import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from cti.customers import fields as f
-from cti.customers.model import Order
+from cti.customers.audit import changes_between
+from cti.customers.model import CUSTOMER_DEFAULTS, Order, Phone, with_values
 
 CUSTOMER_COLUMNS = (
     "external_id",
@@ -266,11 +268,48 @@ def validate_rows(
     return good, bad
 
 
+#: columns of a new customer's row, in the order of `Prepared.columns`
+CREATE_COLUMNS = ("external_id", "name", "company", "vip", "timezone", "manager_login", "crm_url")
+
+
+class Prepared(NamedTuple):
+    """A valid customers.csv row ready to write: the values given (for an update), and for a
+    creation the row's columns, phones and audit entry, computed where the row was validated
+    (a worker process). Plain tuples: cheap to send between processes."""
+
+    row: int
+    external_id: str
+    values: tuple[tuple[str, Any], ...]  #: phones as (e164, raw, nsn, valid) tuples
+    columns: tuple[Any, ...]  #: CREATE_COLUMNS of the customer if new
+    phones: tuple[tuple[str, str, str, bool], ...]
+    audit: str  #: the creation's changes, JSON
+
+    def to_input(self) -> CustomerInput:
+        values = dict(self.values)
+        if "phones" in values:
+            values["phones"] = tuple(Phone(*p) for p in values["phones"])
+        return CustomerInput(values, row=self.row)
+
+
+def prepare(item: CustomerInput) -> Prepared:
+    new = with_values(None, item.values)
+    entry = changes_between(None, new.audited(), CUSTOMER_DEFAULTS)
+    phones = tuple((p.e164, p.raw, p.nsn, p.valid) for p in new.phones)
+    values = tuple((k, phones if k == "phones" else v) for k, v in item.values.items())
+    columns = tuple(getattr(new, c) for c in CREATE_COLUMNS)
+    audit = json.dumps({k: [old, value] for k, (old, value) in entry.items()}, ensure_ascii=False)
+    return Prepared(item.row, new.external_id or "", values, columns, phones, audit)
+
+
 def validate_chunk(
     kind_name: str, records: Sequence[tuple[int, Mapping[str, str]]], rules: f.Rules
 ) -> tuple[list[Validated], list[RowError]]:
-    """validate_rows by kind name: what a worker process runs (plain, picklable arguments)."""
-    return validate_rows(KINDS[kind_name], records, rules)
+    """validate_rows by kind name, customers `prepare`d: what a worker process runs (plain,
+    picklable arguments and results)."""
+    good, bad = validate_rows(KINDS[kind_name], records, rules)
+    if kind_name == CUSTOMERS.name:
+        return [prepare(item) for item in good], bad
+    return good, bad
 
 
 class Deduplicator:
@@ -302,6 +341,7 @@ class Deduplicator:
 
 __all__ = [
     "AGENTS",
+    "CREATE_COLUMNS",
     "AGENT_COLUMNS",
     "CUSTOMERS",
     "CUSTOMER_COLUMNS",
@@ -314,8 +354,10 @@ __all__ = [
     "FileError",
     "Kind",
     "OrderInput",
+    "Prepared",
     "RowError",
     "Table",
+    "prepare",
     "read_table",
     "validate_chunk",
     "validate_rows",

@@ -251,6 +251,10 @@ CUSTOMER_FIELDS = (
 )
 
 
+#: what a new customer's audited fields are before anything is set (creations list the rest)
+CUSTOMER_DEFAULTS: Mapping[str, Any] = Customer(id=None, name="").audited()
+
+
 def with_values(current: Customer | None, values: Mapping[str, Any]) -> Customer:
     """`current` (None: a new customer) with the given fields replaced."""
     base = current if current is not None else Customer(id=None, name="")
@@ -258,6 +262,7 @@ def with_values(current: Customer | None, values: Mapping[str, Any]) -> Customer
 
 
 __all__ = [
+    "CUSTOMER_DEFAULTS",
     "CUSTOMER_FIELDS",
     "LAST_ORDERS",
     "Agent",

@@ -31,7 +31,7 @@ _CHANGES = cast(Table, DirectoryChangeRow.__table__)
 _STATE = cast(Table, DirectoryStateRow.__table__)
 
 
-_AUDIT_COLUMNS = ("entity", "entity_id", "entity_key", "action", "actor", "at", "changes")
+AUDIT_COLUMNS = ("entity", "entity_id", "entity_key", "action", "actor", "at", "changes")
 
 
 async def write_audit(session: AsyncSession, entries: Iterable[AuditEntry]) -> int:
@@ -47,7 +47,7 @@ async def write_audit(session: AsyncSession, entries: Iterable[AuditEntry]) -> i
         )
         for e in entries
     ]
-    await insert_rows(session, _AUDIT, _AUDIT_COLUMNS, rows)
+    await insert_rows(session, _AUDIT, AUDIT_COLUMNS, rows)
     return len(rows)
 
 
@@ -148,6 +148,7 @@ async def changes_since(conn: AsyncConnection | AsyncSession, revision: int) -> 
 
 
 __all__ = [
+    "AUDIT_COLUMNS",
     "BULK_CHANGE",
     "Changes",
     "changes_since",

@@ -26,7 +26,9 @@ from cti.customers.importing import AgentInput, CustomerInput, Kind, OrderInput,
 from cti.customers.model import Agent, Customer, with_values
 from cti.db import agents as agent_store
 from cti.db import customers as customer_store
-from cti.db.audit import record_changes
+from cti.db.audit import _AUDIT, AUDIT_COLUMNS, record_changes
+from cti.db.customers import _CUSTOMERS, _PHONES
+from cti.db.fastcopy import RawJSON, insert_rows
 
 #: rows validated and written per step
 CHUNK = 2_000
@@ -39,7 +41,7 @@ Validator = Callable[[Kind, Records, f.Rules], Awaitable[tuple[list[Any], list[R
 async def validate_here(
     kind: Kind, records: Records, rules: f.Rules
 ) -> tuple[list[Any], list[RowError]]:
-    return importing.validate_rows(kind, records, rules)
+    return importing.validate_chunk(kind.name, records, rules)
 
 
 @dataclass
@@ -152,8 +154,43 @@ async def write(
         await _write_agents(session, items, report, actor=actor, at=at)
     elif kind is importing.ORDERS:
         await _write_orders(session, items, report, actor=actor, at=at)
+    elif isinstance(items[0], importing.Prepared):
+        await _write_prepared(session, items, report, actor=actor, at=at)
     else:
         await write_customers(session, items, report, actor=actor, at=at)
+
+
+async def _write_prepared(
+    session: AsyncSession,
+    items: Sequence[importing.Prepared],
+    report: ImportReport,
+    *,
+    actor: str,
+    at: datetime,
+) -> None:
+    """Rows of a customers file: new customers straight from their prepared rows (the bulk of a
+    first import), existing ones through `write_customers` (diff and audit)."""
+    known = customer_store.by_external_id(
+        await customer_store.load(session, external_ids=[i.external_id for i in items])
+    )
+    existing = [i.to_input() for i in items if i.external_id in known]
+    if existing:
+        await write_customers(session, existing, report, actor=actor, at=at)
+    new = [i for i in items if i.external_id not in known]
+    if not new:
+        return
+    columns = (*importing.CREATE_COLUMNS, "created_at", "updated_at")
+    await insert_rows(session, _CUSTOMERS, columns, [(*i.columns, at, at) for i in new])
+    ids = await customer_store.ids_of(session, [i.external_id for i in new])
+    phones = [(ids[i.external_id], *p) for i in new for p in i.phones]
+    await insert_rows(session, _PHONES, ("customer_id", "e164", "raw", "nsn", "valid"), phones)
+    audit = [
+        ("customer", ids[i.external_id], i.external_id, "create", actor, at, RawJSON(i.audit))
+        for i in new
+    ]
+    await insert_rows(session, _AUDIT, AUDIT_COLUMNS, audit)
+    report.created += len(new)
+    report.touched.update(ids.values())
 
 
 async def write_customers(

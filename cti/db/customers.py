@@ -20,7 +20,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cti.customers.audit import AuditEntry, Entity, audit_entry
-from cti.customers.model import Customer, Order, OrderSummary, Phone, summarize
+from cti.customers.model import CUSTOMER_DEFAULTS, Customer, Order, OrderSummary, Phone, summarize
 from cti.db.audit import write_audit
 from cti.db.directory_models import CustomerOrderRow
 from cti.db.fastcopy import insert_rows
@@ -268,11 +268,25 @@ async def write(
             new=new.audited(),
             actor=actor,
             at=at,
+            defaults=CUSTOMER_DEFAULTS,
         )
         if entry is not None:
             entries.append(entry)
     await write_audit(session, entries)
     return [written.get(id(w), w.new) for w in writes]
+
+
+async def ids_of(session: AsyncSession, external_ids: Sequence[str]) -> dict[str, int]:
+    """Customer ids by external id."""
+    found: dict[str, int] = {}
+    for part in _chunks(list(external_ids)):
+        rows = await session.execute(
+            select(_CUSTOMERS.c.external_id, _CUSTOMERS.c.id).where(
+                _CUSTOMERS.c.external_id.in_(part)
+            )
+        )
+        found.update((r.external_id, r.id) for r in rows)
+    return found
 
 
 async def _insert(session: AsyncSession, customers: Sequence[Customer], at: datetime) -> list[int]:
@@ -287,14 +301,7 @@ async def _insert(session: AsyncSession, customers: Sequence[Customer], at: date
         await insert_rows(
             session, _CUSTOMERS, columns, [(*_columns(c, at).values(), at) for _, c in keyed]
         )
-        found: dict[str, int] = {}
-        for part in _chunks([c.external_id for _, c in keyed]):
-            rows = await session.execute(
-                select(_CUSTOMERS.c.external_id, _CUSTOMERS.c.id).where(
-                    _CUSTOMERS.c.external_id.in_(part)
-                )
-            )
-            found.update((r.external_id, r.id) for r in rows)
+        found = await ids_of(session, [c.external_id or "" for _, c in keyed])
         ids.update((n, found[c.external_id or ""]) for n, c in keyed)
     for n, c in enumerate(customers):
         if not c.external_id:
@@ -348,6 +355,7 @@ def by_external_id(customers: Iterable[Customer]) -> Mapping[str, Customer]:
 
 __all__ = [
     "CustomerWrite",
+    "ids_of",
     "by_external_id",
     "count_managed_by",
     "get",

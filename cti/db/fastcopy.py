@@ -20,6 +20,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cti.db.models import UTCDateTime
 
 
+class RawJSON(str):
+    """JSON text already encoded (by a worker process): inserted as is."""
+
+    __slots__ = ()
+
+
+def _json(value: Any) -> str:
+    return value if isinstance(value, RawJSON) else json.dumps(value, ensure_ascii=False)
+
+
 def _sqlite_time(value: datetime) -> str:
     # the text SQLAlchemy's SQLite DateTime writes: naive UTC with microseconds
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
@@ -33,7 +43,7 @@ def _converters(
     for name in columns:
         column_type = table.c[name].type
         if isinstance(column_type, JSON):
-            out.append(json.dumps)
+            out.append(_json)
         elif dialect == "sqlite" and isinstance(column_type, UTCDateTime):
             out.append(lru_cache(maxsize=64)(_sqlite_time))  # a chunk shares one timestamp
         else:
@@ -72,4 +82,4 @@ async def insert_rows(
     )
 
 
-__all__ = ["insert_rows"]
+__all__ = ["RawJSON", "insert_rows"]

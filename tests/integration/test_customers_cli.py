@@ -13,6 +13,9 @@ from jsonschema import Draft202012Validator
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas" / "api"
 
+#: every test runs several `cti` processes (about a second each to start, more on a busy machine)
+pytestmark = pytest.mark.timeout(240)
+
 AGENTS = """login,name,role,extension,device,mobile,teams,seniority,max_calls
 ivanova,Мария Иванова,agent,101,PJSIP/101,+7 916 000 00 01,sales;vip,5,2
 petrov,Пётр Петров,supervisor,102,,89160000002,sales,10,1
@@ -53,6 +56,13 @@ def lookup(database_url: str, cwd: Path, phone: str) -> tuple[int, dict]:  # typ
     out = cti(database_url, cwd, "lookup", phone, "--json")
     assert out.returncode in (0, 1), out.stderr
     return out.returncode, json.loads(out.stdout)
+
+
+def lookups(database_url: str, cwd: Path, *phones: str) -> tuple[int, list[dict]]:  # type: ignore[type-arg]
+    """Several numbers in one `cti lookup`: one JSON object per line."""
+    out = cti(database_url, cwd, "lookup", *phones, "--json")
+    assert out.returncode in (0, 1), out.stderr
+    return out.returncode, [json.loads(line) for line in out.stdout.splitlines()]
 
 
 @pytest.fixture
@@ -115,15 +125,17 @@ def test_lookup_finds_an_imported_customer_in_every_format_and_tells_what_else_a
     assert cti(database_url, files, "import", "agents", "agents.csv").returncode == 0
     assert cti(database_url, files, "import", "customers", "customers.csv").returncode == 1
     schema = Draft202012Validator(json.loads((SCHEMAS / "lookup.result.json").read_text()))
-    for phone in (
+    formats = (
         "8 (916) 123-45-67",
         "+7 916 123 45 67",
         "79161234567",
         "9161234567",
         "007 916 123 45 67",
-    ):
-        code, found = lookup(database_url, files, phone)
-        assert code == 0, phone
+    )
+    code, one = lookup(database_url, files, formats[0])  # as a user types it
+    code, every = lookups(database_url, files, *formats)  # several numbers, one line each
+    assert code == 0 and [m["phone"] for m in every] == list(formats) and every[0] == one
+    for phone, found in zip(formats, every, strict=True):
         assert list(schema.iter_errors(found)) == []
         assert (found["name"], found["company"], found["normalized"]) == (
             "Иван Сергеевич Кузнецов",
@@ -137,11 +149,14 @@ def test_lookup_finds_an_imported_customer_in_every_format_and_tells_what_else_a
             True,
         )
         assert (found["manager_login"], found["matched_by"]) == ("ivanova", "e164")
-    human = cti(database_url, files, "lookup", "8 495 123-45-67")  # the customer's second number
-    assert human.returncode == 0
-    assert human.stdout.startswith(
-        "+74951234567: Иван Сергеевич Кузнецов (Уютный дом), customer 1, VIP, manager ivanova"
+    human = cti(database_url, files, "lookup", "8 495 123-45-67", "101")  # his second number
+    assert human.returncode == 1  # 101 is not a customer
+    first, second = human.stdout.splitlines()
+    assert (
+        first
+        == "+74951234567: Иван Сергеевич Кузнецов (Уютный дом), customer 1, VIP, manager ivanova"
     )
+    assert second == "'101': an internal extension of agent ivanova"
 
     # and what is not a customer
     expected = {
@@ -153,17 +168,18 @@ def test_lookup_finds_an_imported_customer_in_every_format_and_tells_what_else_a
         "not a number": ("invalid", False, None),
         "+7 903 000-00-00": ("external", False, "+79030000000"),
     }
-    for phone, (kind, internal, normalized) in expected.items():
-        code, found = lookup(database_url, files, phone)
-        assert code == 1 and found["customer_id"] is None, phone
+    code, found_all = lookups(database_url, files, *expected)
+    assert code == 1
+    for (phone, (kind, internal, normalized)), found in zip(
+        expected.items(), found_all, strict=True
+    ):
+        assert found["customer_id"] is None, phone
         assert (found["kind"], found["internal"], found["normalized"]) == (
             kind,
             internal,
             normalized,
         ), phone
-    assert lookup(database_url, files, "101")[1]["agent"] == "ivanova"
-    human = cti(database_url, files, "lookup", "101")
-    assert "internal extension of agent ivanova" in human.stdout
+    assert found_all[0]["agent"] == "ivanova"
 
 
 def test_orders_and_a_dry_run(database_url: str, files: Path) -> None:
