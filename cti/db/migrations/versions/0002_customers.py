@@ -61,6 +61,7 @@ def upgrade() -> None:
         op.create_index(name, table, columns)
     op.execute("UPDATE customers SET updated_at = created_at")
     op.execute("UPDATE agents SET updated_at = created_at")
+    _fill_national_numbers()
 
     op.create_table(
         "customer_orders",
@@ -112,6 +113,36 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_directory_changes"),
     )
     op.create_index("ix_directory_changes_revision", "directory_changes", ["revision"])
+
+
+def _fill_national_numbers() -> None:
+    """Phones stored before this revision get their national significant number (the fallback
+    match) and whether phonenumbers knows them."""
+    import phonenumbers
+
+    bind = op.get_bind()
+    phones = sa.table(
+        "customer_phones", sa.column("id"), sa.column("e164"), sa.column("nsn"), sa.column("valid")
+    )
+    rows = bind.execute(sa.select(phones.c.id, phones.c.e164)).all()
+    updates = []
+    for row in rows:
+        try:
+            parsed = phonenumbers.parse(row.e164, None)
+        except phonenumbers.NumberParseException:
+            continue
+        updates.append(
+            {
+                "b_id": row.id,
+                "nsn": phonenumbers.national_significant_number(parsed),
+                "valid": phonenumbers.is_valid_number(parsed),
+            }
+        )
+    if updates:
+        statement = phones.update().where(phones.c.id == sa.bindparam("b_id"))
+        bind.execute(
+            statement.values(nsn=sa.bindparam("nsn"), valid=sa.bindparam("valid")), updates
+        )
 
 
 def downgrade() -> None:
