@@ -92,15 +92,22 @@ def add_parsers(sub: Any) -> None:
 
 @contextlib.asynccontextmanager
 async def _routing(settings: Settings) -> AsyncIterator[RoutingService]:
+    from cti.customers.directory import match_in_database
     from cti.db.migrate import upgrade
     from cti.db.session import create_engine, session_factory
-    from cti.routing.setup import build_routing
+    from cti.routing.setup import build_routing, matcher_lookup
 
     if settings.auto_migrate:
         await upgrade(settings.database_url)
     engine = create_engine(settings.database_url)
+
+    async def match(raw: str) -> Any:  # the live lookup's rules, straight from SQL
+        return await match_in_database(engine, raw, settings.default_region)
+
     try:
-        routing, _ = build_routing(settings, session_factory(engine), live_calls=tuple)
+        routing, _ = build_routing(
+            settings, session_factory(engine), live_calls=tuple, lookup=matcher_lookup(match)
+        )
         await routing.load()
         yield routing
     finally:
