@@ -36,6 +36,7 @@ MAX_CSV = 512 * 1024 * 1024
 #: rows per step of an upload: the event loop gets control back between steps
 UPLOAD_CHUNK = 500
 _LIMIT = re.compile(r"[0-9]{1,4}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -50,12 +51,12 @@ def add_routes(app: web.Application, directory: DirectoryServices) -> None:
     r.add_post("/api/customers/import", upload("customers"))
     r.add_post("/api/customers/orders/import", upload("orders"))
     r.add_post("/api/agents/import", upload("agents"))
-    r.add_get(r"/api/customers/{id:\d{1,18}}", get_customer)
-    r.add_put(r"/api/customers/{id:\d{1,18}}", replace_customer)
-    r.add_patch(r"/api/customers/{id:\d{1,18}}", patch_customer)
-    r.add_delete(r"/api/customers/{id:\d{1,18}}", delete_customer)
-    r.add_get(r"/api/customers/{id:\d{1,18}}/history", customer_history)
-    r.add_get(r"/api/customers/{id:\d{1,18}}/calls", customer_calls)
+    r.add_get(r"/api/customers/{id:\d{1,10}}", get_customer)
+    r.add_put(r"/api/customers/{id:\d{1,10}}", replace_customer)
+    r.add_patch(r"/api/customers/{id:\d{1,10}}", patch_customer)
+    r.add_delete(r"/api/customers/{id:\d{1,10}}", delete_customer)
+    r.add_get(r"/api/customers/{id:\d{1,10}}/history", customer_history)
+    r.add_get(r"/api/customers/{id:\d{1,10}}/calls", customer_calls)
 
 
 # --- bodies and errors --------------------------------------------------------------------------
@@ -165,8 +166,15 @@ def limit_of(request: web.Request, default: int = 50, most: int = 1000) -> int:
     return value
 
 
+#: ids are 32-bit in the database: a bigger one names nobody (and must not reach PostgreSQL)
+MAX_ID = 2**31 - 1
+
+
 def _id(request: web.Request) -> int:
-    return int(request.match_info["id"])
+    value = int(request.match_info["id"])
+    if value > MAX_ID:
+        raise Problem(status=404, detail=f"no customer with id {value}")
+    return value
 
 
 def reply(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -187,8 +195,14 @@ async def list_customers(request: web.Request) -> web.Response:
     continues it (null: the last page)."""
     limit = limit_of(request)
     raw_after = request.query.get("after_id", "0")
-    if not raw_after.isdigit() or len(raw_after) > 18:
+    if (
+        not (raw_after.isascii() and raw_after.isdigit() and len(raw_after) <= 10)
+        or int(raw_after) > MAX_ID
+    ):
         raise Problem(status=400, detail="after_id must be a customer id (a whole number)")
+    for name in ("manager_login", "q"):
+        if _CONTROL.search(request.query.get(name, "")):
+            raise invalid([{"field": name, "reason": "contains control characters"}])
     page = await request.app[DIRECTORY].customers.listing(
         limit=limit,
         after_id=int(raw_after),

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from cti.customers.index import e164_key, nsn_key
 from cti.customers.numbers import (
     InvalidNumber,
     NumberKind,
@@ -152,3 +155,42 @@ def test_normalize_keeps_its_contract_for_the_call_tracker() -> None:
     assert normalize("anonymous", "RU").e164 is None
     assert normalize("+89161234567", "RU").e164 == "+89161234567"  # kept in E.164 shape
     assert normalize("123456789", "RU").e164 is None
+
+
+# --- whatever a PBX or a spreadsheet holds ------------------------------------------------------
+
+_any_number = st.one_of(
+    st.text(alphabet="0123456789+-() .#*\u00a0", max_size=25),
+    st.text(alphabet="٠١٢٣٤٥٦٧٨٩０１２３４５６７８９²³", min_size=1, max_size=16),
+    st.text(max_size=40),
+    st.builds(
+        lambda p, d: p + d,
+        st.sampled_from(["", "+", "00", "8", "+7", "+8", "+0", "810"]),
+        st.text(alphabet="0123456789", max_size=18),
+    ),
+)
+_regions = st.sampled_from(["RU", "US", "GB", "KZ", "DE"])
+
+
+@settings(max_examples=800, deadline=None)
+@given(_any_number, _regions)
+def test_reading_a_caller_never_raises_and_gives_index_keys(raw: str, region: str) -> None:
+    number = read_caller(raw, region, extensions={"101"})
+    if number.e164 is not None:
+        assert e164_key(number.e164) >= 0 and number.e164.startswith("+")
+    for nsn in number.national:
+        assert nsn.isascii() and nsn.isdigit() and nsn_key(nsn) >= 0
+    assert number.internal == (number.kind is NumberKind.INTERNAL)
+
+
+@settings(max_examples=800, deadline=None)
+@given(_any_number, _regions)
+def test_a_stored_phone_is_e164_or_refused_with_a_reason(raw: str, region: str) -> None:
+    try:
+        phone = parse_phone(raw, region)
+    except InvalidNumber as exc:
+        assert str(exc)
+        return
+    assert phone.e164.startswith("+") and phone.e164[1:].isdigit() and len(phone.e164) <= 16
+    assert e164_key(phone.e164) < 2**63 and nsn_key(phone.nsn or "0") < 2**63
+    assert read_caller(phone.e164, region).e164 == phone.e164  # stored numbers are found again
