@@ -36,7 +36,6 @@ class TrackingRules:
         return bool(number) and any(fnmatchcase(number, p) for p in self.agent_endpoints)
 
 
-@lru_cache(maxsize=65536)
 def _classify(
     channel: str, trunks: tuple[str, ...], agents: tuple[str, ...]
 ) -> tuple[EndpointKind, str]:
@@ -46,9 +45,15 @@ def _classify(
         return EndpointKind.OTHER, name
     if tech.lower() == "local":
         # Local/101@from-queue-0000001a;1, or the interface Local/101@from-queue/n
-        exten = rest.split("@", 1)[0]
-        return EndpointKind.LOCAL, exten
-    endpoint = _SUFFIX.sub("", rest)
+        return EndpointKind.LOCAL, rest.split("@", 1)[0]
+    # cache by endpoint, not by channel: every channel name is new, endpoints are few
+    return _classify_endpoint(tech, _SUFFIX.sub("", rest), trunks, agents)
+
+
+@lru_cache(maxsize=4096)
+def _classify_endpoint(
+    tech: str, endpoint: str, trunks: tuple[str, ...], agents: tuple[str, ...]
+) -> tuple[EndpointKind, str]:
     if tech.upper() == "DAHDI":
         return EndpointKind.TRUNK, endpoint
     if any(fnmatchcase(endpoint, p) for p in trunks):
