@@ -1,0 +1,1 @@
+"""Benchmarks for cti: run each as `python -m bench.<name> --help` (see bench/README.md)."""
