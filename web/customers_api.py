@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
@@ -156,6 +157,14 @@ def domain_errors(handler: Handler) -> Handler:
     return wrapped
 
 
+def _utf8(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: the database could not store or compare it
+        return False
+    return True
+
+
 def limit_of(request: web.Request, default: int = 50, most: int = 1000) -> int:
     raw = request.query.get("limit")
     if raw is None:
@@ -201,8 +210,11 @@ async def list_customers(request: web.Request) -> web.Response:
     ):
         raise Problem(status=400, detail="after_id must be a customer id (a whole number)")
     for name in ("manager_login", "q"):
-        if _CONTROL.search(request.query.get(name, "")):
-            raise invalid([{"field": name, "reason": "contains control characters"}])
+        value = request.query.get(name, "")
+        if _CONTROL.search(value) or not _utf8(value):
+            raise invalid(
+                [{"field": name, "reason": "contains control characters or is not valid text"}]
+            )
     page = await request.app[DIRECTORY].customers.listing(
         limit=limit,
         after_id=int(raw_after),
@@ -342,6 +354,19 @@ def upload(kind_name: str) -> Handler:
     return import_file
 
 
+#: what a malformed multipart body raises while it is read
+_MALFORMED = (ValueError, AssertionError, RuntimeError, HttpProcessingError)
+
+
+async def _read(read: Callable[[], Awaitable[bytes]]) -> bytes:
+    try:
+        return await read()
+    except _MALFORMED as exc:
+        raise Problem(
+            status=400, detail=f"the body is malformed ({exc.__class__.__name__})"
+        ) from None
+
+
 @asynccontextmanager
 async def _spooled(request: web.Request) -> AsyncIterator[IO[str]]:
     """The uploaded CSV in a temporary file (streamed there, never held whole in memory)."""
@@ -349,16 +374,21 @@ async def _spooled(request: web.Request) -> AsyncIterator[IO[str]]:
         size = 0
         read: Callable[[], Awaitable[bytes]] = lambda: request.content.read(65536)  # noqa: E731
         if request.content_type.startswith("multipart/"):
-            reader = await request.multipart()
             part: Any = None
-            while (found := await reader.next()) is not None:
-                if getattr(found, "name", None) == "file":
-                    part = found
-                    break
+            try:
+                reader = await request.multipart()
+                while (found := await reader.next()) is not None:
+                    if getattr(found, "name", None) == "file":
+                        part = found
+                        break
+            except _MALFORMED as exc:  # no boundary, broken parts or headers
+                raise Problem(
+                    status=400, detail=f"the multipart body is malformed ({exc})"
+                ) from None
             if part is None:
                 raise invalid([{"field": "file", "reason": "the form has no file field"}])
             read = lambda: part.read_chunk(65536)  # noqa: E731
-        while chunk := await read():
+        while chunk := await _read(read):
             size += len(chunk)
             if size > MAX_CSV:
                 raise Problem(

@@ -70,7 +70,18 @@ def text(name: str, value: str | None, *, max_len: int, required: bool = False) 
         raise FieldError(name, f"is longer than {max_len} characters")
     if _CONTROL.search(cleaned):
         raise FieldError(name, "contains control characters")
+    if not _encodable(cleaned):
+        raise FieldError(name, "is not valid Unicode text")
     return cleaned
+
+
+def _encodable(value: str) -> bool:
+    """No lone surrogates (JSON's \\ud800 escapes): they cannot be stored as UTF-8."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def optional_text(name: str, value: str | None, *, max_len: int) -> str | None:
@@ -134,7 +145,10 @@ def url(value: str | None, name: str = "crm_url") -> str | None:
     cleaned = text(name, value, max_len=URL_MAX)
     if not cleaned:
         return None
-    parts = urlsplit(cleaned)
+    try:
+        parts = urlsplit(cleaned)
+    except ValueError:  # "http://[::1" and the like
+        raise FieldError(name, f"{cleaned!r} is not an http(s) URL") from None
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise FieldError(name, f"{cleaned!r} is not an http(s) URL")
     return cleaned

@@ -554,3 +554,35 @@ async def test_a_customers_recent_calls(api: Api) -> None:
     assert status == 200 and [c["linkedid"] for c in calls["calls"]] == ["2", "1"]
     assert calls["calls"][0]["customer_id"] == created["id"]
     assert (await api.call("GET", "/api/customers/999/calls"))[0] == 404
+
+
+async def test_broken_uploads_are_client_errors(api: Api) -> None:
+    headers = {**api.as_("boss")}
+    async with api.client.post(
+        "/api/customers/import",
+        data=b"",
+        headers={**headers, "Content-Type": "multipart/form-data"},
+    ) as resp:
+        assert resp.status == 400  # no boundary
+    form = aiohttp.FormData()
+    form.add_field("other", "{}")
+    form.add_field("file", b"\xff|\xfe\x00`", filename="file")
+    async with api.client.post("/api/customers/orders/import", data=form, headers=headers) as resp:
+        assert resp.status == 422, await resp.text()
+    async with api.client.post(
+        "/api/customers/import",
+        data="external_id,name\nc1,\ud800".encode("utf-8", "surrogatepass"),
+        headers={**headers, "Content-Type": "text/csv"},
+    ) as resp:
+        assert resp.status == 422, await resp.text()
+    raw = (
+        b'--b1\r\nContent-Disposition: form-data; name="\xc3\x82;\xf0\x97\x83\xbb\x01s"\r\n\r\n{}\r\n'
+        b'--b1\r\nContent-Disposition: form-data; name="\x10"\r\n\r\n{}\r\n'
+        b'--b1\r\nContent-Disposition: form-data; name="file"; filename="file"\r\n\r\n\xff|\xfe\xfd`\r\n--b1--\r\n'
+    )
+    async with api.client.post(
+        "/api/customers/orders/import",
+        data=raw,
+        headers={**headers, "Content-Type": "multipart/form-data; boundary=b1"},
+    ) as resp:
+        assert resp.status in (400, 422), await resp.text()
