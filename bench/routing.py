@@ -225,22 +225,31 @@ async def one(port: int, script: str, caller: str, did: str, n: int) -> tuple[fl
     return time.perf_counter() - started, commands
 
 
-async def load(port: int, customers: int, rate: float, seconds: float) -> dict[str, list[float]]:
+async def load(
+    port: int, customers: int, rate: float, seconds: float, *, closed: bool = False
+) -> dict[str, list[float]]:
+    """Open loop: sessions start on schedule whatever the server's pace. Closed (`closed`):
+    one session at a time, back to back, the same number: the service time without queueing."""
     rng = random.Random(11)
     total = int(2 * rate * seconds)  # `rate` decisions per second, and as many echo sessions
     loop = asyncio.get_running_loop()
     begin = loop.time() + 0.2
-    tasks: list[asyncio.Task[tuple[float, int]]] = []
+    tasks: list[asyncio.Future[tuple[float, int]]] = []
     scripts: list[str] = []
     for n in range(total):
         delay = begin + n / (2 * rate) - loop.time()
-        if delay > 0:
+        if delay > 0 and not closed:
             await asyncio.sleep(delay)
         script = ("route", "echo")[n % 2]
         known = rng.random() < 0.7
         caller = phone(rng.randrange(customers)) if known else f"+7926{rng.randrange(10**7):07d}"
         did = rng.choice(DIDS)
-        tasks.append(loop.create_task(one(port, script, caller, did, n)))
+        if closed:
+            done = loop.create_future()
+            done.set_result(await one(port, script, caller, did, n))
+            tasks.append(done)
+        else:
+            tasks.append(loop.create_task(one(port, script, caller, did, n)))
         scripts.append(script)
     results = await asyncio.gather(*tasks)
     out: dict[str, list[float]] = {"route": [], "echo": []}
@@ -296,14 +305,17 @@ def main() -> None:
         client_cpu = time.process_time()
         measured = asyncio.run(load(port, args.customers, args.rate, args.seconds))
         client_cpu = time.process_time() - client_cpu
+        progress("the same number of sessions one at a time (service time, no queueing)")
+        closed = asyncio.run(load(port, args.customers, args.rate, args.seconds, closed=True))
         child.stdin.close()
         server = json.loads(child.stdout.readline())
         child.wait(timeout=30)
     route, echo = measured["route"], measured["echo"]
     sessions = len(route) + len(echo)
+    served = 2 * server["decisions"]  # every route session and its echo, warm-up included
     progress(
-        f"CPU per session: server {server['cpu_s'] / sessions * 1000:.2f} ms (warm-up "
-        f"included), load generator {client_cpu / sessions * 1000:.2f} ms"
+        f"CPU per session: server {server['cpu_s'] / served * 1000:.2f} ms, load generator "
+        f"{client_cpu / sessions * 1000:.2f} ms"
     )
     load1, load5, _ = os.getloadavg()
     print(
@@ -323,8 +335,22 @@ def main() -> None:
             f"{max(values):.2f} |"
         )
     print(
-        f"the decision inside the server (lookup, policy, variables; warm-up included): "
+        f"the decision inside the server (lookup, policy, variables; every session): "
         f"p50 {server['decide_p50_ms']} ms, p99 {server['decide_p99_ms']} ms"
+    )
+    print("one session at a time:")
+    print("| script | p50 ms | p99 ms | max ms |")
+    print("| --- | ---: | ---: | ---: |")
+    for name in ("route", "echo"):
+        values = closed[name]
+        print(
+            f"| {name} | {statistics.median(values):.2f} | {pct(values, 99):.2f} | "
+            f"{max(values):.2f} |"
+        )
+    print(
+        f"one at a time, routing over echo: p50 "
+        f"+{statistics.median(closed['route']) - statistics.median(closed['echo']):.2f} ms, p99 "
+        f"+{pct(closed['route'], 99) - pct(closed['echo'], 99):.2f} ms"
     )
     over50 = statistics.median(route) - statistics.median(echo)
     over99 = pct(route, 99) - pct(echo, 99)
