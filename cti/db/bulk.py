@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from itertools import islice
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cti.customers import fields as f
@@ -32,6 +33,8 @@ from cti.db.fastcopy import RawJSON, insert_rows
 
 #: rows validated and written per step
 CHUNK = 2_000
+#: rows after which an import refreshes the planner's statistics (see `_analyze`)
+STATISTICS_AFTER = 20_000
 
 Records = Sequence[tuple[int, Mapping[str, str]]]
 #: validates a chunk of records: (values of the good rows, errors of the others)
@@ -89,6 +92,7 @@ async def run(
     dry_run: bool = False,
     chunk: int = CHUNK,
     lookahead: int = 1,
+    statistics_after: int = STATISTICS_AFTER,
 ) -> ImportReport:
     """Validate and write every record in one transaction; a failure writes nothing.
 
@@ -103,6 +107,7 @@ async def run(
         try:
             managers = await agent_store.logins(session) if kind is importing.CUSTOMERS else None
             rules = f.Rules(region=region, managers=managers)
+            analyzed = False
             it = iter(records)
             pending: list[asyncio.Task[tuple[list[Any], list[RowError]]]] = []
 
@@ -121,6 +126,8 @@ async def run(
                 good, duplicates = dedupe(good)
                 report.rejected.extend(bad + duplicates)
                 await write(session, kind, good, report, actor=actor, at=clock())
+                if report.rows >= statistics_after and not analyzed:
+                    analyzed = await _analyze(session)
                 if progress is not None:
                     progress(report)
             if dry_run:
@@ -129,6 +136,8 @@ async def run(
                 entity = Entity.AGENT if kind is importing.AGENTS else Entity.CUSTOMER
                 await record_changes(session, entity, report.touched)
                 await transaction.commit()
+                if analyzed:
+                    await _analyze(session, commit=True)
         except BaseException:
             for task in pending:
                 task.cancel()
@@ -136,6 +145,24 @@ async def run(
             raise
     report.seconds = time.perf_counter() - started
     return report
+
+
+async def _analyze(session: AsyncSession, *, commit: bool = False) -> bool:
+    """Fresh planner statistics for the directory's tables. PostgreSQL plans the import's own
+    look-ups (external_id IN (...)) from statistics: without them, on a table that was small when
+    last analyzed, it scans the whole table for every chunk. Run once a big import is under way
+    (PostgreSQL: in the transaction, which counts its own rows), and once after it commits."""
+    dialect = session.get_bind().dialect.name
+    if dialect != "postgresql" and not commit:
+        return True  # SQLite uses the indexes without statistics
+    if commit:
+        async with session.begin():
+            await session.execute(text("ANALYZE customers"))
+            await session.execute(text("ANALYZE customer_phones"))
+    else:
+        await session.execute(text("ANALYZE customers"))
+        await session.execute(text("ANALYZE customer_phones"))
+    return True
 
 
 async def write(

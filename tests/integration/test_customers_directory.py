@@ -92,7 +92,13 @@ async def test_a_big_import_elsewhere_reloads_the_index(elsewhere) -> None:  # t
         for n in range(1_200)
     ]
     report = await run_import(
-        sessions=sessions, kind=importing.CUSTOMERS, records=rows, region="RU", actor=CLI_ACTOR
+        sessions=sessions,
+        kind=importing.CUSTOMERS,
+        records=rows,
+        region="RU",
+        actor=CLI_ACTOR,
+        chunk=300,
+        statistics_after=500,  # planner statistics refreshed mid-import and after, as on big files
     )
     assert report.created == 1_200
     await callers.refresh()  # more than BULK_CHANGE ids: recorded as "everything", so a reload
