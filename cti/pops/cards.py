@@ -2,9 +2,13 @@
 zone, orders, CRM link), their open callbacks and last calls; for an unknown number the number
 itself, for the create-customer form; for a colleague's extension, the colleague.
 
-Read from the customer directory, the callbacks and the call store; cached for a few seconds per
-customer and per number so that a queue ringing ten agents, or a caller calling back, costs one
-round of queries.
+Two steps, so that the pop never waits for the database: `quick` answers from memory at once
+(the caller lookup's customer: name, company, VIP, manager), `card` reads the rest (orders, time
+zone, CRM link, callbacks, last calls) from the customer directory, the callbacks and the call
+store. Cached, so that a queue ringing ten agents, or a customer calling again, costs no query:
+a customer's card until the directory changes (its revision moves) or for five minutes; a
+number's callbacks and last calls for a minute, forgotten at once when a call from or to the
+number ends or its callbacks change.
 """
 
 from __future__ import annotations
@@ -71,6 +75,7 @@ class CallerCard:
     callbacks: list[dict[str, Any]] = field(default_factory=list)
     calls: list[dict[str, Any]] = field(default_factory=list)
     failed: bool = False  #: the lookup failed or was too slow: shown as an unknown number
+    complete: bool = True  #: False: from memory only; the database's part follows (pop.updated)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -82,7 +87,22 @@ class CallerCard:
             "callbacks": self.callbacks,
             "recent_calls": self.calls,
             "lookup_failed": self.failed,
+            "complete": self.complete,
         }
+
+
+def quick_card(candidate: Any, manager: AgentRef | None) -> dict[str, Any]:
+    """The card part the caller lookup has in memory; the rest is null until read."""
+    return {
+        "id": candidate.customer_id,
+        "name": candidate.name or "",
+        "company": candidate.company or "",
+        "vip": bool(candidate.vip),
+        "manager": manager.to_json() if manager is not None else None,
+        "timezone": None,
+        "orders": None,
+        "crm_url": None,
+    }
 
 
 def customer_card(view: Mapping[str, Any], manager: AgentRef | None) -> dict[str, Any]:
@@ -164,22 +184,28 @@ class CardSource:
         self,
         *,
         match: Callable[[str], Awaitable[MatchLike]] | None = None,
+        match_now: Callable[[str], MatchLike | None] | None = None,
         customers: CustomerReader | None = None,
         callbacks: CallbackReader | None = None,
         calls: CallReader | None = None,
         agents: Callable[[str], AgentRef | None] = lambda login: None,
         colleague: Callable[[str], AgentRef | None] = lambda extension: None,
-        cache_seconds: float = 5.0,
+        revision: Callable[[], int] | None = None,
+        customer_seconds: float = 300.0,
+        history_seconds: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._match = match
+        self._match_now = match_now
         self._customers = customers
         self._callbacks = callbacks
         self._calls = calls
         self._agent = agents
         self._colleague = colleague
-        self._by_customer = _Ttl(cache_seconds, clock)
-        self._by_number = _Ttl(cache_seconds, clock)
+        self._revision = revision if revision is not None else lambda: 0
+        self._seen_revision = self._revision()
+        self._by_customer = _Ttl(customer_seconds, clock)
+        self._by_number = _Ttl(history_seconds, clock)
 
     def forget_number(self, e164: str | None) -> None:
         """A call from or to this number ended, or its callbacks changed: read them again."""
@@ -188,6 +214,50 @@ class CardSource:
 
     def forget_customer(self, customer_id: int) -> None:
         self._by_customer.drop(customer_id)
+
+    def _customer_cached(self, customer_id: int) -> dict[str, Any] | None:
+        revision = self._revision()
+        if revision != self._seen_revision:  # someone changed the directory: read cards again
+            self._seen_revision = revision
+            self._by_customer = _Ttl(self._by_customer._seconds, self._by_customer._clock)
+        cached = self._by_customer.get(customer_id)
+        return dict(cached) if cached is not None else None
+
+    def quick(self, raw: str, *, direction: str | None = None) -> CallerCard | None:
+        """The card from memory, at once: complete when the database's part is cached; None when
+        the caller lookup has nothing in memory yet (then only `card` can tell)."""
+        colleague = self._colleague(raw) if raw else None
+        if colleague is not None and direction != "inbound":
+            return CallerCard(number=raw, kind="internal", colleague=colleague)
+        if not raw:
+            return CallerCard(number=raw)
+        found = self._match_now(raw) if self._match_now is not None else None
+        if found is None:
+            return None
+        if found.internal:
+            return CallerCard(number=raw, kind="internal", colleague=colleague)
+        e164, candidate = found.normalized, found.customer
+        history = self._by_number.get(e164) if e164 else ([], [])
+        customer = None
+        if candidate is not None:
+            customer = self._customer_cached(candidate.customer_id)
+            if customer is None:
+                customer = quick_card(candidate, self._manager(candidate.manager_login))
+                history = None  # the card's database part is not cached: read it
+        return CallerCard(
+            number=raw,
+            e164=e164,
+            kind=found.kind,
+            customer=dict(customer) if customer is not None else None,
+            callbacks=history[0] if history is not None else [],
+            calls=history[1] if history is not None else [],
+            complete=history is not None,
+        )
+
+    def _manager(self, login: str | None) -> AgentRef | None:
+        if not login:
+            return None
+        return self._agent(login) or AgentRef(login=login, name=login)
 
     async def card(self, raw: str, *, direction: str | None = None) -> CallerCard:
         """Who is calling from `raw` (for an internal call: which colleague)."""
@@ -217,17 +287,11 @@ class CardSource:
     async def _customer(self, customer_id: int | None) -> dict[str, Any] | None:
         if customer_id is None or self._customers is None:
             return None
-        cached = self._by_customer.get(customer_id)
+        cached = self._customer_cached(customer_id)
         if cached is not None:
-            return dict(cached)
+            return cached
         view = await self._customers.get(customer_id)
-        manager_login = view.get("manager_login")
-        manager = None
-        if manager_login:
-            manager = self._agent(manager_login) or AgentRef(
-                login=manager_login, name=manager_login
-            )
-        card = customer_card(view, manager)
+        card = customer_card(view, self._manager(view.get("manager_login")))
         self._by_customer.put(customer_id, card)
         return dict(card)
 
@@ -253,4 +317,4 @@ class CardSource:
         return callbacks, calls
 
 
-__all__ = ["CallerCard", "CardSource", "call_item", "callback_item", "customer_card"]
+__all__ = ["CallerCard", "CardSource", "call_item", "callback_item", "customer_card", "quick_card"]

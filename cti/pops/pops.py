@@ -127,17 +127,31 @@ def apply(
     `agents` maps an extension or endpoint name (`101`, `ivanov`) to the agent; `call` is the
     live call the effect is about (None once it has gone); `now` stamps new pops.
     """
+    linkedid = effect.record.linkedid if isinstance(effect, Finished) else effect.linkedid
+    before = book.get(linkedid)
+    after, outputs = step(before, effect, agents=agents, call=call, now=now)
+    if after is before:
+        return book, outputs
+    rest = {k: v for k, v in book.items() if k != linkedid}
+    return ({**rest, linkedid: after} if after is not None else rest), outputs
+
+
+def step(
+    pops: CallPops | None,
+    effect: Effect,
+    *,
+    agents: Mapping[str, AgentRef],
+    call: CallFacts | None,
+    now: float,
+) -> tuple[CallPops | None, list[Output]]:
+    """`apply` for the one call the effect is about: its pops before and after (None: none)."""
     if isinstance(effect, Ringing):
-        return _ringing(book, effect, agents, call, now)
+        return _ringing(pops, effect, agents, call, now)
     if isinstance(effect, Answered):
-        return _answered(book, effect, agents, call, now)
+        return _answered(pops, effect, agents, call, now)
     if isinstance(effect, Finished):
-        return _finished(book, effect.record)
-    return book, []
-
-
-def _with(book: Book, linkedid: str, pops: CallPops) -> Book:
-    return {**book, linkedid: pops}
+        return _finished(pops, effect.record)
+    return pops, []
 
 
 def _talkers(pops: CallPops) -> tuple[AgentRef, ...]:
@@ -145,17 +159,21 @@ def _talkers(pops: CallPops) -> tuple[AgentRef, ...]:
 
 
 def _ringing(
-    book: Book, e: Ringing, agents: Mapping[str, AgentRef], call: CallFacts | None, now: float
-) -> tuple[Book, list[Output]]:
+    before: CallPops | None,
+    e: Ringing,
+    agents: Mapping[str, AgentRef],
+    call: CallFacts | None,
+    now: float,
+) -> tuple[CallPops | None, list[Output]]:
     agent = agents.get(e.agent)
     if agent is None or call is None:
-        return book, []  # an outside number (follow-me mobile) or a phone nobody owns
-    pops = book.get(e.linkedid, CallPops())
+        return before, []  # an outside number (follow-me mobile) or a phone nobody owns
+    pops = before or CallPops()
     if agent.login in pops.open:
-        return book, []  # rung again by another leg: still one pop
+        return before, []  # rung again by another leg: still one pop
     transfer = call.answered and call.transferred
     if agent.login in pops.closed and not transfer:
-        return book, []  # this agent's pop for the call already closed: never twice
+        return before, []  # this agent's pop for the call already closed: never twice
     outputs: list[Output] = []
     opened = dict(pops.open)
     source: tuple[AgentRef, ...] = ()
@@ -168,14 +186,18 @@ def _ringing(
     opened[agent.login] = pop
     closed = (pops.closed | {a.login for a in source}) - {agent.login}
     outputs.append(Show(e.linkedid, pop, call))
-    return _with(book, e.linkedid, CallPops(opened, closed)), outputs
+    return CallPops(opened, closed), outputs
 
 
 def _answered(
-    book: Book, e: Answered, agents: Mapping[str, AgentRef], call: CallFacts | None, now: float
-) -> tuple[Book, list[Output]]:
+    before: CallPops | None,
+    e: Answered,
+    agents: Mapping[str, AgentRef],
+    call: CallFacts | None,
+    now: float,
+) -> tuple[CallPops | None, list[Output]]:
     by = agents.get(e.agent) or AgentRef(login="", name=e.agent, extension=e.agent)
-    pops = book.get(e.linkedid, CallPops())
+    pops = before or CallPops()
     outputs: list[Output] = []
     opened = dict(pops.open)
     closed = set(pops.closed)
@@ -206,17 +228,14 @@ def _answered(
             closed.add(login)
             outputs.append(TransferredAway(e.linkedid, pop.agent, by))
     if not opened and not closed:
-        return book, outputs
-    return _with(book, e.linkedid, CallPops(opened, frozenset(closed))), outputs
+        return before, outputs
+    return CallPops(opened, frozenset(closed)), outputs
 
 
-def _finished(book: Book, record: CallRecord) -> tuple[Book, list[Output]]:
-    pops = book.get(record.linkedid)
-    if pops is None:
-        return book, []
-    outputs: list[Output] = [Ended(record.linkedid, p.agent, record) for p in pops.open.values()]
-    rest = {k: v for k, v in book.items() if k != record.linkedid}
-    return rest, outputs
+def _finished(before: CallPops | None, record: CallRecord) -> tuple[CallPops | None, list[Output]]:
+    if before is None:
+        return None, []
+    return None, [Ended(record.linkedid, p.agent, record) for p in before.open.values()]
 
 
 def open_pops(book: Book, login: str) -> list[tuple[str, Pop]]:
@@ -238,4 +257,5 @@ __all__ = [
     "TransferredAway",
     "apply",
     "open_pops",
+    "step",
 ]

@@ -45,6 +45,12 @@ class FeedPublisher:
             {"type": "call.ringing", "agent": agent, "linkedid": pop["linkedid"], "pop": pop}
         )
 
+    def pop_updated(self, *, agent: str, pop: dict[str, Any]) -> None:
+        """The rest of an open pop's card arrived (orders, time zone, callbacks, last calls): the
+        whole pop again, to replace the one shown."""
+        self._keep(agent, pop["linkedid"], pop)
+        self._send({"type": "pop.updated", "agent": agent, "linkedid": pop["linkedid"], "pop": pop})
+
     def call_answered(
         self, *, agent: str, linkedid: str, by: AgentRef, closes: bool, pop: dict[str, Any] | None
     ) -> None:

@@ -7,11 +7,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from cti.calls.machine import Effect, Finished
+from cti.calls.machine import Answered, Effect, Finished, Ringing
 from cti.calls.model import Call, iso
 from cti.pops import pops as book_rules
 from cti.pops.cards import CallerCard, CardSource
@@ -108,22 +108,34 @@ class PopService:
         self._active = active
         self._card_timeout = card_timeout
         self._clock = clock
-        self.book: Mapping[str, book_rules.CallPops] = {}
+        self.book: dict[str, book_rules.CallPops] = {}  #: the calls with pops, by Linkedid
         self._lanes: dict[str, _Lane] = {}
         self._views: dict[tuple[str, str], dict[str, Any]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.shown = 0
         self.card_failures = 0
+        self.cards_read = 0  #: cards read from the database
+        self.card_seconds = 0.0  #: ...and the time that took
 
     # --- CallService's listener ---------------------------------------------------------------
 
     def on_effect(self, effect: Effect) -> None:
+        if not isinstance(effect, Ringing | Answered | Finished):
+            return  # Changed, OfferEnded: nothing for the pops (most effects: keep this cheap)
         linkedid = effect.record.linkedid if isinstance(effect, Finished) else effect.linkedid
         call = self._calls(linkedid)
         facts = self.facts(call) if call is not None else None
-        self.book, outputs = book_rules.apply(
-            self.book, effect, agents=self.agents.by_extension, call=facts, now=self._clock()
+        after, outputs = book_rules.step(
+            self.book.get(linkedid),
+            effect,
+            agents=self.agents.by_extension,
+            call=facts,
+            now=self._clock(),
         )
+        if after is None:
+            self.book.pop(linkedid, None)
+        else:
+            self.book[linkedid] = after
         if isinstance(effect, Finished) and self._cards is not None:
             self._cards.forget_number(effect.record.caller_e164)
             self._cards.forget_number(effect.record.did_e164)
@@ -137,6 +149,21 @@ class PopService:
             lane = self._lanes.get(linkedid)
             if lane is not None and lane.ready:
                 del self._lanes[linkedid]
+
+    def on_bus(self, message: dict[str, Any]) -> None:
+        """A bus listener: a number's callbacks changed (or it missed a call), so its cached
+        history is stale."""
+        if self._cards is None:
+            return
+        kind = str(message.get("type", ""))
+        if kind.startswith("callback."):
+            callback = message.get("callback")
+            if isinstance(callback, dict):
+                self._cards.forget_number(callback.get("number"))
+        elif kind == "call.missed":
+            call = message.get("call")
+            if isinstance(call, dict):
+                self._cards.forget_number(call.get("caller_e164"))
 
     def facts(self, call: Call) -> CallFacts:
         return CallFacts(
@@ -157,45 +184,93 @@ class PopService:
         lane = self._lanes.get(linkedid)
         if lane is None and isinstance(output, Show):
             lane = self._lanes[linkedid] = _Lane()
-            if self._cards is None:
-                lane.ready = True
-            else:
-                self._fetch(linkedid, lane, output.call)
+            quick = None
+            if self._cards is not None:
+                call = output.call
+                quick = self._cards.quick(call.caller, direction=call.direction)
+                if quick is None or not quick.complete:
+                    # from memory now, the database's part as an update; with nothing in memory
+                    # (the lookup still loading), the pop waits for the database
+                    self._fetch(linkedid, lane, call, update=quick is not None)
+            lane.card = quick
+            lane.ready = quick is not None or self._cards is None
         if lane is not None and not lane.ready:
             lane.waiting.append(output)
             return
         self._render(output, lane.card if lane is not None else None)
 
-    def _fetch(self, linkedid: str, lane: _Lane, call: CallFacts) -> None:
+    def _fetch(self, linkedid: str, lane: _Lane, call: CallFacts, *, update: bool) -> None:
         task = asyncio.get_running_loop().create_task(
-            self._card_then_flush(linkedid, lane, call), name=f"pop-card-{linkedid}"
+            self._card_then_flush(linkedid, lane, call, update=update), name=f"pop-card-{linkedid}"
         )
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._done)
 
-    async def _card_then_flush(self, linkedid: str, lane: _Lane, call: CallFacts) -> None:
+    async def _card_then_flush(
+        self, linkedid: str, lane: _Lane, call: CallFacts, *, update: bool
+    ) -> None:
+        """Read the card. A pop waiting for it (nothing in memory) waits `card_timeout` at most,
+        then shows the number and gets the card as an update when it comes."""
         assert self._cards is not None
+        started = time.perf_counter()
+        fetch = asyncio.ensure_future(self._cards.card(call.caller, direction=call.direction))
+        if not update:
+            try:
+                card = await asyncio.wait_for(asyncio.shield(fetch), self._card_timeout)
+            except TimeoutError:
+                log.warning("the card of call %s is slow; popping the number first", linkedid)
+                self._flush(linkedid, lane, CallerCard(number=call.caller, complete=False))
+                update = True
+            except Exception as exc:  # a failing directory: pop the number anyway
+                self._failed(linkedid, exc)
+                self._flush(linkedid, lane, CallerCard(number=call.caller, failed=True))
+                return
+            else:
+                self._read(started)
+                self._flush(linkedid, lane, card)
+                return
         try:
-            async with asyncio.timeout(self._card_timeout):
-                lane.card = await self._cards.card(call.caller, direction=call.direction)
-        except Exception as exc:  # a slow or failing directory: pop the number anyway
-            self.card_failures += 1
-            log.warning(
-                "no card for call %s (%s: %s); popping the number",
-                linkedid,
-                exc.__class__.__name__,
-                exc,
-            )
-            lane.card = CallerCard(number=call.caller, failed=True)
-        lane.ready = True
+            async with asyncio.timeout(30.0):  # an update keeps nobody waiting
+                card = await fetch
+        except Exception as exc:
+            self._failed(linkedid, exc)
+            return  # the pops keep what memory knew
+        self._read(started)
+        lane.card = card
+        for (login, lid), view in list(self._views.items()):
+            if lid == linkedid:  # still open: it gets the whole card
+                fuller = {**view, **self._card_part(card, view["caller"])}
+                self._views[(login, lid)] = fuller
+                self._publisher.pop_updated(agent=login, pop=fuller)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("fetching a card failed", exc_info=task.exception())
+
+    def _flush(self, linkedid: str, lane: _Lane, card: CallerCard) -> None:
+        lane.card, lane.ready = card, True
         waiting, lane.waiting = lane.waiting, []
         for output in waiting:
             try:
-                self._render(output, lane.card)
+                self._render(output, card)
             except Exception:
                 log.exception("could not publish a pop message for call %s", linkedid)
         if linkedid not in self.book:
             self._lanes.pop(linkedid, None)  # the call ended while its card was fetched
+
+    def _read(self, started: float) -> None:
+        self.cards_read += 1
+        self.card_seconds += time.perf_counter() - started
+
+    def _failed(self, linkedid: str, exc: BaseException) -> None:
+        self.card_failures += 1
+        log.warning(
+            "no card for call %s (%s: %s); the pop shows the number",
+            linkedid,
+            exc.__class__.__name__,
+            exc,
+        )
 
     async def drain(self) -> None:
         """Wait for the cards being fetched (tests, shutdown)."""
@@ -263,20 +338,19 @@ class PopService:
             "agent": pop.agent.to_json(),
             "state": pop.state.value,
             "direction": call.direction,
-            "caller": {
-                "number": call.caller,
-                "name": call.caller_name,
-                "e164": card.e164,
-                "kind": card.kind,
-            },
             "did": call.did,
             "started_at": iso(call.started_at),
             "rang_at": iso(pop.opened_at),
-            **card.to_json(),
+            **self._card_part(card, {"number": call.caller, "name": call.caller_name}),
             "route": self._named(route_for(decision, pop.agent.login)),
             "transferred_from": [a.to_json() for a in pop.transferred_from],
             "answered_by": None,
         }
+
+    @staticmethod
+    def _card_part(card: CallerCard, caller: dict[str, Any]) -> dict[str, Any]:
+        """What the card sets in a pop's view: the caller's E.164 and kind, the customer..."""
+        return {**card.to_json(), "caller": {**caller, "e164": card.e164, "kind": card.kind}}
 
     def _named(self, route: dict[str, Any] | None) -> dict[str, Any] | None:
         """Skipped steps name their agent for people, not only by login."""

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
@@ -37,6 +38,17 @@ class Bus(Protocol):
     def listen(self, callback: Callable[[dict[str, Any]], None]) -> Callable[[], None]: ...
 
 
+class RoutingPeople:
+    """The agents routing already keeps in memory (re-read by it every few seconds): the pops
+    name them without reading the directory again."""
+
+    def __init__(self, routing: Any) -> None:
+        self._routing = routing
+
+    async def people(self) -> list[Any]:
+        return list(self._routing.agents.values())
+
+
 class LeaderGate:
     """The call events' messages (live calls) pass only while this process holds the lease."""
 
@@ -63,6 +75,8 @@ class Feed:
     lease: LeaderLease | None = None
     refresh_every: float = 5.0
     clicktocall: ClickToCall | None = None
+    #: true once what the process keeps for good is loaded (the caller lookup's customers)
+    settled: Callable[[], bool] | None = None
     _unlisten: list[Callable[[], None]] = field(default_factory=list)
 
     @property
@@ -93,7 +107,11 @@ class Feed:
 
     def tasks(self) -> list[Coroutine[Any, Any, None]]:
         """The background work the application owns (names in `TASK_NAMES` order)."""
-        work: list[Coroutine[Any, Any, None]] = [self._refresh_forever(), self.hub.housekeeping()]
+        work: list[Coroutine[Any, Any, None]] = [
+            self._refresh_forever(),
+            self.hub.housekeeping(),
+            self._settle_heap(),
+        ]
         if not self.hub.journal.synchronous:
             work.append(self.hub.write_forever())
         if self.fanout is not None:
@@ -101,6 +119,17 @@ class Feed:
         if self.lease is not None:
             work.append(self.lease.run())
         return work
+
+    async def _settle_heap(self) -> None:
+        """Once the long-lived data is loaded, keep the garbage collector off it (gc.freeze):
+        a full collection otherwise walks every customer of the caller lookup and every module,
+        pausing the event loop, and the pops with it, for hundreds of milliseconds. Frozen
+        objects are still freed when no longer referenced; only cycles among them would stay."""
+        while self.settled is not None and not self.settled():  # noqa: ASYNC110 - a poll of
+            await asyncio.sleep(0.5)  # the caller lookup's state: it has no event to wait on
+        gc.collect()
+        gc.freeze()
+        log.info("%d long-lived objects kept out of the garbage collector", gc.get_freeze_count())
 
     async def _refresh_forever(self) -> None:
         while True:
@@ -201,6 +230,7 @@ def build_feed(
         lease=lease,
     )
     feed._unlisten.append(bus.listen(hub.publish))
+    feed._unlisten.append(bus.listen(pops.on_bus))
     if send_action is not None:
         keys: KeyStore = (
             RedisKeys(redis, prefix=f"{prefix}originate:") if redis is not None else MemoryKeys()
@@ -243,10 +273,13 @@ def feed_for_server(
         return await match_in_database(engine, raw, region)
 
     match = callers.match if callers is not None else from_database
+    match_now = callers.match_now if callers is not None else None
 
     holder: list[Feed] = []
     cards = CardSource(
         match=match,
+        match_now=match_now,
+        revision=(lambda: int(callers.revision)) if callers is not None else None,
         customers=CustomerService(
             sessions=sessions, region=region, office_timezone=settings.timezone, directory=callers
         ),
@@ -268,13 +301,17 @@ def feed_for_server(
         live_calls=lambda: service().live_calls(),
         call_of=lambda linkedid: service().tracker.calls.get(linkedid),
         direction=direction,
-        people=SqlAuthStore(session_factory=sessions),
+        people=RoutingPeople(routing)
+        if routing is not None
+        else SqlAuthStore(session_factory=sessions),
         cards=cards,
         routing=routing,
         send_action=send,
         ami_connected=lambda: bool(ami().connected),
     )
     holder.append(feed)
+    if callers is not None:
+        feed.settled = lambda: bool(callers.ready)
     listeners = getattr(routing, "state_listeners", None)
     if isinstance(listeners, list):  # the agent's console and supervisors see state changes live
         listeners.append(state_listener(feed.publisher))

@@ -254,3 +254,50 @@ async def test_a_callback_is_called_back_with_one_click_and_the_console_speaks_r
 
         assert problems == []
         await context.close()
+
+
+async def test_the_supervisor_sees_calls_agents_duty_and_callbacks_and_agents_may_not(
+    tmp_path: Path,
+    browser: Any,  # noqa: F811
+) -> None:
+    from playwright.async_api import expect
+
+    async with running(tmp_path, speed=1.0) as world:
+        made = await world.session.post(
+            f"{world.url}/api/callbacks",
+            json={"number": "+79031112233", "owner": "102", "note": "перезвонить"},
+            headers=world.bearer("boss"),
+        )
+        assert made.status == 201
+        agent, page, _ = await sign_in(world, browser, "101")
+        await page.goto(f"{world.url}/supervisor")
+        await expect(page.locator("h1")).to_have_text("Supervisors and administrators only")
+        await agent.close()
+
+        context, page, problems = await sign_in(world, browser, "boss")
+        await page.goto(f"{world.url}/supervisor")
+        await expect(page.locator("h1")).to_have_text("Contact centre now")
+        await expect(page.locator("#conn")).to_have_class(re.compile("conn-online"))
+        linkedid, _, task = world.sim.start_scenario(
+            "answered", agent="102", caller="+79161234567", ring=1.0, talk=30.0
+        )
+        row = page.locator(f'#calls-body tr[data-linkedid="{linkedid}"]')
+        await expect(row).to_contain_text("+7 916 123-45-67")
+        await expect(row.locator(".badge")).to_have_text("Talking", timeout=5000)
+        await expect(row.locator(".timer")).to_have_text(re.compile(r"^0:0\d$"))
+        await expect(page.locator('#agents-body tr[data-login="102"]')).to_contain_text(
+            "Maria Sidorova"
+        )
+        await expect(page.locator("#cb-open")).to_have_text("Open: 1")
+        await expect(page.locator("#cb-body tr")).to_have_count(1)
+        # an agent goes to lunch: the view follows
+        changed = await world.session.post(
+            f"{world.url}/api/agents/103/state",
+            json={"state": "paused", "reason": "lunch"},
+            headers=world.bearer("boss"),
+        )
+        assert changed.status == 200
+        await expect(page.locator('#agents-body tr[data-login="103"]')).to_contain_text("Lunch")
+        task.cancel()
+        assert problems == []
+        await context.close()

@@ -176,7 +176,7 @@ async def test_the_pop_reaches_the_agent_on_whichever_server_holds_the_socket(
             linkedid, _, task = world.sim.start_scenario("answered", agent="101", caller=KNOWN)
             await task
             await world.settle()
-            await until(lambda: bool(away.of("call.ended", linkedid)))
+            await until(lambda: away.pop_ended(linkedid))
             (ringing,) = away.of("call.ringing", linkedid)
             assert ringing["pop"]["customer"]["name"] == KNOWN_NAME
             assert len(away.of("call.answered", linkedid)) == 1
@@ -190,11 +190,12 @@ async def test_the_pop_reaches_the_agent_on_whichever_server_holds_the_socket(
             await task
             await world.settle()
             back = await world.feed("101", since=seqs[-1], stream=snapshot["stream"])
-            await until(lambda: bool(back.of("call.ended", later)))
+            await until(lambda: back.pop_ended(later))
             assert back.messages[0]["type"] == "resume"
             assert [m["seq"] for m in back.messages[1:]][0] == seqs[-1] + 1
             for feed, ftask in second.feeds:
                 await feed.ws.close()
                 ftask.cancel()
+                assert feed.invalid == []
         finally:
             await runner.cleanup()

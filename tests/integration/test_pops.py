@@ -9,7 +9,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.pops_world import KNOWN, KNOWN_NAME, World, running, until
+from tests.pops_world import KNOWN, KNOWN_NAME, World, running, schema_errors, until
 
 
 @pytest.fixture
@@ -22,11 +22,17 @@ async def test_the_agent_whose_phone_rings_gets_the_pop_and_nobody_else(world: W
     mine = await world.feed("101")
     colleague = await world.feed("102")
     boss = await world.feed("boss")
-    linkedid, _, task = world.sim.start_scenario("answered", agent="101", caller="8 916 123-45-67")
+    linkedid, _, task = world.sim.start_scenario(
+        "answered", agent="101", caller="8 916 123-45-67", ring=20.0, talk=1.0
+    )
     await until(lambda: bool(mine.of("call.ringing", linkedid)))
     (ringing,) = mine.of("call.ringing", linkedid)
-    pop = ringing["pop"]
-    assert ringing["agent"] == "101" and pop["agent"]["login"] == "101"
+    assert ringing["agent"] == "101" and ringing["pop"]["agent"]["login"] == "101"
+    # at once from memory: who it is; then the database's part (orders, zone, CRM) as an update
+    assert ringing["pop"]["customer"]["name"] == KNOWN_NAME
+    await until(lambda: mine.complete_pop(linkedid))
+    pop = mine.pop(linkedid)
+    assert pop is not None
     assert pop["customer"]["name"] == KNOWN_NAME
     assert pop["customer"]["vip"] is True
     assert pop["customer"]["manager"]["login"] == "101"
@@ -35,10 +41,11 @@ async def test_the_agent_whose_phone_rings_gets_the_pop_and_nobody_else(world: W
     assert pop["caller"]["e164"] == KNOWN and pop["new_customer"] is None
     await task
     await world.settle()
-    await until(lambda: bool(mine.of("call.ended", linkedid)))
+    await until(lambda: mine.pop_ended(linkedid))
     assert [m["closes"] for m in mine.of("call.answered", linkedid)] == [False]
     assert [m["agent"] for m in mine.of("call.ended", linkedid) if "agent" in m] == ["101"]
     # nobody else got a pop; the supervisor sees the call on the board, not the agent's pop
+    await until(lambda: bool(boss.of("call.ended", linkedid)))
     for other in (colleague, boss):
         assert not [m for m in other.messages if "agent" in m]
     assert boss.of("call.live", linkedid) and boss.of("call.ended", linkedid)
@@ -47,10 +54,12 @@ async def test_the_agent_whose_phone_rings_gets_the_pop_and_nobody_else(world: W
 
 async def test_an_unknown_caller_pops_the_number_for_a_new_card(world: World) -> None:
     feed = await world.feed("103")
-    linkedid, _, task = world.sim.start_scenario("answered", agent="103", caller="+74951112233")
-    await until(lambda: bool(feed.of("call.ringing", linkedid)))
-    pop = feed.of("call.ringing", linkedid)[0]["pop"]
-    assert pop["customer"] is None
+    linkedid, _, task = world.sim.start_scenario(
+        "answered", agent="103", caller="+74951112233", ring=20.0, talk=1.0
+    )
+    await until(lambda: feed.complete_pop(linkedid))
+    pop = feed.pop(linkedid)
+    assert pop is not None and pop["customer"] is None
     assert pop["new_customer"] == {"phone": "+74951112233"}
     await task
 
@@ -64,7 +73,7 @@ async def test_queue_ring_all_pops_each_rung_agent_once_and_closes_them_on_answe
     )
     await task
     await world.settle()
-    await until(lambda: bool(feeds["102"].of("call.ended", linkedid)))
+    await until(lambda: feeds["102"].pop_ended(linkedid))
     for login in ("101", "102", "103"):
         assert len(feeds[login].of("call.ringing", linkedid)) == 1, login
         (answered,) = feeds[login].of("call.answered", linkedid)
@@ -81,7 +90,7 @@ async def test_a_fallback_rings_the_duty_operator_and_keeps_one_pop_each(world: 
     linkedid, _, task = world.sim.start_scenario("no_answer_then_duty", agent="101", duty="199")
     await task
     await world.settle()
-    await until(lambda: bool(duty.of("call.ended", linkedid)))
+    await until(lambda: duty.pop_ended(linkedid))
     assert len(first.of("call.ringing", linkedid)) == 1
     assert len(duty.of("call.ringing", linkedid)) == 1
     assert first.of("call.answered", linkedid)[0] | {"seq": 0} == {
@@ -101,7 +110,7 @@ async def test_a_blind_transfer_moves_the_pop_with_its_context(world: World) -> 
     )
     await task
     await world.settle()
-    await until(lambda: bool(target.of("call.ended", linkedid)))
+    await until(lambda: target.pop_ended(linkedid))
     (away,) = source.of("call.transferred", linkedid)
     assert away["direction"] == "away" and away["other"][0]["login"] == "102"
     assert "pop" not in away
@@ -110,6 +119,7 @@ async def test_a_blind_transfer_moves_the_pop_with_its_context(world: World) -> 
     assert handed["other"][0]["login"] == "101"
     assert handed["pop"]["customer"]["name"] == KNOWN_NAME
     assert handed["pop"]["transferred_from"][0]["login"] == "101"
+    assert handed["pop"]["complete"]  # the card was read at the first ring of the call
     assert [m["closes"] for m in target.of("call.answered", linkedid)] == [False]
     assert not target.of("call.ringing", linkedid)  # the transfer is the pop, not a second one
 
@@ -121,7 +131,7 @@ async def test_an_attended_transfer_moves_the_pop_too(world: World) -> None:
     )
     await task
     await world.settle()
-    await until(lambda: bool(target.of("call.ended", linkedid)))
+    await until(lambda: target.pop_ended(linkedid))
     assert [m["direction"] for m in source.of("call.transferred", linkedid)] == ["away"]
     (handed,) = target.of("call.transferred", linkedid)
     assert handed["direction"] == "to_you" and handed["pop"]["customer"]["name"] == KNOWN_NAME
@@ -139,7 +149,7 @@ async def test_a_reconnect_resumes_without_gaps_or_repeats(world: World) -> None
     first, _, task = world.sim.start_scenario("answered", agent="101", caller=KNOWN)
     await task
     await world.settle()
-    await until(lambda: bool(feed.of("call.ended", first)))
+    await until(lambda: feed.pop_ended(first))
     await feed.ws.close()
     seen = feed.messages[1:]
     # calls while the agent is away: their pops wait in the journal
@@ -148,7 +158,7 @@ async def test_a_reconnect_resumes_without_gaps_or_repeats(world: World) -> None
         await task
     await world.settle()
     again = await world.feed("101", since=seen[-1]["seq"], stream=snapshot["stream"])
-    await until(lambda: all(again.of("call.ended", lid) for lid, _, _ in started))
+    await until(lambda: all(again.pop_ended(lid) for lid, _, _ in started))
     header = again.messages[0]
     assert header["type"] == "resume" and header["seq"] == seen[-1]["seq"]
     seqs = [m["seq"] for m in seen + again.messages[1:]]
@@ -165,10 +175,11 @@ async def test_a_reconnect_resumes_without_gaps_or_repeats(world: World) -> None
 async def test_a_pop_open_at_reconnect_is_in_the_snapshot(world: World) -> None:
     feed = await world.feed("101")
     linkedid, _, task = world.sim.start_scenario("answered", agent="101", ring=30.0, caller=KNOWN)
-    await until(lambda: bool(feed.of("call.ringing", linkedid)))
+    await until(lambda: feed.complete_pop(linkedid))
     fresh = await world.feed("101")
     (pop,) = fresh.messages[0]["pops"]
     assert pop["linkedid"] == linkedid and pop["customer"]["name"] == KNOWN_NAME
+    assert pop == feed.pop(linkedid)  # the snapshot has the pop as last sent
     assert [c["linkedid"] for c in fresh.messages[0]["calls"]] == [linkedid]
     task.cancel()
 
@@ -223,3 +234,28 @@ async def test_click_to_call_rings_my_phone_once_per_key(world: World) -> None:
     assert sent == [{"agent": "102", "number": "89161234567"}]
     # the agent placed it: a live call of theirs, but no pop of their own phone ringing
     assert not feed.of("call.ringing")
+
+
+def test_the_schemas_refuse_what_a_console_could_not_show() -> None:
+    good = {
+        "type": "call.answered",
+        "seq": 3,
+        "agent": "101",
+        "linkedid": "L",
+        "by": {"login": "102", "name": "Maria", "extension": "102"},
+        "closes": True,
+    }
+    assert schema_errors(good) == []
+    assert schema_errors({**good, "seq": 0})  # numbers start at 1
+    assert schema_errors({**good, "closes": "yes"})
+    assert schema_errors({key: v for key, v in good.items() if key != "agent"})  # a pop's owner
+    assert schema_errors(
+        {
+            "type": "call.ringing",
+            "seq": 1,
+            "agent": "101",
+            "linkedid": "L",
+            "pop": {"linkedid": "L"},
+        }
+    )
+    assert schema_errors({"type": "pop.shown", "seq": 1})  # no such message

@@ -246,8 +246,13 @@ async def test_session_expires_after_its_ttl(
     await sign_in(client)
     now[0] += 12 * 3600 - 1
     assert (await client.get("/api/calls/live")).status == 200
+    async with client.ws_connect("/ws", headers={"Origin": origin_of(client)}) as ws:
+        assert (await ws.receive_json(timeout=5))["type"] == "snapshot"
     now[0] += 2
     await assert_problem(await client.get("/api/calls/live"), 401)
+    with pytest.raises(aiohttp.WSServerHandshakeError) as caught:  # an expired session's feed
+        await client.ws_connect("/ws", headers={"Origin": origin_of(client)})
+    assert caught.value.status == 401
     assert len(store) == 0
 
 

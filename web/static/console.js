@@ -241,6 +241,13 @@
           close(message.linkedid, { key: 'pop.transferred_to', vars: { name: (message.other || []).map(personName).join(', ') } });
         }
         break;
+      case 'pop.updated':
+        if (mine && pops.has(message.linkedid)) {
+          const entry = pops.get(message.linkedid);
+          entry.pop = message.pop;
+          refresh(message.linkedid, true);
+        }
+        break;
       case 'call.answered':
         if (!mine) break;
         if (message.closes) {

@@ -67,11 +67,13 @@
       local.dataset.tz = c.timezone;
       box.appendChild(local);
     }
-    const orders = c.orders || { count: 0 };
-    box.appendChild(el('div', 'pop-orders', orders.count
-      ? t('pop.orders', { count: orders.count, total: f.money(orders.total, orders.currency) })
-      : t('pop.no_orders')));
-    if ((orders.last || []).length) {
+    const orders = c.orders; // null until the card's database part arrives (pop.updated)
+    if (orders) {
+      box.appendChild(el('div', 'pop-orders', orders.count
+        ? t('pop.orders', { count: orders.count, total: f.money(orders.total, orders.currency) })
+        : t('pop.no_orders')));
+    }
+    if (orders && (orders.last || []).length) {
       const last = section('orders-last', t('pop.last_orders'));
       const list = el('ul', 'plain');
       orders.last.forEach((o) => {
