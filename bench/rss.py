@@ -142,9 +142,10 @@ def structures(components) -> dict[str, int]:
     customers = getattr(service, "_customers", None)
     if customers is not None:
         out["service._customers"] = len(customers)
-    classify = getattr(endpoints, "_classify", None)
-    if classify is not None and hasattr(classify, "cache_info"):
-        out["endpoints._classify cache"] = classify.cache_info().currsize
+    for name in ("_classify", "_classify_endpoint"):
+        cached = getattr(endpoints, name, None)
+        if cached is not None and hasattr(cached, "cache_info"):
+            out[f"endpoints.{name} cache"] = cached.cache_info().currsize
     return out
 
 

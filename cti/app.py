@@ -264,8 +264,8 @@ def metrics(c: Components) -> str:
         *_feed_samples(c.feed),
         ("cti_uptime_seconds", "gauge", "seconds since start", time.time() - c.started_at),
         *_framing_samples(c.ami),
-        *_directory_samples(c.callers),
         *routing_samples(c.routing, c.agi),
+        *_directory_samples(c.callers),
     ]
     if c.auth is not None:
         brake = c.auth.throttle
