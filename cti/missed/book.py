@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -62,20 +62,19 @@ class CallbackBook:
     async def record_calls(
         self, session: AsyncSession, records: Sequence[CallRecord]
     ) -> list[dict[str, Any]]:
-        messages: list[dict[str, Any]] = []
+        batch = await _Batch.load(session, records)
         for record in records:
             if is_missed(record):
-                messages.extend(await self._missed(session, record))
+                await self._missed(session, batch, record)
             else:
-                messages.extend(await self._answered_or_attempt(session, record))
-        return messages
+                await self._answered_or_attempt(session, batch, record)
+        await session.flush()  # ids of the missed calls, before their messages are made
+        return [make() for make in batch.messages]
 
-    async def _missed(self, session: AsyncSession, record: CallRecord) -> list[dict[str, Any]]:
-        exists = await session.scalar(
-            select(MissedCallRow.id).where(MissedCallRow.linkedid == record.linkedid)
-        )
-        if exists is not None:
-            return []  # the same call stored again (a replay, a reconnect overlap)
+    async def _missed(self, session: AsyncSession, batch: _Batch, record: CallRecord) -> None:
+        if record.linkedid in batch.missed:
+            return  # the same call stored again (a replay, a reconnect overlap)
+        batch.missed.add(record.linkedid)
         missed_at = utc(record.ended_at)
         row = MissedCallRow(
             linkedid=record.linkedid,
@@ -90,46 +89,17 @@ class CallbackBook:
             wait_seconds=record.wait_seconds,
         )
         session.add(row)
-        messages: list[dict[str, Any]] = []
         number = record.caller_e164
         if number is None:
             # withheld or not a phone number: listed as missed, but there is nobody to call back
-            await session.flush()
-            return [{"type": "call.missed", "call": missed_view(row, None)}]
-        context = await self._context(number, missed_at)
+            batch.messages.append(lambda: {"type": "call.missed", "call": missed_view(row, None)})
+            return
+        context = await batch.context(self._context, number, missed_at)
         row.customer_id = context.customer_id
-        callback = await open_callback(session, number)
+        callback = batch.open.get(number)
         if callback is None:
-            owner = choose_owner(context.owner)
-            deadline = callback_deadline(
-                missed_at, sla=self._policy.sla, tz=context.timezone, window=self._policy.window
-            )
-            callback = CallbackRow(
-                number=number,
-                customer_id=context.customer_id,
-                state=CallbackState.OPEN.value,
-                source=CallbackSource.MISSED_CALL.value,
-                owner_login=owner.login,
-                owner_reason=owner.reason,
-                did=record.did,
-                misses=1,
-                created_at=missed_at,
-                first_missed_at=missed_at,
-                last_missed_at=missed_at,
-                deadline_at=deadline,
-                timezone=context.timezone.key,
-            )
-            session.add(callback)
-            await session.flush()
-            log_entry(
-                session,
-                callback,
-                missed_at,
-                "system",
-                "created",
-                record.linkedid,
-                {"owner": owner.login, "reason": owner.reason, "deadline": deadline.isoformat()},
-            )
+            callback = await self._open(session, record, context, missed_at)
+            batch.open[number] = callback
             kind = "callback.created"
         else:
             callback.misses += 1
@@ -147,58 +117,77 @@ class CallbackBook:
             )
             kind = "callback.updated"
         row.callback_id = callback.id
+        state, owner = callback.state, callback.owner_login  # as they are now, not at the end
+        batch.messages.append(
+            lambda: {
+                "type": "call.missed",
+                "call": {
+                    **missed_view(row, None),
+                    "callback_state": state,
+                    "callback_owner": owner,
+                },
+            }
+        )
+        message = callback_message(kind, callback)
+        batch.messages.append(lambda: message)
+
+    async def _open(
+        self, session: AsyncSession, record: CallRecord, context: MissContext, missed_at: datetime
+    ) -> CallbackRow:
+        """A new callback for a first miss (flushed: the miss and the log need its id)."""
+        owner = choose_owner(context.owner)
+        deadline = callback_deadline(
+            missed_at, sla=self._policy.sla, tz=context.timezone, window=self._policy.window
+        )
+        callback = CallbackRow(
+            number=record.caller_e164,
+            customer_id=context.customer_id,
+            state=CallbackState.OPEN.value,
+            source=CallbackSource.MISSED_CALL.value,
+            owner_login=owner.login,
+            owner_reason=owner.reason,
+            did=record.did,
+            misses=1,
+            created_at=missed_at,
+            first_missed_at=missed_at,
+            last_missed_at=missed_at,
+            deadline_at=deadline,
+            timezone=context.timezone.key,
+        )
+        session.add(callback)
         await session.flush()
-        messages.append({"type": "call.missed", "call": missed_view(row, callback)})
-        messages.append(callback_message(kind, callback))
-        return messages
+        log_entry(
+            session,
+            callback,
+            missed_at,
+            "system",
+            "created",
+            record.linkedid,
+            {"owner": owner.login, "reason": owner.reason, "deadline": deadline.isoformat()},
+        )
+        return callback
 
     async def _answered_or_attempt(
-        self, session: AsyncSession, record: CallRecord
-    ) -> list[dict[str, Any]]:
-        number = record.did_e164 if record.direction is Direction.OUTBOUND else record.caller_e164
-        if record.direction is Direction.INTERNAL or number is None:
-            return []
-        callback = await open_callback(session, number)
+        self, session: AsyncSession, batch: _Batch, record: CallRecord
+    ) -> None:
+        number = _counterpart(record)
+        if number is None:
+            return
+        callback = batch.open.get(number)
         if callback is None:
-            return []
+            return
         opened = as_utc(callback.created_at)
         if resolves(record, number) and record.answered_at is not None:
-            answered_at = utc(record.answered_at)
-            if answered_at + self._policy.skew < opened:
-                return []  # a conversation that began before the miss does not answer it
-            how = (
-                Resolution.OUTBOUND_ANSWERED
-                if record.direction is Direction.OUTBOUND
-                else Resolution.INBOUND_ANSWERED
-            )
-            by = (
-                record.caller
-                if record.direction is Direction.OUTBOUND
-                else (record.answered_by[0] if record.answered_by else None)
-            )
-            callback.state = CallbackState.RESOLVED.value
-            callback.resolved_at, callback.resolved_by = answered_at, by
-            callback.resolution, callback.resolving_linkedid = how.value, record.linkedid
-            log_entry(
-                session,
-                callback,
-                answered_at,
-                by or "system",
-                "resolved",
-                record.linkedid,
-                {"resolution": how.value},
-            )
-            await session.flush()
-            return [callback_message("callback.resolved", callback)]
+            if utc(record.answered_at) + self._policy.skew < opened:
+                return  # a conversation that began before the miss does not answer it
+            self._resolve(session, callback, record)
+            del batch.open[number]
+            message = callback_message("callback.resolved", callback)
+            batch.messages.append(lambda: message)
+            return
         if is_attempt(record, number) and utc(record.started_at) + self._policy.skew >= opened:
-            seen = await session.scalar(
-                select(CallbackLogRow.id).where(
-                    CallbackLogRow.callback_id == callback.id,
-                    CallbackLogRow.linkedid == record.linkedid,
-                )
-            )
-            if seen is not None:
-                return []
+            if await _attempt_logged(session, callback, record.linkedid):
+                return
             at = utc(record.ended_at)
             callback.attempts += 1
             callback.last_attempt_at = at
@@ -213,9 +202,91 @@ class CallbackBook:
                 record.linkedid,
                 {"outcome": record.outcome.value},
             )
-            await session.flush()
-            return [callback_message("callback.updated", callback)]
-        return []
+            message = callback_message("callback.updated", callback)
+            batch.messages.append(lambda: message)
+
+    def _resolve(self, session: AsyncSession, callback: CallbackRow, record: CallRecord) -> None:
+        assert record.answered_at is not None
+        answered_at = utc(record.answered_at)
+        outbound = record.direction is Direction.OUTBOUND
+        how = Resolution.OUTBOUND_ANSWERED if outbound else Resolution.INBOUND_ANSWERED
+        by = record.caller if outbound else (record.answered_by[0] if record.answered_by else None)
+        callback.state = CallbackState.RESOLVED.value
+        callback.resolved_at, callback.resolved_by = answered_at, by
+        callback.resolution, callback.resolving_linkedid = how.value, record.linkedid
+        log_entry(
+            session,
+            callback,
+            answered_at,
+            by or "system",
+            "resolved",
+            record.linkedid,
+            {"resolution": how.value},
+        )
+
+
+def _counterpart(record: CallRecord) -> str | None:
+    """The outside number a call was with (None: internal, withheld or not a phone number)."""
+    if record.direction is Direction.INTERNAL:
+        return None
+    return record.did_e164 if record.direction is Direction.OUTBOUND else record.caller_e164
+
+
+async def _attempt_logged(session: AsyncSession, callback: CallbackRow, linkedid: str) -> bool:
+    seen = await session.scalar(
+        select(CallbackLogRow.id).where(
+            CallbackLogRow.callback_id == callback.id, CallbackLogRow.linkedid == linkedid
+        )
+    )
+    return seen is not None
+
+
+_CHUNK = 500  #: values per IN (...) list
+
+
+@dataclass
+class _Batch:
+    """What one save needs from the database, read in a few queries instead of a few per call:
+    the misses already stored, the open callbacks of the batch's numbers (kept current as the
+    batch opens and resolves them), the context of each number, the messages to announce."""
+
+    missed: set[str]
+    open: dict[str, CallbackRow]
+    contexts: dict[tuple[str, int], MissContext] = field(default_factory=dict)
+    messages: list[Callable[[], dict[str, Any]]] = field(default_factory=list)
+
+    @classmethod
+    async def load(cls, session: AsyncSession, records: Sequence[CallRecord]) -> _Batch:
+        missed_ids = sorted({r.linkedid for r in records if is_missed(r)})
+        numbers = sorted(
+            {n for r in records if (n := r.caller_e164 if is_missed(r) else _counterpart(r))}
+        )
+        seen: set[str] = set()
+        for i in range(0, len(missed_ids), _CHUNK):
+            chunk = missed_ids[i : i + _CHUNK]
+            seen.update(
+                await session.scalars(
+                    select(MissedCallRow.linkedid).where(MissedCallRow.linkedid.in_(chunk))
+                )
+            )
+        open_: dict[str, CallbackRow] = {}
+        for i in range(0, len(numbers), _CHUNK):
+            chunk = numbers[i : i + _CHUNK]
+            for row in await session.scalars(
+                select(CallbackRow).where(
+                    CallbackRow.number.in_(chunk), CallbackRow.state == CallbackState.OPEN.value
+                )
+            ):
+                open_[row.number] = row
+        return cls(missed=seen, open=open_)
+
+    async def context(self, source: ContextSource, number: str, at: datetime) -> MissContext:
+        """One look-up per number and minute of the batch (a replay's batch may span shifts)."""
+        key = (number, int(at.timestamp()) // 60)
+        found = self.contexts.get(key)
+        if found is None:
+            found = self.contexts[key] = await source(number, at)
+        return found
 
 
 def callback_message(kind: str, callback: CallbackRow) -> dict[str, Any]:
