@@ -1,0 +1,1 @@
+"""Supervisor reports: KPIs of inbound calls and callbacks (SPEC capability 8)."""
