@@ -22,6 +22,8 @@ from cti.bus import InProcessBus
 from cti.calls.endpoints import TrackingRules
 from cti.calls.service import CallService
 from cti.calls.tracker import CallTracker
+from cti.cluster import consumer
+from cti.cluster.probes import Probes
 from cti.config import Settings
 from cti.customers.directory import CallerDirectory
 from cti.customers.service import AgentService, CustomerService, DirectoryServices
@@ -37,6 +39,8 @@ from cti.routing.fastagi import FastAgiServer
 from cti.routing.model import AgentState
 from cti.routing.service import RoutingService
 from cti.routing.setup import build_routing, matcher_lookup, routing_samples
+from cti.webhooks.service import WebhookService
+from cti.webhooks.setup import Webhooks, webhooks_for_server
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +72,8 @@ class Components:
     auth: AuthService | None = None  #: set by create_server_app
     feed: Feed | None = None  #: /ws: screen-pops, live calls, resume, fan-out
     callers: CallerDirectory | None = None  #: the caller lookup (customers in memory)
+    webhooks: Webhooks | None = None  #: subscriptions, outbox, sender
+    probes: Probes | None = None  #: database and Redis reachable (readiness)
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -122,21 +128,31 @@ def call_store(
     sessions: async_sessionmaker[AsyncSession],
     announce: Callable[[dict[str, Any]], None] | None = None,
     routing: Callable[[], RoutingService | None] = lambda: None,
+    webhooks: WebhookService | None = None,
 ) -> tuple[CallRepository, Callbacks]:
     """Where finished calls go: the calls table, and in the same transaction the missed calls
-    and callbacks they make or resolve. `cti serve` and `cti replay --store` share it."""
+    and callbacks they make or resolve, and the webhook events they raise (the outbox).
+    `cti serve` and `cti replay --store` share it."""
     context = miss_context(settings, sessions, routing)
     policy = callback_policy(settings)
     book = CallbackBook(context=context, policy=policy)
-    repository = CallRepository(session_factory=sessions, after_save=[book.record_calls], announce=announce)
-    return repository, Callbacks(session_factory=sessions, context=context, policy=policy)
+    hooks = [book.record_calls, *([webhooks.record_calls] if webhooks is not None else [])]
+    repository = CallRepository(session_factory=sessions, after_save=hooks, announce=announce)
+    resolved = webhooks.callback_resolved if webhooks is not None else None
+    return repository, Callbacks(session_factory=sessions, context=context, policy=policy, on_resolved=resolved)
 
 
 def build(settings: Settings) -> Components:
     engine = create_engine(settings.database_url)
     sessions = session_factory(engine)
     bus = InProcessBus()
-    repository, callbacks = call_store(settings, sessions, bus.publish, lambda: routing)
+    webhooks = webhooks_for_server(
+        settings,
+        sessions,
+        snapshot=lambda linkedid: (call := service.tracker.calls.get(linkedid)) and service.snapshot(call),
+        publishing=lambda: feed.publishing,
+    )
+    repository, callbacks = call_store(settings, sessions, bus.publish, lambda: routing, webhooks.service)
     rules = tracking_rules(settings)
 
     callers = CallerDirectory(engine=engine, region=settings.default_region)
@@ -163,12 +179,19 @@ def build(settings: Settings) -> Components:
         store=repository,
         bus=feed.call_bus(bus),
         customer_lookup=callers.for_call,
-        on_effect=both(routing.on_call_effect, feed.pops.on_effect),
+        on_effect=both(routing.on_call_effect, feed.pops.on_effect, webhooks.live.on_effect if webhooks.live else None),
         annotate=routing.annotate,
+        buffer_limit=settings.call_buffer_limit,
     )
+    feed.pops.arrival = lambda: service.arrived
+    lease = feed.lease  # with Redis: only its holder consumes AMI's call events
+    consuming = lease.valid if lease is not None else lambda: True
+    if lease is not None:
+        consumer.follow(lease, service=service, ami=lambda: ami)
 
     def on_event(event: AmiEvent) -> None:
-        if not routing.on_ami_event(event):  # phones' states go to routing, the rest to calls
+        # phones' states go to routing, the rest to calls while this process holds the lease
+        if not routing.on_ami_event(event) and consuming():
             service.submit(event)
 
     ami = AmiClient(
@@ -186,6 +209,7 @@ def build(settings: Settings) -> Components:
         reconnect_max=settings.ami_reconnect_max,
         max_frame_bytes=settings.ami_max_frame_bytes,
         backlog=lambda: service.backlog,  # a flood pauses reading instead of filling memory
+        events=consuming,  # a standby logs in for actions only (click-to-call, device states)
     )
     return Components(
         settings,
@@ -200,18 +224,50 @@ def build(settings: Settings) -> Components:
         agi,
         callers=callers,
         feed=feed,
+        webhooks=webhooks,
+        probes=Probes(engine=engine, redis=feed.redis),
     )
 
 
 def health(c: Components) -> dict[str, Any]:
+    """/health/ready's report: "ok" when AMI is connected (or this process is a standby: the
+    lease's holder consumes AMI), the database and Redis (when configured) answer and no
+    finished call had to be dropped for a full buffer; else the reasons."""
+    lease = c.feed.lease if c.feed is not None else None
+    leader = lease.valid() if lease is not None else True
+    reasons = []
+    if leader and not c.ami.connected:
+        reasons.append("AMI not connected")
+    if c.probes is not None and not c.probes.database_ok:
+        reasons.append("database unreachable")
+    if c.probes is not None and not c.probes.redis_ok:
+        reasons.append("Redis unreachable")
+    if c.service.unsaved >= c.service.buffer_limit:
+        reasons.append("call buffer full: finished calls are being dropped")
     return {
-        "status": "ok" if c.ami.connected else "degraded",
-        "ami": {"connected": c.ami.connected, "error": c.ami.last_error},
-        "database": {"unsaved_calls": c.service.unsaved, "errors": c.service.store_errors},
+        "status": "degraded" if reasons else "ok",
+        "reasons": reasons,
+        "role": "standalone" if lease is None else "leader" if leader else "standby",
+        "lease": None
+        if lease is None
+        else {"node": lease.node_id, "epoch": lease.epoch, "error": lease.last_error or None},
+        "ami": {"connected": c.ami.connected, "consuming": c.ami.consuming, "error": c.ami.last_error},
+        "database": {
+            "reachable": c.probes.database_ok if c.probes is not None else None,
+            "error": c.probes.database_error if c.probes is not None else None,
+            "unsaved_calls": c.service.unsaved,
+            "buffer_limit": c.service.buffer_limit,
+            "dropped_calls": c.service.dropped_records,
+            "errors": c.service.store_errors,
+        },
+        "redis": None
+        if c.probes is None or c.feed is None or c.feed.redis is None
+        else {"reachable": c.probes.redis_ok, "error": c.probes.redis_error},
         "live_calls": len(c.service.tracker.calls),
         "fastagi": c.agi.health() if c.agi is not None else None,
         "directory": c.callers.stats() if c.callers is not None else None,
         "feed": c.feed.health() if c.feed is not None else None,
+        "webhooks": c.webhooks.health() if c.webhooks is not None else None,
     }
 
 
@@ -254,7 +310,10 @@ def metrics(c: Components) -> str:
             "calls dropped because the buffer was full",
             s.dropped_records,
         ),
+        ("cti_buffer_limit", "gauge", "finished calls the buffer holds at most", s.buffer_limit),
+        ("cti_calls_fenced_total", "counter", "calls refused: a newer AMI consumer had written", s.fenced_records),
         ("cti_event_backlog", "gauge", "AMI events queued for the tracker", s.backlog),
+        *_cluster_samples(c),
         (
             "cti_ws_subscribers",
             "gauge",
@@ -277,6 +336,23 @@ def metrics(c: Components) -> str:
     return render(samples)
 
 
+def _cluster_samples(c: Components) -> list[Sample]:
+    lease = c.feed.lease if c.feed is not None else None
+    probes = c.probes
+    leader = lease.valid() if lease is not None else True
+    samples: list[Sample] = [
+        ("cti_leader", "gauge", "1 when this process consumes AMI (holds the lease, or alone)", float(leader)),
+        ("cti_lease_epoch", "gauge", "fencing epoch of the AMI lease held (0: none)", float(lease.epoch or 0) if lease else 0.0),
+        ("cti_lease_changes_total", "counter", "times this process took or gave up the AMI lease", lease.changes if lease else 0),
+        ("cti_lease_errors_total", "counter", "AMI lease renewals that failed (Redis away)", lease.errors if lease else 0),
+    ]
+    if probes is not None:
+        samples.append(("cti_database_up", "gauge", "1 when the database answers", float(probes.database_ok)))
+        if c.feed is not None and c.feed.redis is not None:
+            samples.append(("cti_redis_up", "gauge", "1 when Redis answers", float(probes.redis_ok)))
+    return samples
+
+
 def _framing_samples(ami: AmiClient) -> list[Sample]:
     f = ami.framing
     return [
@@ -297,6 +373,12 @@ def _feed_samples(feed: Feed | None) -> list[Sample]:
         ("cti_ws_messages_total", "counter", "messages routed to at least one login", hub.routed),
         ("cti_ws_deliveries_total", "counter", "messages handed to websockets here", hub.deliveries),
         ("cti_pops_total", "counter", "screen-pops opened (ringing or transferred)", pops.shown),
+        (
+            "cti_pop_latency_seconds",
+            "histogram",
+            "from the AMI event's arrival to the pop handed to the feed",
+            pops.latency,
+        ),
         ("cti_pop_card_failures_total", "counter", "pops sent without the customer card", pops.card_failures),
         ("cti_feed_publishing", "gauge", "1 when this process publishes call events", float(feed.publishing)),
     ]
@@ -320,6 +402,8 @@ def _tasks(c: Components) -> Callable[[web.Application], AsyncIterator[None]]:
         routing_tasks = await _start_routing(c)
         if c.feed is not None:
             await c.feed.start()
+        if c.probes is not None:
+            await c.probes.check()  # /health/ready answers from the first request
         feed_tasks = [
             loop.create_task(work, name=f"cti-feed-{n}")
             for n, work in enumerate(c.feed.tasks() if c.feed is not None else ())
@@ -328,6 +412,8 @@ def _tasks(c: Components) -> Callable[[web.Application], AsyncIterator[None]]:
             *routing_tasks,
             *feed_tasks,
             *([loop.create_task(c.callers.run(), name="cti-directory")] if c.callers else []),
+            *(loop.create_task(work, name=name) for name, work in (c.webhooks.tasks() if c.webhooks else ())),
+            *([loop.create_task(c.probes.run(), name="cti-probes")] if c.probes else []),
             loop.create_task(c.service.consume(), name="cti-events"),
             loop.create_task(c.service.write_forever(), name="cti-writer"),
             loop.create_task(c.service.sweep_forever(), name="cti-sweeper"),
@@ -344,6 +430,8 @@ def _tasks(c: Components) -> Callable[[web.Application], AsyncIterator[None]]:
                 await tasks[-1]
             await c.service.drain()
             await c.service.flush(timeout=5.0)
+            if c.webhooks is not None and c.webhooks.live is not None:
+                await c.webhooks.live.drain()
             for task in tasks[:-1]:
                 task.cancel()
             await asyncio.gather(*tasks[:-1], return_exceptions=True)
@@ -396,8 +484,10 @@ def _report_crash(task: asyncio.Task[Any]) -> None:
 
 
 def create_server_app(c: Components) -> web.Application:
-    from web import callbacks_api
+    from web import callbacks_api, webhooks_api
     from web.app import create_app
+    from web import reports_api
+    from cti.reports.setup import build_reports
 
     async def recent(limit: int, involving: frozenset[str] | None) -> list[dict[str, Any]]:
         calls = await c.repository.list_calls(limit=limit, newest_first=True, involving=involving)
@@ -409,7 +499,13 @@ def create_server_app(c: Components) -> web.Application:
     if c.callers is not None:
         region, office = c.settings.default_region, c.settings.timezone
         directory = DirectoryServices(
-            customers=CustomerService(sessions=sessions, region=region, office_timezone=office, directory=c.callers),
+            customers=CustomerService(
+                sessions=sessions,
+                region=region,
+                office_timezone=office,
+                directory=c.callers,
+                on_saved=c.webhooks.service.customer_saved if c.webhooks is not None else None,
+            ),
             agents=AgentService(sessions=sessions, region=region, directory=c.callers),
             callers=c.callers,
         )
@@ -428,6 +524,9 @@ def create_server_app(c: Components) -> web.Application:
         clicktocall=c.feed.clicktocall if c.feed is not None else None,
     )
     callbacks_api.setup(app, callbacks=c.callbacks, default_region=c.settings.default_region)
+    reports_api.setup(app, reports=build_reports(c.settings, sessions), callbacks=c.callbacks)
+    if c.webhooks is not None:
+        webhooks_api.setup(app, webhooks=c.webhooks.service)
     app.cleanup_ctx.append(housekeeping(c.auth))
     app.cleanup_ctx.append(_tasks(c))
     return app

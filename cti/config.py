@@ -49,6 +49,14 @@ class Settings:
     redis_url: str = ""
     #: prefix of every Redis key and channel cti uses (several installations can share a Redis)
     redis_prefix: str = "cti:"
+    #: with Redis, one process at a time consumes AMI: it holds a lease this many seconds past
+    #: each renewal; a standby takes over within about this long after the holder dies
+    lease_seconds: float = 3.0
+    #: ...renewed (and, by standbys, tried) this often, seconds
+    lease_renew_seconds: float = 0.75
+    #: finished calls kept in memory while the database is away; beyond, calls are dropped
+    #: (logged as critical, counted in cti_calls_dropped_total, /health/ready fails)
+    call_buffer_limit: int = 100_000
     #: a reconnecting /ws client gets what it missed from a log of this many messages per login
     ws_resume_messages: int = 200
     #: ...kept this many seconds (also how long a closed feed's login still gets live calls)

@@ -187,6 +187,7 @@ class AmiClient:
         backlog: Callable[[], int] | None = None,
         max_backlog: int = 50_000,
         rand: Callable[[], float] = random.random,
+        events: Callable[[], bool] = lambda: True,
     ) -> None:
         self.host, self.port, self.username = host, port, username
         self._secret = secret
@@ -199,6 +200,9 @@ class AmiClient:
         self._max_frame = max_frame_bytes
         self._backlog, self._max_backlog = backlog, max_backlog
         self._rand = rand
+        self._events = events  #: whether a new session asks for events (the AMI lease's holder)
+        self._restart = False
+        self.consuming = False  #: this session logged in with events on (and resynchronized)
         self._framing_before = FramingStats()  #: what earlier sessions' framers counted
         self._protocol: AmiProtocol | None = None
         self.connected = False
@@ -213,6 +217,13 @@ class AmiClient:
         """Frames seen, dropped as oversized, malformed or undecodable: every session so far."""
         current = self._protocol.stream.stats if self._protocol is not None else FramingStats()
         return _added(self._framing_before, current)
+
+    def restart(self) -> None:
+        """End the current session and open a new one at once: the lease changed hands, so
+        the events are wanted (with a resync) or not any more."""
+        self._restart = True
+        if self._protocol is not None:
+            self._protocol.close()
 
     async def run(self) -> None:
         attempt = 0
@@ -231,7 +242,7 @@ class AmiClient:
                 self.last_error = f"cannot reach Asterisk AMI at {self.host}:{self.port}: {reason}"
                 log.warning("%s", self.last_error)
             finally:
-                self.connected = False
+                self.connected = self.consuming = False
                 if self._protocol is not None:
                     self._protocol.close()
                     self._framing_before = _added(self._framing_before, self._protocol.stream.stats)
@@ -241,6 +252,10 @@ class AmiClient:
                 # Python 3.11's wait_for can swallow a cancel that lands as its future completes:
                 # a cancelled client must stop, not reconnect forever
                 raise asyncio.CancelledError
+            if self._restart:
+                self._restart = False
+                attempt = 0
+                continue
             delay = backoff_delay(attempt, low=self._low, high=self._high, rand=self._rand)
             attempt += 1
             log.info("reconnecting to AMI in %.1f s", delay)
@@ -265,8 +280,15 @@ class AmiClient:
         )
         self._protocol = protocol
         self.stats.connects += 1
+        self._restart = False
+        consuming = self._events()
         login = Action(
-            {"Action": "Login", "Username": self.username, "Secret": self._secret, "Events": "on"}
+            {
+                "Action": "Login",
+                "Username": self.username,
+                "Secret": self._secret,
+                "Events": "on" if consuming else "off",
+            }
         )
         reply = await self._send(protocol, login, self._connect_timeout)
         if reply.get("Response") != "Success":
@@ -275,11 +297,18 @@ class AmiClient:
                 f"{peer_text(reply.get('Message', 'no reason given'))}. Check ami_username/ami_secret "
                 "(CTI_AMI_USERNAME, CTI_AMI_SECRET or ami_secret_file) against manager.conf, and its permit= lines."
             )
-        self.connected = True
+        self.connected, self.consuming = True, consuming
         self.last_error = None
-        log.info("AMI connected to %s:%s as %s", self.host, self.port, self.username)
-        # resynchronize: the reply's items flow through the event stream to the tracker
-        await self._send(protocol, Action({"Action": "CoreShowChannels"}), 30.0)
+        log.info(
+            "AMI connected to %s:%s as %s%s",
+            self.host,
+            self.port,
+            self.username,
+            "" if consuming else " (standby: actions only, no events)",
+            extra={"event": "ami_connected", "consuming": consuming},
+        )
+        if consuming:  # resynchronize: the reply's items flow through the event stream
+            await self._send(protocol, Action({"Action": "CoreShowChannels"}), 30.0)
         if self._on_connected is not None:
             self._on_connected()
         await self._keepalive(protocol)

@@ -15,12 +15,13 @@ from cti.calls.machine import Effect, Finished
 from cti.calls.model import Call, CallRecord, Direction, OfferStatus, iso
 from cti.calls.outcome import final_direction
 from cti.calls.tracker import CallTracker
+from cti.cluster.fence import StaleEpoch
 
 log = logging.getLogger(__name__)
 
 
 class CallStore(Protocol):
-    async def save_many(self, records: Sequence[CallRecord]) -> int: ...
+    async def save_many(self, records: Sequence[CallRecord], *, epoch: int | None = None) -> int: ...
 
 
 class Publisher(Protocol):
@@ -52,8 +53,9 @@ class CallService:
         self._lookup = customer_lookup
         self._on_effect = on_effect  #: a listener told of every effect (routing counts offers)
         self._annotate = annotate  #: adds what others know to a finished call (its routing)
-        self._events: asyncio.Queue[AmiEvent] = asyncio.Queue()
-        self._pending: deque[CallRecord] = deque()
+        self._events: asyncio.Queue[tuple[AmiEvent, float]] = asyncio.Queue()
+        #: finished calls waiting for the database, each with the lease epoch it was made under
+        self._pending: deque[tuple[int | None, CallRecord]] = deque()
         self._buffer_limit = buffer_limit
         self._batch = batch_size
         self._clock = clock
@@ -61,6 +63,12 @@ class CallService:
         #: per live call: the number looked up (caller in, number dialled out) and its customer
         self._customers: dict[str, tuple[str, dict[str, Any] | None]] = {}
         self.dropped_records = 0
+        #: when the event being handled reached this process (time.monotonic; None: replayed)
+        self.arrived: float | None = None
+        self.fenced_records = 0  #: refused by the database: a newer AMI consumer had written
+        #: the AMI lease's fencing epoch the calls finishing now are written under (None: one
+        #: process, unfenced); set by the lease's holder
+        self.epoch: int | None = None
         self.stored = 0
         self.store_errors = 0
         self.finished = 0
@@ -68,7 +76,7 @@ class CallService:
     # --- input: a plain callback that only enqueues (panoramisk-style callbacks never await) --
 
     def submit(self, event: AmiEvent) -> None:
-        self._events.put_nowait(event)
+        self._events.put_nowait((event, time.monotonic()))
 
     @property
     def backlog(self) -> int:
@@ -78,12 +86,24 @@ class CallService:
     def unsaved(self) -> int:
         return len(self._pending)
 
+    @property
+    def buffer_limit(self) -> int:
+        return self._buffer_limit
+
+    def forget_calls(self) -> None:
+        """Start over with no live call (this process takes over AMI after another: what it
+        tracked before is stale; the resync that follows rebuilds what is live)."""
+        self.tracker = CallTracker(rules=self.tracker.rules)
+        self._customers.clear()
+        while not self._events.empty():
+            self._events.get_nowait()
+
     # --- tasks owned by the application ----------------------------------------------------
 
     async def consume(self) -> None:
         """The one ordered consumer of AMI events."""
         while True:
-            event = await self._events.get()
+            event, self.arrived = await self._events.get()
             self.handle(event)
 
     def handle(self, event: AmiEvent) -> None:
@@ -98,7 +118,8 @@ class CallService:
     async def drain(self) -> None:
         """Process everything queued so far (tests, shutdown)."""
         while not self._events.empty():
-            self.handle(self._events.get_nowait())
+            event, self.arrived = self._events.get_nowait()
+            self.handle(event)
 
     async def sweep_forever(self, every: float = 60.0, max_idle: float = 6 * 3600) -> None:
         while True:
@@ -113,10 +134,18 @@ class CallService:
             if not self._pending:
                 self._wake.clear()
                 await self._wake.wait()
-            batch = [self._pending[i] for i in range(min(self._batch, len(self._pending)))]
+            epoch = self._pending[0][0]
+            batch: list[CallRecord] = []
+            for made_under, record in self._pending:  # one epoch per transaction
+                if made_under != epoch or len(batch) >= self._batch:
+                    break
+                batch.append(record)
             try:
                 assert self._store is not None
-                await self._store.save_many(batch)
+                await self._store.save_many(batch, epoch=epoch)
+            except StaleEpoch:
+                self._fenced(batch, epoch)
+                continue
             except Exception as exc:  # the database is down or refused: keep the calls
                 self.store_errors += 1
                 log.error(
@@ -126,14 +155,33 @@ class CallService:
                     exc,
                     len(self._pending),
                     delay,
+                    extra={"event": "database_error", "waiting": len(self._pending)},
                 )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
                 continue
+            if delay > 0.5:
+                log.warning(
+                    "the database accepts finished calls again; %d still waiting",
+                    len(self._pending) - len(batch),
+                    extra={"event": "database_back", "waiting": len(self._pending) - len(batch)},
+                )
             delay = 0.5
             for _ in batch:
                 self._pending.popleft()
             self.stored += len(batch)
+
+    def _fenced(self, batch: list[CallRecord], epoch: int | None) -> None:
+        for _ in batch:
+            self._pending.popleft()
+        self.fenced_records += len(batch)
+        log.warning(
+            "%d finished calls of AMI lease epoch %s refused: a newer consumer has written "
+            "(it resynchronized from Asterisk and records these calls itself)",
+            len(batch),
+            epoch,
+            extra={"event": "writes_fenced", "epoch": epoch, "calls": len(batch)},
+        )
 
     async def flush(self, timeout: float = 10.0) -> None:
         """Wait until every finished call so far is stored."""
@@ -174,9 +222,15 @@ class CallService:
                     "Bring the database back or raise the limit.",
                     self._buffer_limit,
                     record.linkedid,
+                    extra={
+                        "event": "call_buffer_full",
+                        "buffer_limit": self._buffer_limit,
+                        "dropped_total": self.dropped_records,
+                        "linkedid": record.linkedid,
+                    },
                 )
             else:
-                self._pending.append(record)
+                self._pending.append((self.epoch, record))
                 self._wake.set()
         if self._bus is not None:
             self._bus.publish({"type": "call.ended", "call": record.to_json()})

@@ -16,6 +16,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cti.calls.model import CallRecord, Direction, MissedKind, Outcome
+from cti.cluster import fence
 from cti.db.models import CallRow
 
 #: bound parameters one statement may carry: PostgreSQL's wire protocol allows 32767;
@@ -150,11 +151,12 @@ class CallRepository:
         self._after_save = tuple(after_save)
         self._announce = announce
 
-    async def save_many(self, records: Sequence[CallRecord]) -> int:
+    async def save_many(self, records: Sequence[CallRecord], *, epoch: int | None = None) -> int:
         """Store `records` in one transaction; a linkedid already stored is overwritten.
 
         Within one batch the last record for a linkedid wins. Returns the number of distinct
-        linkedids written.
+        linkedids written. `epoch`: the AMI lease's fencing epoch (several processes); a stale
+        one raises `cti.cluster.fence.StaleEpoch` and nothing is written.
         """
         latest: dict[str, dict[str, Any]] = {}
         for record in records:
@@ -165,6 +167,8 @@ class CallRepository:
         rows = list(latest.values())
         messages: list[dict[str, Any]] = []
         async with self._sessions() as session, session.begin():
+            if epoch is not None:
+                await fence.check(session, epoch)
             dialect = session.get_bind().dialect.name
             statement = upsert_statement(dialect)
             step = rows_per_statement(dialect, len(rows[0]))

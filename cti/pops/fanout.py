@@ -1,7 +1,5 @@
 """Fan-out across processes over Redis: one pub/sub channel, a node id on every message, own
-echoes ignored, reconnects with capped exponential backoff; and the lease that lets exactly one
-process at a time turn call events into messages (the others keep tracking, ready to take over).
-"""
+echoes ignored, reconnects with capped exponential backoff."""
 
 from __future__ import annotations
 
@@ -11,6 +9,8 @@ import logging
 import random
 from collections.abc import Callable
 from typing import Any
+
+from cti.cluster.lease import AmiLease
 
 log = logging.getLogger(__name__)
 
@@ -144,67 +144,8 @@ class RedisFanout:
         return self._pending.qsize()
 
 
-_RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-return redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) and 1 or 0
-"""
-
-
-class LeaderLease:
-    """Exactly one process at a time publishes what call events mean (pops, live calls).
-
-    Every process consumes AMI and tracks calls; the holder of this Redis lease turns them into
-    messages. A holder that stops renewing (crash, partition) loses the lease after `ttl`
-    seconds and another process takes over with the state it tracked meanwhile.
-    """
-
-    def __init__(
-        self, *, redis: Any, node_id: str, key: str = "cti:lease", ttl: float = 10.0
-    ) -> None:
-        self._redis = redis
-        self.node_id = node_id
-        self.key = key
-        self.ttl = ttl
-        self.is_leader = False
-        self.changes = 0
-        self._script = redis.register_script(_RENEW)
-
-    async def step(self) -> bool:
-        try:
-            held = bool(
-                await self._script(keys=[self.key], args=[self.node_id, int(self.ttl * 1000)])
-            )
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.warning("leader lease unreachable (%s); not publishing call events", exc)
-            held = False
-        if held != self.is_leader:
-            self.changes += 1
-            log.info(
-                "node %s %s publishing call events", self.node_id, "starts" if held else "stops"
-            )
-        self.is_leader = held
-        return held
-
-    async def run(self) -> None:
-        while True:
-            await self.step()
-            await asyncio.sleep(self.ttl / 3)
-
-    async def release(self) -> None:
-        try:
-            if _text(await self._redis.get(self.key)) == self.node_id:
-                await self._redis.delete(self.key)
-        except Exception:  # shutting down: the lease expires by itself
-            pass
-        self.is_leader = False
-
-
-def _text(value: Any) -> str:
-    return value.decode("utf-8") if isinstance(value, bytes) else str(value or "")
+#: the lease moved to `cti.cluster.lease` (it now decides who consumes AMI, with an epoch)
+LeaderLease = AmiLease
 
 
 __all__ = ["LeaderLease", "RedisFanout"]

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from cti.calls.machine import Answered, Effect, Finished, Ringing
 from cti.calls.model import Call, iso
+from cti.metrics import Histogram
 from cti.pops import pops as book_rules
 from cti.pops.cards import CallerCard, CardSource
 from cti.pops.pops import AgentRef, AnsweredBy, CallFacts, Ended, Output, Show, TransferredAway
@@ -113,6 +114,11 @@ class PopService:
         self._views: dict[tuple[str, str], dict[str, Any]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.shown = 0
+        #: from the AMI event's arrival to the pop handed to the feed (journal, sockets, Redis)
+        self.latency = Histogram()
+        #: when the event being handled arrived (time.monotonic; set by the composition root)
+        self.arrival: Callable[[], float | None] = lambda: None
+        self._arrived: dict[tuple[str, str], float] = {}
         self.card_failures = 0
         self.cards_read = 0  #: cards read from the database
         self.card_seconds = 0.0  #: ...and the time that took
@@ -143,7 +149,12 @@ class PopService:
             if isinstance(effect, Finished):
                 self._lanes.pop(linkedid, None)
             return
+        arrived = self.arrival()
+        if len(self._arrived) > 10_000:  # pops of calls that ended before their card came
+            self._arrived.clear()
         for output in outputs:
+            if arrived is not None and isinstance(output, Show):
+                self._arrived[(output.pop.agent.login, output.linkedid)] = arrived
             self._dispatch(output)
         if isinstance(effect, Finished):
             lane = self._lanes.get(linkedid)
@@ -284,6 +295,9 @@ class PopService:
         if isinstance(output, Show):
             self.shown += 1
             login = output.pop.agent.login
+            arrived = self._arrived.pop((login, output.linkedid), None)
+            if arrived is not None:
+                self.latency.observe(time.monotonic() - arrived)
             view = self.view(output, card)
             self._views[(login, output.linkedid)] = view
             if output.pop.transferred_from:

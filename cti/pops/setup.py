@@ -14,9 +14,10 @@ from typing import Any, Protocol
 from cti.ami.connection import AmiNotConnected
 from cti.calls.clicktocall import ClickToCall, KeyStore, MemoryKeys, RedisKeys
 from cti.calls.model import Call
+from cti.cluster.lease import AmiLease
 from cti.config import Settings
 from cti.pops.cards import CardSource
-from cti.pops.fanout import LeaderLease, RedisFanout
+from cti.pops.fanout import RedisFanout
 from cti.pops.hub import FeedHub
 from cti.pops.journal import MemoryJournal, RedisJournal
 from cti.pops.publisher import FeedPublisher
@@ -72,7 +73,7 @@ class Feed:
     people: People | None = None
     redis: Any = None
     fanout: RedisFanout | None = None
-    lease: LeaderLease | None = None
+    lease: AmiLease | None = None  #: who consumes AMI (with Redis)
     refresh_every: float = 5.0
     clicktocall: ClickToCall | None = None
     #: true once what the process keeps for good is loaded (the caller lookup's customers)
@@ -173,8 +174,10 @@ def build_feed(
     send_action: Callable[[Any], Awaitable[Any]] | None = None,
     ami_connected: Callable[[], bool] = lambda: True,
     redis: Any = None,
+    lease_floor: Callable[[], Awaitable[int]] | None = None,
 ) -> Feed:
-    """The feed for `cti serve`: in memory, or shared through Redis when `redis_url` is set."""
+    """The feed for `cti serve`: in memory, or shared through Redis when `redis_url` is set
+    (then with the AMI consumer lease; `lease_floor`: the newest epoch the database saw)."""
     node_id = uuid.uuid4().hex[:8]
     if settings.redis_url and redis is None:
         import redis.asyncio as aioredis
@@ -206,7 +209,14 @@ def build_feed(
             channel=f"{prefix}feed",
         )
         hub.fanout = fanout
-        lease = LeaderLease(redis=redis, node_id=node_id, key=f"{prefix}lease")
+        lease = AmiLease(
+            redis=redis,
+            node_id=node_id,
+            key=f"{prefix}lease",
+            ttl=settings.lease_seconds,
+            renew_every=settings.lease_renew_seconds,
+            floor=lease_floor,
+        )
     publisher = FeedPublisher(bus=bus, pops=hub)
     agents = AgentBook()
     pops = PopService(
@@ -264,6 +274,7 @@ def feed_for_server(
     after the feed, which they are wired to)."""
     from cti.auth.sql import SqlAuthStore
     from cti.calls.outcome import final_direction
+    from cti.cluster import fence
     from cti.customers.directory import match_in_database
     from cti.customers.service import CustomerService
 
@@ -308,6 +319,7 @@ def feed_for_server(
         routing=routing,
         send_action=send,
         ami_connected=lambda: bool(ami().connected),
+        lease_floor=lambda: fence.newest(sessions),
     )
     holder.append(feed)
     if callers is not None:

@@ -1,0 +1,1 @@
+"""Several `cti serve` processes: the AMI consumer lease (Redis), its fencing epoch (database)."""
