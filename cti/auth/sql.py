@@ -76,16 +76,15 @@ class SqlAuthStore:
         """Through the directory's own writes: the change is audited and announced."""
         from cti.customers.audit import Entity
         from cti.customers.model import Agent as DirectoryAgent
-        from cti.customers.model import Role as DirectoryRole
         from cti.db import agents as directory
         from cti.db.audit import record_changes
 
         async with self._sessions() as db, db.begin():
             old = (await directory.by_logins(db, [login])).get(login)
             new = (
-                DirectoryAgent(id=None, login=login, name=name or login, role=DirectoryRole(role))
+                DirectoryAgent(id=None, login=login, name=name or login, role=role)
                 if old is None
-                else dataclasses.replace(old, role=DirectoryRole(role), name=name or old.name)
+                else dataclasses.replace(old, role=role, name=name or old.name)
             )
             (saved,) = await directory.write(
                 db, [(old, new)], actor="cti user add", at=datetime.now(UTC)

@@ -9,14 +9,12 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from cti.auth.principal import Role  # one role for the directory and for access
+
 #: how many of a customer's orders the card shows
 LAST_ORDERS = 5
 
 
-class Role(enum.StrEnum):
-    AGENT = "agent"  #: answers calls, sees their own customers and callbacks
-    SUPERVISOR = "supervisor"  #: reads reports, reassigns customers, edits duty schedules
-    ADMIN = "admin"  #: configures agents, routing, integrations
 
 
 class TimezoneSource(enum.StrEnum):
