@@ -127,6 +127,22 @@ class Settings:
     routing_refresh_seconds: float = 5.0
     #: a caller lookup slower than this (seconds) routes the call as from an unknown caller
     routing_lookup_timeout: float = 0.5
+    #: "open in CRM" link of customers without their own crm_url: {external_id}, {id} or {phone}
+    #: (empty: only customers' own links), e.g. https://crm.example/customers/{external_id}
+    crm_url_template: str = ""
+    #: link to a call's recording (MixMonitor): {file} (name), {path} (as given), {linkedid};
+    #: e.g. https://pbx.example/recordings/{file} (empty: no links)
+    recording_url_template: str = ""
+    #: a webhook receiver must answer within this many seconds
+    webhook_timeout: float = 10.0
+    #: webhook requests in flight at once, per process
+    webhook_concurrency: int = 4
+    #: first retry of a failed webhook after this many seconds, doubling (with jitter), up to an hour
+    webhook_retry_first_seconds: float = 10.0
+    #: ...until this many hours after the event; then the delivery is marked failed
+    webhook_retry_hours: float = 24.0
+    #: the delivery log keeps finished deliveries this many days
+    webhook_log_days: float = 30.0
     #: log level and format ("text" or "json")
     log_level: str = "INFO"
     log_format: str = "text"

@@ -4,7 +4,7 @@ imported, audited; each write in one transaction that ends by telling the live l
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -67,12 +67,16 @@ class CustomerService:
         office_timezone: str,
         directory: CallerDirectory | None = None,
         clock: Callable[[], datetime] = _utcnow,
+        on_saved: Callable[[AsyncSession, dict[str, Any], bool], Awaitable[None]] | None = None,
     ) -> None:
         self._sessions = sessions
         self._region = region
         self._office = office_timezone
         self._directory = directory
         self._clock = clock
+        #: told of each customer created or changed one at a time, in the write's transaction
+        #: (the webhook outbox: customer.created/updated); bulk upserts and imports are not
+        self._on_saved = on_saved
 
     # --- reading ---------------------------------------------------------------------------------
 
@@ -201,6 +205,8 @@ class CustomerService:
                 )
                 assert written.id is not None
                 await record_changes(session, Entity.CUSTOMER, [written.id])
+                if self._on_saved is not None and (old is None or old.audited() != new.audited() or given.orders):
+                    await self._on_saved(session, self.view(written), old is None)
         except IntegrityError:
             raise Conflict(
                 "another request changed the same customer; try again", field="external_id"

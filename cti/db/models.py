@@ -188,4 +188,5 @@ from cti.db import auth_models as _auth_models  # noqa: E402,F401
 from cti.db import directory_models as _directory_models  # noqa: E402,F401
 from cti.db import missed_models as _missed_models  # noqa: E402,F401
 from cti.db import routing_models as _routing_models  # noqa: E402,F401
+from cti.db import webhook_models as _webhook_models  # noqa: E402,F401
 from cti.db import fence_models as _fence_models  # noqa: E402,F401

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -62,7 +62,9 @@ class Callbacks:
         context: ContextSource,
         policy: CallbackPolicy | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        on_resolved: Callable[[AsyncSession, dict[str, Any]], Awaitable[None]] | None = None,
     ) -> None:
+        self._on_resolved = on_resolved  #: in the resolving transaction (the webhook outbox)
         self._sessions = session_factory
         self._context = context
         self._policy = policy or CallbackPolicy()
@@ -265,7 +267,10 @@ class Callbacks:
             log_entry(
                 session, row, now, by, "resolved", None, {"resolution": "manual", "note": note}
             )
-            return callback_view(row)
+            view = callback_view(row)
+            if self._on_resolved is not None:
+                await self._on_resolved(session, view)
+            return view
 
     async def escalate_due(self) -> list[dict[str, Any]]:
         """Open callbacks past their deadline, not escalated yet: mark and return them (from

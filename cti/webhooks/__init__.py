@@ -1,0 +1,1 @@
+"""Webhooks: events for shops and CRMs, signed, kept in a durable outbox and retried for a day."""
