@@ -81,6 +81,8 @@ class Settings:
     short_abandon_seconds: float = 5.0
     #: a missed call must be called back within this many minutes (moved into the window)
     callback_sla_minutes: float = 5.0
+    #: reports: a call answered after at most this many seconds of waiting is within service level
+    report_service_level_seconds: float = 20.0
     #: business hours in the customer's own time zone when callbacks are due ("HH:MM-HH:MM")
     callback_window: str = "09:00-21:00"
     #: who owns a callback when there is no account manager and no duty operator (a login)

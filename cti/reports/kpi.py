@@ -185,7 +185,7 @@ def _round(value: float | None) -> float | None:
 
 
 def _seconds(value: float | None) -> float | None:
-    return None if value is None else round(value, 2)
+    return None if value is None else round(value, 3)
 
 
 __all__ = [

@@ -126,6 +126,14 @@ class Reports:
                          "timezone": self.timezone},
         }
 
+    async def agent(self, login_or_extension: str) -> tuple[str, frozenset[str]]:
+        """An agent's login and phones (as calls name them) from a login or an extension."""
+        async with self._sessions() as session:
+            for login, _name, extension, device in await queries.agents(session):
+                if login_or_extension in (login, extension):
+                    return login, _phones(extension, device)
+        raise ReportError("agent", f"no agent with login or extension {login_or_extension!r}; see `cti user list`")
+
     async def _scope(
         self, session: AsyncSession, q: ReportQuery, viewer: Viewer, period: Period
     ) -> tuple[queries.CallScope, str | None]:

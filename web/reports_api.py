@@ -1,0 +1,163 @@
+"""HTTP edge of the supervisor reports: the /reports page and GET /api/reports/... (JSON or CSV).
+
+Thin: parameters to a `ReportQuery`, the signed-in principal to a `Viewer` (an agent gets only
+their own figures whatever the query says), `ReportError` to a problem+json naming the parameter.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from cti.auth.policy import sees_everything
+from cti.auth.principal import Principal
+from cti.exports.csv import to_csv
+from cti.missed.callbacks import Callbacks, MissedFilter
+from cti.reports.period import ReportError
+from cti.reports.service import ReportDenied, ReportQuery, Reports, Viewer
+from web.auth import principal_of
+from web.errors import Problem
+
+REPORTS = web.AppKey("reports", Reports)
+REPORT_CALLBACKS = web.AppKey("report_callbacks", Callbacks)
+
+_KINDS = ("abandoned", "no_answer", "busy", "out_of_hours")
+_MISSED_COLUMNS = ("missed_at", "kind", "short_abandon", "caller", "caller_e164", "caller_name", "customer_id",
+                   "did", "agents_rung", "wait_seconds", "callback_id", "callback_state", "callback_owner", "linkedid")
+
+
+def setup(app: web.Application, *, reports: Reports, callbacks: Callbacks | None, static_dir: Path | None = None) -> None:
+    app[REPORTS] = reports
+    pages = static_dir or Path(__file__).parent / "static"
+    if callbacks is not None:
+        app[REPORT_CALLBACKS] = callbacks
+
+    async def page(request: web.Request) -> web.StreamResponse:
+        """GET /reports: the report page; its figures come from the API, scoped per user."""
+        principal_of(request)
+        return web.FileResponse(pages / "reports.html", headers={"Cache-Control": "no-cache"})
+
+    app.router.add_get("/reports", page)
+    app.router.add_get("/api/reports/summary", summary)
+    app.router.add_get("/api/reports/breakdown", breakdown)
+    app.router.add_get("/api/reports/missed", missed)
+
+
+def _viewer(principal: Principal) -> Viewer:
+    return Viewer(login=principal.login, everything=sees_everything(principal), extensions=principal.extensions)
+
+
+def _query(request: web.Request) -> ReportQuery:
+    q = request.query
+    return ReportQuery(period=q.get("period") or None, on=q.get("date") or None, start=q.get("from") or None,
+                       end=q.get("to") or None, did=q.get("did") or None, agent=q.get("agent") or None)
+
+
+def _bad(exc: ReportError) -> Problem:
+    return Problem(status=400, detail=f"{exc.parameter}: {exc.message}",
+                   extensions={"errors": [{"field": exc.parameter, "reason": exc.message}]})
+
+
+def _format(request: web.Request) -> str:
+    fmt = request.query.get("format", "json")
+    if fmt not in ("json", "csv"):
+        raise Problem(status=400, detail="format: use json or csv",
+                      extensions={"errors": [{"field": "format", "reason": "use json or csv"}]})
+    return fmt
+
+
+def _csv(rows: list[dict[str, Any]], columns: list[str], name: str) -> web.Response:
+    return web.Response(text=to_csv(rows, columns), content_type="text/csv", charset="utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{name}.csv"',
+                                 "Cache-Control": "no-store"})
+
+
+def _stem(result: dict[str, Any], what: str) -> str:
+    return f"{what}-{result['period']['from']}-{result['period']['to']}"
+
+
+async def _run(request: web.Request, work: Any) -> dict[str, Any]:
+    try:
+        result: dict[str, Any] = await work
+    except ReportError as exc:
+        raise _bad(exc) from None
+    except ReportDenied as exc:
+        raise Problem(status=403, detail=f"{exc}; leave agent empty to see yours") from None
+    return result
+
+
+async def summary(request: web.Request) -> web.Response:
+    """GET /api/reports/summary: every KPI of the period in one object."""
+    fmt = _format(request)
+    result = await _run(request, request.app[REPORTS].summary(_query(request), _viewer(principal_of(request))))
+    if fmt == "csv":
+        row = {"from": result["period"]["from"], "to": result["period"]["to"], **result["figures"]}
+        return _csv([row], list(row), _stem(result, "summary"))
+    return web.json_response(result, headers={"Cache-Control": "no-store"})
+
+
+async def breakdown(request: web.Request) -> web.Response:
+    """GET /api/reports/breakdown?by=agent|did|team|hour|day: one row per group."""
+    fmt = _format(request)
+    by = request.query.get("by")
+    if not by:
+        raise _bad(ReportError("by", "say how to split: agent, did, team, hour or day"))
+    result = await _run(request, request.app[REPORTS].breakdown(_query(request), _viewer(principal_of(request)), by))
+    if fmt == "csv":
+        rows = [{k: v for k, v in row.items() if k != "goals"} for row in result["rows"]]
+        columns = list(rows[0]) if rows else ["label"]
+        return _csv(rows, columns, _stem(result, f"by-{result['by']}"))
+    return web.json_response(result, headers={"Cache-Control": "no-store"})
+
+
+def _flag(request: web.Request, name: str) -> bool | None:
+    raw = (request.query.get(name) or "").lower()
+    if raw == "":
+        return None
+    if raw in ("true", "1", "yes"):
+        return True
+    if raw in ("false", "0", "no"):
+        return False
+    raise _bad(ReportError(name, "use true or false"))
+
+
+async def missed(request: web.Request) -> web.Response:
+    """GET /api/reports/missed: the period's missed calls, filtered by agent, DID, kind, resolved."""
+    fmt = _format(request)
+    principal = principal_of(request)
+    callbacks = request.app.get(REPORT_CALLBACKS)
+    if callbacks is None:
+        raise Problem(status=503, detail="Missed calls need the database (cti serve).")
+    reports = request.app[REPORTS]
+    query = _query(request)
+    try:
+        period = reports.period(query)
+    except ReportError as exc:
+        raise _bad(exc) from None
+    kind = request.query.get("kind") or None
+    if kind is not None and kind not in _KINDS:
+        raise _bad(ReportError("kind", f"{kind!r} is not a kind; use {', '.join(_KINDS)}"))
+    if sees_everything(principal):
+        whose = None
+        if query.agent:
+            try:
+                whose = await reports.agent(query.agent)
+            except ReportError as exc:
+                raise _bad(exc) from None
+    elif query.agent and query.agent != principal.login and query.agent not in principal.extensions:
+        raise Problem(status=403, detail="agents see only their own missed calls; leave agent empty")
+    else:
+        whose = (principal.login, principal.extensions)
+    rows = await callbacks.missed(MissedFilter(since=period.start, until=period.end, did=query.did, kind=kind,
+                                               resolved=_flag(request, "resolved"), limit=10000))
+    if whose is not None:
+        login, phones = whose
+        rows = [r for r in rows if r.get("callback_owner") == login or phones & set(r.get("agents_rung") or ())]
+    if fmt == "csv":
+        return _csv(rows, list(_MISSED_COLUMNS), f"missed-{period.first}-{period.last}")
+    return web.json_response({"period": period.to_json(), "missed": rows}, headers={"Cache-Control": "no-store"})
+
+
+__all__ = ["REPORTS", "breakdown", "missed", "setup", "summary"]
