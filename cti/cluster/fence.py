@@ -32,7 +32,9 @@ async def check(session: AsyncSession, epoch: int) -> None:
 async def newest(sessions: async_sessionmaker[AsyncSession]) -> int:
     """The newest epoch the database accepted (0: none yet); the lease never hands out less."""
     async with sessions() as session:
-        return int(await session.scalar(select(LeaderFenceRow.epoch).where(LeaderFenceRow.id == 1)) or 0)
+        return int(
+            await session.scalar(select(LeaderFenceRow.epoch).where(LeaderFenceRow.id == 1)) or 0
+        )
 
 
 __all__ = ["StaleEpoch", "check", "newest"]

@@ -145,7 +145,9 @@ class AmiLease:
 
     def _set(self, epoch: int | None, why: str) -> None:
         before = self.epoch
-        continuous = epoch is not None and self.last_epoch is not None and epoch == self.last_epoch + 1
+        continuous = (
+            epoch is not None and self.last_epoch is not None and epoch == self.last_epoch + 1
+        )
         continuous = continuous or (epoch is not None and epoch == before)
         self.epoch = epoch
         if epoch is not None:

@@ -15,7 +15,9 @@ log = logging.getLogger(__name__)
 class Probes:
     """`SELECT 1` and `PING` every `every` seconds; each answer within `timeout` or it failed."""
 
-    def __init__(self, *, engine: Any, redis: Any = None, every: float = 2.0, timeout: float = 2.0) -> None:
+    def __init__(
+        self, *, engine: Any, redis: Any = None, every: float = 2.0, timeout: float = 2.0
+    ) -> None:
         self._engine = engine
         self._redis = redis
         self.every = every
