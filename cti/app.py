@@ -488,8 +488,6 @@ def create_server_app(c: Components) -> web.Application:
     from web.app import create_app
     from web import reports_api
     from cti.reports.setup import build_reports
-    from web import reports_api
-    from cti.reports.setup import build_reports
 
     async def recent(limit: int, involving: frozenset[str] | None) -> list[dict[str, Any]]:
         calls = await c.repository.list_calls(limit=limit, newest_first=True, involving=involving)
@@ -526,7 +524,6 @@ def create_server_app(c: Components) -> web.Application:
         clicktocall=c.feed.clicktocall if c.feed is not None else None,
     )
     callbacks_api.setup(app, callbacks=c.callbacks, default_region=c.settings.default_region)
-    reports_api.setup(app, reports=build_reports(c.settings, sessions), callbacks=c.callbacks)
     reports_api.setup(app, reports=build_reports(c.settings, sessions), callbacks=c.callbacks)
     if c.webhooks is not None:
         webhooks_api.setup(app, webhooks=c.webhooks.service)
