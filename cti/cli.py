@@ -103,6 +103,7 @@ FEATURE_COMMANDS: list[str] = [
     "cti.auth.commands",
     "cti.routing.commands",
     "cti.customers.commands",
+    "cti.webhooks.commands",
     "cti.reports.commands",
 ]
 
