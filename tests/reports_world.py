@@ -99,3 +99,48 @@ async def populate(sessions: async_sessionmaker[AsyncSession]) -> None:
     repository = CallRepository(session_factory=sessions, after_save=[CallbackBook(context=duty_petrov).record_calls])
     for record in sorted(CALLS, key=lambda r: r.ended_at):  # as the live server stores them
         await repository.save_many([record])
+
+
+PASSWORD = "a long password for reports"
+
+
+async def report_app(database_url: str) -> tuple[Any, dict[str, str], Any]:
+    """The web app with the reports over the populated day: (app, bearer tokens, engine).
+    People: boss (supervisor), ivanova (agent, 101), petrov (agent, 102)."""
+    from cti.auth.memory import MemoryAuthStore
+    from cti.auth.principal import Role, Scope
+    from cti.auth.service import AuthService
+    from cti.auth.store import Person
+    from cti.bus import InProcessBus
+    from cti.config import Settings
+    from cti.db.migrate import upgrade
+    from cti.db.session import create_engine, session_factory
+    from cti.missed.callbacks import Callbacks
+    from cti.reports.service import Reports
+    from cti.routing.rules import parse_rules
+    from web import reports_api
+    from web.app import create_app
+
+    await upgrade(database_url)
+    engine = create_engine(database_url)
+    sessions = session_factory(engine)
+    await populate(sessions)
+    store = MemoryAuthStore()
+    auth = AuthService(store=store)
+    tokens: dict[str, str] = {}
+    for login, role, ext in (("boss", Role.SUPERVISOR, ""), ("ivanova", Role.AGENT, "101"),
+                             ("petrov", Role.AGENT, "102")):
+        await auth.add_user(login, role=role, password=PASSWORD)
+        if ext:
+            store.put_person(Person(login=login, name=login.title(), role=role, extension=ext, device=f"PJSIP/{ext}"))
+        tokens[login] = (await auth.create_token(login, scopes=frozenset({Scope.READ})))[1]
+
+    async def no_calls(limit: int, involving: frozenset[str] | None) -> list[dict[str, Any]]:
+        return []
+
+    app = create_app(settings=Settings(), bus=InProcessBus(), live_calls=list, recent_calls=no_calls,
+                     health=dict, metrics=str, auth=auth)
+    reports = Reports(sessions=sessions, timezone="Europe/Moscow", clock=lambda: NOW,
+                      did_rules=parse_rules(["74952220101=sales", "74952220202=support"]))
+    reports_api.setup(app, reports=reports, callbacks=Callbacks(session_factory=sessions, context=duty_petrov))
+    return app, tokens, engine
