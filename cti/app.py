@@ -187,7 +187,7 @@ def build(settings: Settings) -> Components:
     lease = feed.lease  # with Redis: only its holder consumes AMI's call events
     consuming = lease.valid if lease is not None else lambda: True
     if lease is not None:
-        consumer.follow(lease, service=service, ami=lambda: ami)
+        consumer.follow(lease, service=service, ami=lambda: ami, before_resync=feed.inherit_pops)
 
     def on_event(event: AmiEvent) -> None:
         # phones' states go to routing, the rest to calls while this process holds the lease
@@ -484,10 +484,9 @@ def _report_crash(task: asyncio.Task[Any]) -> None:
 
 
 def create_server_app(c: Components) -> web.Application:
-    from web import callbacks_api, webhooks_api
-    from web.app import create_app
-    from web import reports_api
     from cti.reports.setup import build_reports
+    from web import callbacks_api, reports_api, webhooks_api
+    from web.app import create_app
 
     async def recent(limit: int, involving: frozenset[str] | None) -> list[dict[str, Any]]:
         calls = await c.repository.list_calls(limit=limit, newest_first=True, involving=involving)

@@ -234,6 +234,14 @@ class RedisJournal:
     async def pops(self, login: str) -> list[str]:
         return [_text(v) for v in await self._redis.hvals(f"{self._prefix}{login}:pops")]
 
+    async def open_pops(self, logins: Sequence[str]) -> set[tuple[str, str]]:
+        """(login, linkedid) of every pop open now: what a new AMI consumer must not pop again."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for login in logins:
+                pipe.hkeys(f"{self._prefix}{login}:pops")
+            answers = await pipe.execute()
+        return {(login, _text(lid)) for login, lids in zip(logins, answers, strict=True) for lid in lids}
+
     async def close(self) -> None:
         return None
 

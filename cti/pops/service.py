@@ -119,6 +119,8 @@ class PopService:
         #: when the event being handled arrived (time.monotonic; set by the composition root)
         self.arrival: Callable[[], float | None] = lambda: None
         self._arrived: dict[tuple[str, str], float] = {}
+        #: pops another process opened before this one took AMI over: updated, not popped again
+        self._inherited: set[tuple[str, str]] = set()
         self.card_failures = 0
         self.cards_read = 0  #: cards read from the database
         self.card_seconds = 0.0  #: ...and the time that took
@@ -160,6 +162,11 @@ class PopService:
             lane = self._lanes.get(linkedid)
             if lane is not None and lane.ready:
                 del self._lanes[linkedid]
+
+    def inherit(self, open_pops: set[tuple[str, str]]) -> None:
+        """Taking AMI over from another process: these (login, linkedid) pops are on screens
+        already; the resync re-opens them as updates, not as new rings."""
+        self._inherited = set(open_pops)
 
     def on_bus(self, message: dict[str, Any]) -> None:
         """A bus listener: a number's callbacks changed (or it missed a call), so its cached
@@ -300,7 +307,10 @@ class PopService:
                 self.latency.observe(time.monotonic() - arrived)
             view = self.view(output, card)
             self._views[(login, output.linkedid)] = view
-            if output.pop.transferred_from:
+            if (login, output.linkedid) in self._inherited:  # shown before the takeover
+                self._inherited.discard((login, output.linkedid))
+                p.pop_updated(agent=login, pop=view)
+            elif output.pop.transferred_from:
                 p.call_transferred(
                     agent=login,
                     linkedid=output.linkedid,

@@ -89,6 +89,12 @@ class Feed:
         """The bus CallService publishes live calls to (gated by the lease with Redis)."""
         return bus if self.lease is None else LeaderGate(bus, lambda: self.publishing)
 
+    async def inherit_pops(self) -> None:
+        """Before the resync of a takeover: the pops the former AMI consumer opened."""
+        journal = self.hub.journal
+        if isinstance(journal, RedisJournal):
+            self.pops.inherit(await journal.open_pops(list(self.agents.by_login)))
+
     async def load_agents(self) -> None:
         if self.people is not None:
             self.agents.set(agent_rows(await self.people.people()))
