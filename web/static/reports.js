@@ -120,6 +120,27 @@
     return f.duration(value);
   }
 
+  // a calendar day as given (YYYY-MM-DD), whatever the browser's zone
+  function dayLabel(isoDate) {
+    const date = new Date(isoDate + 'T00:00:00Z');
+    if (Number.isNaN(date.getTime())) return String(isoDate || '');
+    return new Intl.DateTimeFormat(i18n.locale, { day: '2-digit', month: '2-digit', year: 'numeric', timeZone: 'UTC' }).format(date);
+  }
+
+  // an instant in the office's time zone (the report's), not the browser's
+  function officeTime(iso) {
+    const date = new Date(iso);
+    if (Number.isNaN(date.getTime())) return '';
+    const options = { day: '2-digit', month: '2-digit', hour: '2-digit', minute: '2-digit' };
+    try {
+      options.timeZone = data.summary.settings.timezone;
+      return new Intl.DateTimeFormat(i18n.locale, options).format(date);
+    } catch (e) {
+      delete options.timeZone;
+      return new Intl.DateTimeFormat(i18n.locale, options).format(date);
+    }
+  }
+
   // --- state -----------------------------------------------------------------------------------
   let me = null;
   let data = null;
@@ -259,7 +280,7 @@
     ];
     $('tiles').replaceChildren(...tiles);
     const p = s.period;
-    $('period-label').textContent = p.from === p.to ? f.day(p.from) : f.day(p.from) + ' – ' + f.day(p.to);
+    $('period-label').textContent = p.from === p.to ? dayLabel(p.from) : dayLabel(p.from) + ' – ' + dayLabel(p.to);
     $('sl-note').textContent = rt('sl.note', { tz: s.settings.timezone });
     const csv = (by) => url(by ? '/api/reports/breakdown' : '/api/reports/summary', data.params,
       by ? { by: by, format: 'csv' } : { format: 'csv' });
@@ -299,7 +320,7 @@
     chart('chart-day', {
       type: 'line',
       data: {
-        labels: days.map((r) => f.day(r.day)),
+        labels: days.map((r) => dayLabel(r.day)),
         datasets: [
           { label: rt('series.sl'), data: days.map((r) => asPct(r.service_level)), borderColor: COLORS.sl,
             backgroundColor: COLORS.sl, spanGaps: true },
@@ -392,7 +413,7 @@
       if (m.short_abandon) kind.appendChild(el('span', 'chip', ' ' + rt('short')));
       const cb = m.callback_state === 'resolved' ? rt('cb.resolved') : m.callback_state === 'open' ? rt('cb.open') : rt('cb.none');
       tr.append(
-        cell(f.when(m.missed_at)),
+        cell(officeTime(m.missed_at)),
         cell(f.phone(m.caller) || i18n.t('caller.unknown')),
         cell(f.phone(m.did)),
         kind,
