@@ -112,6 +112,19 @@ async def breakdown(request: web.Request) -> web.Response:
     return web.json_response(result, headers={"Cache-Control": "no-store"})
 
 
+#: most missed calls one request returns (newest first)
+MAX_MISSED = 10_000
+
+
+def _limit(request: web.Request) -> int:
+    raw = request.query.get("limit")
+    if not raw:
+        return MAX_MISSED
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_MISSED:
+        raise _bad(ReportError("limit", f"a whole number from 1 to {MAX_MISSED}"))
+    return int(raw)
+
+
 def _flag(request: web.Request, name: str) -> bool | None:
     raw = (request.query.get(name) or "").lower()
     if raw == "":
@@ -150,11 +163,14 @@ async def missed(request: web.Request) -> web.Response:
         raise Problem(status=403, detail="agents see only their own missed calls; leave agent empty")
     else:
         whose = (principal.login, principal.extensions)
+    limit = _limit(request)
     rows = await callbacks.missed(MissedFilter(since=period.start, until=period.end, did=query.did, kind=kind,
-                                               resolved=_flag(request, "resolved"), limit=10000))
+                                               resolved=_flag(request, "resolved"),
+                                               limit=limit if whose is None else MAX_MISSED))
     if whose is not None:
         login, phones = whose
         rows = [r for r in rows if r.get("callback_owner") == login or phones & set(r.get("agents_rung") or ())]
+    rows = rows[:limit]
     if fmt == "csv":
         return _csv(rows, list(_MISSED_COLUMNS), f"missed-{period.first}-{period.last}")
     return web.json_response({"period": period.to_json(), "missed": rows}, headers={"Cache-Control": "no-store"})

@@ -69,8 +69,11 @@ def _pct(value: float | None) -> str:
 def _sec(value: float | None) -> str:
     if value is None:
         return "-"
-    minutes, seconds = divmod(int(round(value)), 60)
-    return f"{minutes}:{seconds:02d}" if minutes else f"{value:.1f} s"
+    if value < 60:
+        return f"{value:.1f} s"
+    hours, rest = divmod(int(round(value)), 3600)
+    minutes, seconds = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
 
 
 def _mark(status: str | None) -> str:

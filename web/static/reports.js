@@ -24,6 +24,7 @@
       'col.cb_median': 'Callback median', 'col.available': 'Available', 'col.paused': 'Paused', 'col.dnd': 'DND',
       'col.when': 'When', 'col.rung': 'Rang at', 'col.callback': 'Callback',
       'missed.empty': 'No missed calls in this period',
+      'missed.more': 'The newest 500 are shown; the CSV has up to 10,000.',
       'loading': 'Calculating…', 'loaded': 'Updated {time}',
       'error.network': 'The server did not answer. Check the connection and press Show again.',
       'error.input': '{detail} Correct it and press Show again.',
@@ -64,6 +65,7 @@
       'col.cb_median': 'Медиана перезвона', 'col.available': 'На линии', 'col.paused': 'Перерыв', 'col.dnd': 'Не беспокоить',
       'col.when': 'Когда', 'col.rung': 'Звонил у', 'col.callback': 'Перезвон',
       'missed.empty': 'За этот период пропущенных нет',
+      'missed.more': 'Показаны последние 500; в CSV — до 10 000.',
       'loading': 'Считаем…', 'loaded': 'Обновлено {time}',
       'error.network': 'Сервер не ответил. Проверьте связь и нажмите «Показать» ещё раз.',
       'error.input': '{detail} Исправьте и нажмите «Показать» ещё раз.',
@@ -146,6 +148,7 @@
   let data = null;
   let missedRows = [];
   const charts = {};
+  const SHOWN = 500; // rows of the missed-calls table; the CSV has up to 10,000
 
   function todayIso() {
     const d = new Date();
@@ -399,7 +402,7 @@
   async function loadMissed() {
     const [base, extra] = missedParams();
     $('csv-missed').href = url('/api/reports/missed', base, Object.assign({ format: 'csv' }, extra));
-    const body = await get(url('/api/reports/missed', base, extra));
+    const body = await get(url('/api/reports/missed', base, Object.assign({ limit: SHOWN }, extra)));
     missedRows = body.missed;
     renderMissed();
   }
@@ -425,6 +428,7 @@
     });
     $('missed-body').replaceChildren(...rows);
     $('missed-count').textContent = num(missedRows.length);
+    $('missed-more').hidden = missedRows.length < SHOWN;
     $('missed-empty').hidden = missedRows.length > 0;
   }
 
