@@ -141,10 +141,16 @@ def _add_routes(app: web.Application) -> None:
     app.router.add_get("/api/calls/live", api.live_calls)
     app.router.add_get("/api/me", api.me)
     app.router.add_get("/api/openapi.json", api.openapi)
+    app.router.add_get("/docs/api", api_page)
     app.router.add_get("/health/live", api.health_live)
     app.router.add_get("/health/ready", api.health_ready)
     app.router.add_get("/metrics", api.metrics)
     app.router.add_static("/static/", STATIC_DIR, follow_symlinks=False, show_index=False)
+
+
+async def api_page(request: web.Request) -> web.StreamResponse:
+    """GET /docs/api: the OpenAPI description, readable (rendered by /static/api.js)."""
+    return web.FileResponse(STATIC_DIR / "api.html", headers={"Cache-Control": "no-cache"})
 
 
 async def live_page(request: web.Request) -> web.StreamResponse:

@@ -24,6 +24,7 @@ from cti.calls.model import CallRecord
 from cti.missed.callbacks import CallbackFilter
 from cti.missed.model import CallbackState
 from cti.pops.pops import AgentRef
+from cti.webhooks.links import Links
 
 log = logging.getLogger(__name__)
 
@@ -137,9 +138,9 @@ def callback_item(row: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def call_item(record: CallRecord) -> dict[str, Any]:
+def call_item(record: CallRecord, links: Links | None = None) -> dict[str, Any]:
     data = record.to_json()
-    return {
+    item = {
         key: data[key]
         for key in (
             "linkedid",
@@ -151,6 +152,10 @@ def call_item(record: CallRecord) -> dict[str, Any]:
             "talk_seconds",
         )
     }
+    recording = links.recording_url(record.recording, record.linkedid) if links is not None else None
+    if recording:
+        item["recording_url"] = recording
+    return item
 
 
 class _Ttl:
@@ -191,6 +196,7 @@ class CardSource:
         agents: Callable[[str], AgentRef | None] = lambda login: None,
         colleague: Callable[[str], AgentRef | None] = lambda extension: None,
         revision: Callable[[], int] | None = None,
+        links: Links | None = None,
         customer_seconds: float = 300.0,
         history_seconds: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
@@ -203,6 +209,7 @@ class CardSource:
         self._agent = agents
         self._colleague = colleague
         self._revision = revision if revision is not None else lambda: 0
+        self._links = links  #: "open in CRM" from crm_url_template, recordings' links
         self._seen_revision = self._revision()
         self._by_customer = _Ttl(customer_seconds, clock)
         self._by_number = _Ttl(history_seconds, clock)
@@ -292,6 +299,8 @@ class CardSource:
             return cached
         view = await self._customers.get(customer_id)
         card = customer_card(view, self._manager(view.get("manager_login")))
+        if self._links is not None:
+            card["crm_url"] = self._links.crm_url(view)
         self._by_customer.put(customer_id, card)
         return dict(card)
 
@@ -312,7 +321,7 @@ class CardSource:
             records = await self._calls.list_calls(
                 limit=CALLS_SHOWN, newest_first=True, number=e164
             )
-            calls = [call_item(r) for r in records]
+            calls = [call_item(r, self._links) for r in records]
         self._by_number.put(e164, (callbacks, calls))
         return callbacks, calls
 

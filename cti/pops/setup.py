@@ -283,6 +283,7 @@ def feed_for_server(
     from cti.cluster import fence
     from cti.customers.directory import match_in_database
     from cti.customers.service import CustomerService
+    from cti.webhooks.setup import links as webhook_links
 
     region = settings.default_region
 
@@ -304,6 +305,7 @@ def feed_for_server(
         calls=repository,
         agents=lambda login: holder[0].agents.by_login.get(login),
         colleague=lambda extension: holder[0].agents.by_extension.get(extension),
+        links=webhook_links(settings),
     )
 
     def direction(call: Call) -> str | None:

@@ -192,6 +192,7 @@ class DeliveryWorker:
     async def _record(self, item: Claimed, attempt: Attempt) -> None:
         now = self._clock()
         async with self._sessions() as session, session.begin():
+            await outbox.write_lock(session)
             if attempt.error is None:
                 self.stats.delivered += 1
                 await outbox.delivered(session, item.delivery_id, status=attempt.status or 0, at=now)

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cti.calls.machine import Answered, Effect, Ringing
-from cti.webhooks import model
+from cti.webhooks import model, outbox
 from cti.webhooks.model import Event, EventType
 from cti.webhooks.service import WebhookService
 
@@ -49,6 +49,8 @@ class LiveEvents:
         self._publishing = publishing
         self._clock = clock
         self._queue: asyncio.Queue[Event] = asyncio.Queue(QUEUE_MAX)
+        self._pending: dict[str, Event] = {}  #: queued or being written, by event id
+        service.pending_live = self.pending
         self.dropped = 0
         self.written = 0
 
@@ -68,6 +70,7 @@ class LiveEvents:
             )
         try:
             self._queue.put_nowait(event)
+            self._pending[event.id] = event
         except asyncio.QueueFull:
             self.dropped += 1
             log.error("webhook queue full (%d): %s of %s dropped", QUEUE_MAX, event.type, effect.linkedid)
@@ -90,8 +93,18 @@ class LiveEvents:
 
     async def write(self, batch: list[Event]) -> None:
         async with self._sessions() as session, session.begin():
+            await outbox.write_lock(session)
             await self._service.enqueue_now(session, batch)
         self.written += len(batch)
+        for event in batch:
+            self._pending.pop(event.id, None)
+
+    def pending(self, linkedids: Collection[str]) -> list[Event]:
+        """Live events of these calls not written yet: the call's own transaction writes them
+        first (`WebhookService.record_calls`), so a slow write never lets call.ended overtake
+        call.ringing. Written twice is harmless: the event id is unique."""
+        wanted = {model.call_key(linkedid) for linkedid in linkedids}
+        return [event for event in self._pending.values() if event.key in wanted]
 
     async def drain(self, timeout: float = 2.0) -> None:
         """At shutdown: write what is queued (best effort)."""

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, exists, func, select, update
+from sqlalchemy import Select, and_, delete, exists, func, select, text, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -38,6 +38,14 @@ def subscription_of(row: WebhookSubscriptionRow) -> Subscription:
 async def subscriptions(session: AsyncSession) -> list[Subscription]:
     rows = (await session.scalars(select(WebhookSubscriptionRow).order_by(WebhookSubscriptionRow.id))).all()
     return [subscription_of(r) for r in rows]
+
+
+async def write_lock(session: AsyncSession) -> None:
+    """On SQLite, take the database's write lock before reading (a no-op UPDATE): a deferred
+    transaction that reads, then writes after another connection committed, fails at once
+    ("database is locked") instead of waiting its turn. PostgreSQL needs nothing."""
+    if session.get_bind().dialect.name == "sqlite":
+        await session.execute(text("UPDATE webhook_subscriptions SET id = id WHERE 0 = 1"))
 
 
 async def enqueue(session: AsyncSession, events: Sequence[Event]) -> int:
@@ -128,6 +136,7 @@ async def claim(session: AsyncSession, *, now: datetime, lease: timedelta, limit
     moved to `now + lease`, so no other process takes it meanwhile (PostgreSQL: rows locked with
     SKIP LOCKED while claiming; SQLite serializes writers). A process that dies mid-send leaves
     the delivery to be tried again once the lease passes."""
+    await write_lock(session)
     query = _due(now).limit(limit).with_for_update(of=WebhookDeliveryRow, skip_locked=True)
     rows = (await session.scalars(query)).all()
     if not rows:
@@ -259,6 +268,7 @@ async def summary(session: AsyncSession) -> dict[int, dict[str, Any]]:
 
 
 async def remove_subscription(session: AsyncSession, subscription_id: int) -> bool:
+    await write_lock(session)
     await session.execute(delete(WebhookDeliveryRow).where(WebhookDeliveryRow.subscription_id == subscription_id))
     result = await session.execute(
         delete(WebhookSubscriptionRow).where(WebhookSubscriptionRow.id == subscription_id)
@@ -275,6 +285,7 @@ async def prune(session: AsyncSession, *, before: datetime) -> int:
         )
     )
     old = select(WebhookEventRow.id).where(WebhookEventRow.created_at < before, ~open_delivery)
+    await write_lock(session)
     ids = list((await session.scalars(old.limit(10_000))).all())
     if not ids:
         return 0
@@ -293,6 +304,7 @@ __all__ = [
     "deliveries",
     "delivered",
     "enqueue",
+    "write_lock",
     "failed",
     "next_due",
     "prune",

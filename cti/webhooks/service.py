@@ -4,7 +4,7 @@ delivery log, and the hooks that put stored facts into the outbox in their own t
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -74,6 +74,8 @@ class WebhookService:
         self.links = links
         self._clock = clock
         self.on_enqueued = on_enqueued  #: the local sender's wake-up (set by the composition root)
+        #: live events of calls not written yet (`LiveEvents.pending`), written before their end
+        self.pending_live: Callable[[Collection[str]], list[Event]] | None = None
 
     def sessions(self) -> AsyncSession:
         return self._sessions()
@@ -116,6 +118,7 @@ class WebhookService:
             created_by=actor,
         )
         async with self._sessions() as session, session.begin():
+            await outbox.write_lock(session)
             session.add(row)
             await session.flush()
             view = outbox.subscription_of(row).to_json()
@@ -160,8 +163,9 @@ class WebhookService:
         """`CallRepository(after_save=...)`, after the callback book: call.ended for every call,
         call.missed for misses, callback.resolved for callbacks the calls resolved."""
         now = self._clock()
-        events: list[Event] = []
         latest = {r.linkedid: r for r in records}
+        events: list[Event] = []
+        ordered: list[Event] = list(self.pending_live(list(latest))) if self.pending_live else []
         for record in latest.values():
             url = self.links.recording_url(record.recording, record.linkedid)
             events.append(model.call_ended(record, at=now, recording_url=url))
@@ -180,7 +184,7 @@ class WebhookService:
         for callback in resolved.all():
             events.append(model.callback_resolved(callback_view(callback), at=now))
         events.sort(key=lambda e: _ORDER[e.type])  # within a call: ended, missed, resolved
-        await self.enqueue_now(session, events)
+        await self.enqueue_now(session, [*ordered, *events])
         return []
 
     async def callback_resolved(self, session: AsyncSession, view: dict[str, Any]) -> None:

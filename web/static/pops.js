@@ -169,6 +169,14 @@
         li.appendChild(el('span', 'dir dir-' + f.safeClass(call.direction), t('dir.' + call.direction)));
         li.appendChild(el('span', 'badge outcome-' + f.safeClass(call.outcome), t('outcome.' + call.outcome)));
         if ((call.answered_by || []).length) li.appendChild(el('span', 'muted', call.answered_by.join(', ')));
+        const recording = safeUrl(call.recording_url);
+        if (recording) {
+          const link = el('a', 'pop-recording', t('pop.recording'));
+          link.href = recording;
+          link.target = '_blank';
+          link.rel = 'noopener noreferrer';
+          li.appendChild(link);
+        }
         list.appendChild(li);
       });
       s.appendChild(list);
