@@ -31,6 +31,8 @@ def verify_cti_signature(secret: str, header: str, body: bytes, tolerance: int =
         secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256
     ).hexdigest()
     return hmac.compare_digest(expected, fields.get("v1", ""))
+
+
 # --- end of the snippet ----------------------------------------------------------------------
 
 
@@ -87,11 +89,20 @@ class Receiver:
         assert payload["id"] == event_id and payload["type"] == request.headers["X-CTI-Event"]
         self.invalid += payload_errors(payload)
         status = 200
-        if (self.fail_ids is None or event_id in self.fail_ids) and self.failed.get(event_id, 0) < self.fail_first:
+        if (self.fail_ids is None or event_id in self.fail_ids) and self.failed.get(
+            event_id, 0
+        ) < self.fail_first:
             self.failed[event_id] = self.failed.get(event_id, 0) + 1
             status = self.fail_status
         self.hits.append(
-            Hit(time.monotonic(), event_id, payload["type"], int(request.headers["X-CTI-Delivery-Attempt"]), payload, status)
+            Hit(
+                time.monotonic(),
+                event_id,
+                payload["type"],
+                int(request.headers["X-CTI-Delivery-Attempt"]),
+                payload,
+                status,
+            )
         )
         self.changed.set()
         return web.Response(status=status, text="ok" if status == 200 else "try later")

@@ -47,7 +47,9 @@ async def create_webhook(request: web.Request) -> web.Response:
             actor=principal.login,
         )
     except WebhookError as exc:
-        raise Problem(status=422, title="Invalid body", detail=f"{exc.field or '(body)'}: {exc}") from None
+        raise Problem(
+            status=422, title="Invalid body", detail=f"{exc.field or '(body)'}: {exc}"
+        ) from None
     response = web.json_response(
         {**view, "secret": secret}, status=201, headers={"Location": f"/api/webhooks/{view['id']}"}
     )
@@ -81,7 +83,9 @@ async def list_deliveries(request: web.Request) -> web.Response:
     if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= 1000:
         raise Problem(status=400, detail="limit must be a whole number from 1 to 1000")
     try:
-        rows = await request.app[WEBHOOKS].deliveries(int(request.match_info["id"]), limit=int(raw), state=state)
+        rows = await request.app[WEBHOOKS].deliveries(
+            int(request.match_info["id"]), limit=int(raw), state=state
+        )
     except SubscriptionNotFound as exc:
         raise Problem(status=404, detail=str(exc)) from None
     except WebhookError as exc:

@@ -15,7 +15,9 @@ T = TypeVar("T")
 
 
 def add_parsers(sub: Any) -> None:
-    w = sub.add_parser("webhook", help="webhook subscriptions of shops and CRMs: add, list, remove, deliveries")
+    w = sub.add_parser(
+        "webhook", help="webhook subscriptions of shops and CRMs: add, list, remove, deliveries"
+    )
     wsub = w.add_subparsers(dest="webhook_command", required=True, metavar="ACTION")
     add = wsub.add_parser(
         "add",
@@ -25,10 +27,14 @@ def add_parsers(sub: Any) -> None:
         "Without --secret one is generated and printed on the last line, only this once.",
     )
     add.add_argument("url")
-    add.add_argument("--events", required=True, help="comma-separated, e.g. call.missed,call.answered")
+    add.add_argument(
+        "--events", required=True, help="comma-separated, e.g. call.missed,call.answered"
+    )
     add.add_argument("--secret", help="the receiver's shared secret (16 to 256 characters)")
     add.add_argument("--description", default="", help="whose receiver this is, e.g. 'retailCRM'")
-    lst = wsub.add_parser("list", help="subscriptions, deliveries by state and the last error (no secrets)")
+    lst = wsub.add_parser(
+        "list", help="subscriptions, deliveries by state and the last error (no secrets)"
+    )
     lst.add_argument("--json", action="store_true", help="one JSON object per line")
     rm = wsub.add_parser("remove", help="delete a subscription and its delivery log")
     rm.add_argument("id", type=int)
@@ -70,11 +76,16 @@ async def webhook_command(args: argparse.Namespace, settings: Settings) -> int:
 async def _add(args: argparse.Namespace, settings: Settings) -> int:
     view, secret = await _with_service(
         settings,
-        lambda s: s.add(args.url, args.events, secret=args.secret, description=args.description, actor="cli"),
+        lambda s: s.add(
+            args.url, args.events, secret=args.secret, description=args.description, actor="cli"
+        ),
     )
     print(f"webhook #{view['id']} -> {view['url']}: {', '.join(view['events'])}")
     if args.secret is None:
-        print("the secret, shown only this once (the receiver verifies signatures with it):", file=sys.stderr)
+        print(
+            "the secret, shown only this once (the receiver verifies signatures with it):",
+            file=sys.stderr,
+        )
         print(secret)
     return 0
 
@@ -86,8 +97,10 @@ async def _list(args: argparse.Namespace, settings: Settings) -> int:
             print(json.dumps(row, ensure_ascii=False))
             continue
         error = f"  last error: {row['last_error']}" if row["last_error"] else ""
-        print(f"#{row['id']:<4} {row['url']}  [{', '.join(row['events'])}]  secret {row['secret_hint']}  "
-              f"pending {row['pending']} delivered {row['delivered']} failed {row['failed']}{error}")
+        print(
+            f"#{row['id']:<4} {row['url']}  [{', '.join(row['events'])}]  secret {row['secret_hint']}  "
+            f"pending {row['pending']} delivered {row['delivered']} failed {row['failed']}{error}"
+        )
     if not rows and not args.json:
         print("no webhooks", file=sys.stderr)
     return 0
@@ -100,16 +113,25 @@ async def _remove(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _deliveries(args: argparse.Namespace, settings: Settings) -> int:
-    rows = await _with_service(settings, lambda s: s.deliveries(args.id, limit=args.limit, state=args.state))
+    rows = await _with_service(
+        settings, lambda s: s.deliveries(args.id, limit=args.limit, state=args.state)
+    )
     for row in rows:
         if args.json:
             print(json.dumps(row, ensure_ascii=False))
             continue
-        when = row["delivered_at"] or row["next_attempt_at"] or row["last_attempt_at"] or row["created_at"]
+        when = (
+            row["delivered_at"]
+            or row["next_attempt_at"]
+            or row["last_attempt_at"]
+            or row["created_at"]
+        )
         status = row["last_status"] if row["last_status"] is not None else "-"
         error = f"  {row['last_error']}" if row["last_error"] else ""
-        print(f"{row['created_at']}  {row['event']:<18} {row['state']:<9} attempts {row['attempts']:<3} "
-              f"HTTP {status}  {when}{error}")
+        print(
+            f"{row['created_at']}  {row['event']:<18} {row['state']:<9} attempts {row['attempts']:<3} "
+            f"HTTP {status}  {when}{error}"
+        )
     return 0
 
 

@@ -70,7 +70,7 @@ class DeliveryWorker:
         self,
         *,
         sessions: async_sessionmaker[AsyncSession],
-        policy: RetryPolicy = RetryPolicy(),
+        policy: RetryPolicy | None = None,
         timeout: float = 10.0,
         concurrency: int = 4,
         batch: int = 50,
@@ -79,7 +79,7 @@ class DeliveryWorker:
         rand: Callable[[], float] = random.random,
     ) -> None:
         self._sessions = sessions
-        self.policy = policy
+        self.policy = policy if policy is not None else RetryPolicy()
         self._timeout = timeout
         self._concurrency = max(1, concurrency)
         self._batch = max(1, batch)
@@ -115,7 +115,9 @@ class DeliveryWorker:
                 except Exception as exc:  # the database is down: keep the outbox, try again
                     self.stats.errors += 1
                     self.last_error = f"{exc.__class__.__name__}: {exc}"
-                    log.error("webhook delivery failed (%s); retrying in %.0f s", self.last_error, delay)
+                    log.error(
+                        "webhook delivery failed (%s); retrying in %.0f s", self.last_error, delay
+                    )
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 30.0)
                     continue
@@ -179,11 +181,16 @@ class DeliveryWorker:
         }
         self.stats.sent += 1
         try:
-            async with http.post(item.url, data=body, headers=headers, allow_redirects=False) as response:
+            async with http.post(
+                item.url, data=body, headers=headers, allow_redirects=False
+            ) as response:
                 snippet = (await response.content.read(200)).decode("utf-8", "replace")
                 if 200 <= response.status < 300:
                     return Attempt(response.status, None)
-                return Attempt(response.status, f"HTTP {response.status} {response.reason or ''}: {snippet}".strip())
+                return Attempt(
+                    response.status,
+                    f"HTTP {response.status} {response.reason or ''}: {snippet}".strip(),
+                )
         except TimeoutError:
             return Attempt(None, f"no answer within {self._timeout:g} s")
         except (aiohttp.ClientError, OSError, ValueError) as exc:
@@ -195,32 +202,51 @@ class DeliveryWorker:
             await outbox.write_lock(session)
             if attempt.error is None:
                 self.stats.delivered += 1
-                await outbox.delivered(session, item.delivery_id, status=attempt.status or 0, at=now)
+                await outbox.delivered(
+                    session, item.delivery_id, status=attempt.status or 0, at=now
+                )
                 return
             self.stats.failures += 1
             retry_at = self.policy.next_attempt(
                 attempt=item.attempts, event_at=item.event_at, now=now, rand=self._rand
             )
             await outbox.failed(
-                session, item.delivery_id, status=attempt.status, error=attempt.error, retry_at=retry_at
+                session,
+                item.delivery_id,
+                status=attempt.status,
+                error=attempt.error,
+                retry_at=retry_at,
             )
         if retry_at is None:
             self.stats.gave_up += 1
             log.warning(
                 "webhook %s %s to %s failed for good after %d attempts: %s",
-                item.event_type, item.event_id, where(item.url), item.attempts, attempt.error,
+                item.event_type,
+                item.event_id,
+                where(item.url),
+                item.attempts,
+                attempt.error,
             )
         else:
             log.info(
                 "webhook %s %s to %s failed (attempt %d: %s); next at %s",
-                item.event_type, item.event_id, where(item.url), item.attempts, attempt.error,
+                item.event_type,
+                item.event_id,
+                where(item.url),
+                item.attempts,
+                attempt.error,
                 retry_at.isoformat(),
             )
 
     def health(self) -> dict[str, object]:
         s = self.stats
-        return {"sent": s.sent, "delivered": s.delivered, "failures": s.failures,
-                "gave_up": s.gave_up, "error": self.last_error or None}
+        return {
+            "sent": s.sent,
+            "delivered": s.delivered,
+            "failures": s.failures,
+            "gave_up": s.gave_up,
+            "error": self.last_error or None,
+        }
 
 
 __all__ = ["Attempt", "DeliveryWorker", "body_of", "where"]

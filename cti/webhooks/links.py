@@ -16,7 +16,9 @@ def template_fields(template: str) -> set[str]:
     return {name for _, name, _, _ in _FORMATTER.parse(template) if name}
 
 
-def fill(template: str, values: Mapping[str, Any], *, paths: frozenset[str] = frozenset()) -> str | None:
+def fill(
+    template: str, values: Mapping[str, Any], *, paths: frozenset[str] = frozenset()
+) -> str | None:
     """`template` with each `{name}` replaced by the URL-quoted value; None when a value the
     template needs is missing or empty (no half-filled link is better than a wrong one)."""
     if not template:

@@ -60,20 +60,30 @@ class LiveEvents:
         call = self._snapshot(effect.linkedid) or {}
         if isinstance(effect, Ringing):
             event = model.call_live(
-                EventType.CALL_RINGING, linkedid=effect.linkedid, agent=effect.agent, call=call,
-                at=self._clock(), key=f"{effect.agent}:{effect.dest_uniqueid}",
+                EventType.CALL_RINGING,
+                linkedid=effect.linkedid,
+                agent=effect.agent,
+                call=call,
+                at=self._clock(),
+                key=f"{effect.agent}:{effect.dest_uniqueid}",
             )
         else:
             event = model.call_live(
-                EventType.CALL_ANSWERED, linkedid=effect.linkedid, agent=effect.agent, call=call,
-                at=self._clock(), key=effect.agent,
+                EventType.CALL_ANSWERED,
+                linkedid=effect.linkedid,
+                agent=effect.agent,
+                call=call,
+                at=self._clock(),
+                key=effect.agent,
             )
         try:
             self._queue.put_nowait(event)
             self._pending[event.id] = event
         except asyncio.QueueFull:
             self.dropped += 1
-            log.error("webhook queue full (%d): %s of %s dropped", QUEUE_MAX, event.type, effect.linkedid)
+            log.error(
+                "webhook queue full (%d): %s of %s dropped", QUEUE_MAX, event.type, effect.linkedid
+            )
 
     async def run(self) -> None:
         """Write queued live events to the outbox, in order, until cancelled."""
@@ -87,7 +97,9 @@ class LiveEvents:
                     await self.write(batch)
                     break
                 except Exception as exc:  # the database is down: hold the batch, retry
-                    log.error("could not write %d live webhook events (%s); retrying", len(batch), exc)
+                    log.error(
+                        "could not write %d live webhook events (%s); retrying", len(batch), exc
+                    )
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 10.0)
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, and_, delete, exists, func, select, text, update
+from sqlalchemy import Select, Table, and_, delete, exists, func, select, text, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -36,7 +36,9 @@ def subscription_of(row: WebhookSubscriptionRow) -> Subscription:
 
 
 async def subscriptions(session: AsyncSession) -> list[Subscription]:
-    rows = (await session.scalars(select(WebhookSubscriptionRow).order_by(WebhookSubscriptionRow.id))).all()
+    rows = (
+        await session.scalars(select(WebhookSubscriptionRow).order_by(WebhookSubscriptionRow.id))
+    ).all()
     return [subscription_of(r) for r in rows]
 
 
@@ -89,9 +91,11 @@ async def _insert_event(session: AsyncSession, event: Event) -> int | None:
         "payload": event.payload(),
         "created_at": event.created_at,
     }
-    table = WebhookEventRow.__table__
+    table = cast(Table, WebhookEventRow.__table__)
     dialect = session.get_bind().dialect.name
-    insert: Any = postgresql.insert(table) if dialect == "postgresql" else sqlite_dialect.insert(table)
+    insert: Any = (
+        postgresql.insert(table) if dialect == "postgresql" else sqlite_dialect.insert(table)
+    )
     statement = insert.values(**values).on_conflict_do_nothing(index_elements=["event_id"])
     result = await session.execute(statement.returning(table.c.id))  # type: ignore[attr-defined]
     return result.scalar_one_or_none()
@@ -131,7 +135,9 @@ def _due(now: datetime) -> Select[Any]:
     )
 
 
-async def claim(session: AsyncSession, *, now: datetime, lease: timedelta, limit: int) -> list[Claimed]:
+async def claim(
+    session: AsyncSession, *, now: datetime, lease: timedelta, limit: int
+) -> list[Claimed]:
     """Take up to `limit` due deliveries: each gets its attempt counted and its next attempt
     moved to `now + lease`, so no other process takes it meanwhile (PostgreSQL: rows locked with
     SKIP LOCKED while claiming; SQLite serializes writers). A process that dies mid-send leaves
@@ -153,9 +159,16 @@ async def claim(session: AsyncSession, *, now: datetime, lease: timedelta, limit
         .execution_options(synchronize_session=False)
     )
     joined = await session.execute(
-        select(WebhookDeliveryRow.id, WebhookDeliveryRow.attempts, WebhookEventRow, WebhookSubscriptionRow)
+        select(
+            WebhookDeliveryRow.id,
+            WebhookDeliveryRow.attempts,
+            WebhookEventRow,
+            WebhookSubscriptionRow,
+        )
         .join(WebhookEventRow, WebhookEventRow.id == WebhookDeliveryRow.event_row_id)
-        .join(WebhookSubscriptionRow, WebhookSubscriptionRow.id == WebhookDeliveryRow.subscription_id)
+        .join(
+            WebhookSubscriptionRow, WebhookSubscriptionRow.id == WebhookDeliveryRow.subscription_id
+        )
         .where(WebhookDeliveryRow.id.in_(ids))
         .order_by(WebhookDeliveryRow.id)
         .execution_options(populate_existing=True)
@@ -179,7 +192,12 @@ async def delivered(session: AsyncSession, delivery_id: int, *, status: int, at:
     await session.execute(
         update(WebhookDeliveryRow)
         .where(WebhookDeliveryRow.id == delivery_id)
-        .values(state=DeliveryState.DELIVERED.value, delivered_at=at, last_status=status, last_error=None)
+        .values(
+            state=DeliveryState.DELIVERED.value,
+            delivered_at=at,
+            last_status=status,
+            last_error=None,
+        )
     )
 
 
@@ -225,7 +243,8 @@ async def deliveries(
     if state is not None:
         query = query.where(WebhookDeliveryRow.state == state)
     return [
-        delivery_view(row, event_id, kind) for row, event_id, kind in (await session.execute(query)).all()
+        delivery_view(row, event_id, kind)
+        for row, event_id, kind in (await session.execute(query)).all()
     ]
 
 
@@ -238,7 +257,9 @@ def delivery_view(row: WebhookDeliveryRow, event_id: str, kind: str) -> dict[str
         "attempts": row.attempts,
         "created_at": _iso(row.created_at),
         "last_attempt_at": _iso(row.last_attempt_at),
-        "next_attempt_at": _iso(row.next_attempt_at) if row.state == DeliveryState.PENDING.value else None,
+        "next_attempt_at": _iso(row.next_attempt_at)
+        if row.state == DeliveryState.PENDING.value
+        else None,
         "delivered_at": _iso(row.delivered_at),
         "last_status": row.last_status,
         "last_error": row.last_error,
@@ -248,12 +269,15 @@ def delivery_view(row: WebhookDeliveryRow, event_id: str, kind: str) -> dict[str
 async def summary(session: AsyncSession) -> dict[int, dict[str, Any]]:
     """Per subscription: deliveries by state and the last error seen."""
     counts = await session.execute(
-        select(WebhookDeliveryRow.subscription_id, WebhookDeliveryRow.state, func.count())
-        .group_by(WebhookDeliveryRow.subscription_id, WebhookDeliveryRow.state)
+        select(WebhookDeliveryRow.subscription_id, WebhookDeliveryRow.state, func.count()).group_by(
+            WebhookDeliveryRow.subscription_id, WebhookDeliveryRow.state
+        )
     )
     out: dict[int, dict[str, Any]] = {}
     for sub_id, state, n in counts.all():
-        entry = out.setdefault(sub_id, {"pending": 0, "delivered": 0, "failed": 0, "last_error": None})
+        entry = out.setdefault(
+            sub_id, {"pending": 0, "delivered": 0, "failed": 0, "last_error": None}
+        )
         entry[state] = int(n)
     errors = await session.execute(
         select(WebhookDeliveryRow.subscription_id, WebhookDeliveryRow.last_error)
@@ -261,7 +285,9 @@ async def summary(session: AsyncSession) -> dict[int, dict[str, Any]]:
         .order_by(WebhookDeliveryRow.last_attempt_at.desc(), WebhookDeliveryRow.id.desc())
     )
     for sub_id, error in errors.all():
-        entry = out.setdefault(sub_id, {"pending": 0, "delivered": 0, "failed": 0, "last_error": None})
+        entry = out.setdefault(
+            sub_id, {"pending": 0, "delivered": 0, "failed": 0, "last_error": None}
+        )
         if entry["last_error"] is None:
             entry["last_error"] = error
     return out
@@ -269,7 +295,9 @@ async def summary(session: AsyncSession) -> dict[int, dict[str, Any]]:
 
 async def remove_subscription(session: AsyncSession, subscription_id: int) -> bool:
     await write_lock(session)
-    await session.execute(delete(WebhookDeliveryRow).where(WebhookDeliveryRow.subscription_id == subscription_id))
+    await session.execute(
+        delete(WebhookDeliveryRow).where(WebhookDeliveryRow.subscription_id == subscription_id)
+    )
     result = await session.execute(
         delete(WebhookSubscriptionRow).where(WebhookSubscriptionRow.id == subscription_id)
     )
@@ -289,7 +317,9 @@ async def prune(session: AsyncSession, *, before: datetime) -> int:
     ids = list((await session.scalars(old.limit(10_000))).all())
     if not ids:
         return 0
-    await session.execute(delete(WebhookDeliveryRow).where(WebhookDeliveryRow.event_row_id.in_(ids)))
+    await session.execute(
+        delete(WebhookDeliveryRow).where(WebhookDeliveryRow.event_row_id.in_(ids))
+    )
     await session.execute(delete(WebhookEventRow).where(WebhookEventRow.id.in_(ids)))
     return len(ids)
 

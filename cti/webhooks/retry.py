@@ -43,7 +43,7 @@ class RetryPolicy:
 
     def schedule(self, attempts: int) -> list[float]:
         """The delays without jitter (for the docs and the tests)."""
-        return [min(self.cap, self.first * self.factor ** n) for n in range(attempts)]
+        return [min(self.cap, self.first * self.factor**n) for n in range(attempts)]
 
 
 __all__ = ["RetryPolicy"]

@@ -48,7 +48,9 @@ def check_url(url: str) -> str:
     """An absolute http(s) URL with a host; anything else is refused before it is stored."""
     url = url.strip()
     if not url or len(url) > URL_MAX or any(c.isspace() or ord(c) < 32 for c in url):
-        raise WebhookError(f"url must be an http(s) URL of at most {URL_MAX} characters", field="url")
+        raise WebhookError(
+            f"url must be an http(s) URL of at most {URL_MAX} characters", field="url"
+        )
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError for a bad port
@@ -66,12 +68,12 @@ class WebhookService:
         self,
         *,
         sessions: async_sessionmaker[AsyncSession],
-        links: Links = Links(),
+        links: Links | None = None,
         clock: Callable[[], datetime] = _utcnow,
         on_enqueued: Callable[[], None] | None = None,
     ) -> None:
         self._sessions = sessions
-        self.links = links
+        self.links = links if links is not None else Links()
         self._clock = clock
         self.on_enqueued = on_enqueued  #: the local sender's wake-up (set by the composition root)
         #: live events of calls not written yet (`LiveEvents.pending`), written before their end
@@ -104,10 +106,13 @@ class WebhookService:
             secret = secrets.token_urlsafe(32)
         if not SECRET_MIN <= len(secret) <= SECRET_MAX or any(c.isspace() for c in secret):
             raise WebhookError(
-                f"secret must be {SECRET_MIN} to {SECRET_MAX} characters without spaces", field="secret"
+                f"secret must be {SECRET_MIN} to {SECRET_MAX} characters without spaces",
+                field="secret",
             )
         if len(description) > DESCRIPTION_MAX:
-            raise WebhookError(f"description is over {DESCRIPTION_MAX} characters", field="description")
+            raise WebhookError(
+                f"description is over {DESCRIPTION_MAX} characters", field="description"
+            )
         row = WebhookSubscriptionRow(
             url=url,
             events=list(kinds),
@@ -150,7 +155,9 @@ class WebhookService:
             raise WebhookError("state must be pending, delivered or failed", field="state")
         await self.get(subscription_id)
         async with self._sessions() as session:
-            return await outbox.deliveries(session, subscription_id, limit=min(limit, LOG_MAX), state=state)
+            return await outbox.deliveries(
+                session, subscription_id, limit=min(limit, LOG_MAX), state=state
+            )
 
     # --- the outbox hooks (run inside the writer's transaction) ---------------------------------
 
@@ -191,7 +198,9 @@ class WebhookService:
         """A callback closed by hand (`Callbacks.resolve`)."""
         await self.enqueue_now(session, [model.callback_resolved(view, at=self._clock())])
 
-    async def customer_saved(self, session: AsyncSession, view: dict[str, Any], created: bool) -> None:
+    async def customer_saved(
+        self, session: AsyncSession, view: dict[str, Any], created: bool
+    ) -> None:
         """A customer created or changed through the API or the CLI."""
         event = model.customer_changed(view, created=created, at=self._clock())
         await self.enqueue_now(session, [event])

@@ -89,7 +89,9 @@ def webhooks_for_server(
     service.on_enqueued = worker.wake
     live = None
     if snapshot is not None:
-        live = LiveEvents(service=service, sessions=sessions, snapshot=snapshot, publishing=publishing)
+        live = LiveEvents(
+            service=service, sessions=sessions, snapshot=snapshot, publishing=publishing
+        )
     return Webhooks(service=service, worker=worker, live=live, keep_days=settings.webhook_log_days)
 
 

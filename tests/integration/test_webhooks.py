@@ -31,7 +31,9 @@ NUMBER = "+79161234567"
 FAST = RetryPolicy(first=0.1, factor=2.0, cap=1.0, jitter=0.0, give_up_after=30.0)
 
 
-def record(linkedid: str, *, missed: bool = False, ended: float | None = None, recording: str | None = None) -> CallRecord:
+def record(
+    linkedid: str, *, missed: bool = False, ended: float | None = None, recording: str | None = None
+) -> CallRecord:
     end = ended if ended is not None else datetime.now(UTC).timestamp()
     return CallRecord(
         linkedid=linkedid,
@@ -66,7 +68,9 @@ class Store:
         return worker
 
     async def store(self, *records: CallRecord) -> None:
-        repository, _ = call_store(Settings(database_url=self.url), self.sessions, webhooks=self.service)
+        repository, _ = call_store(
+            Settings(database_url=self.url), self.sessions, webhooks=self.service
+        )
         await repository.save_many(list(records))
 
     async def events(self) -> int:
@@ -97,10 +101,15 @@ async def running(worker: DeliveryWorker) -> AsyncIterator[DeliveryWorker]:
 
 async def test_signed_events_reach_the_receiver_and_match_their_schemas(store: Store) -> None:
     async with receiver(SECRET) as hook:
-        sub, secret = await store.service.add(hook.url, "call.ended,call.missed", secret=SECRET, actor="admin")
+        sub, secret = await store.service.add(
+            hook.url, "call.ended,call.missed", secret=SECRET, actor="admin"
+        )
         assert secret == SECRET and "secret" not in sub and SECRET not in str(sub)
         async with running(store.worker()):
-            await store.store(record("1.1", recording="/var/spool/asterisk/monitor/1.1-in.wav"), record("1.2", missed=True))
+            await store.store(
+                record("1.1", recording="/var/spool/asterisk/monitor/1.1-in.wav"),
+                record("1.2", missed=True),
+            )
             await hook.wait_for(3)
         assert hook.bad_signatures == 0 and hook.invalid == []
         kinds = sorted(h.kind for h in hook.accepted())
@@ -139,7 +148,9 @@ async def test_a_failing_receiver_gets_retries_with_backoff_then_the_event(store
         assert log["state"] == "delivered" and log["attempts"] == 4 and log["last_status"] == 200
 
 
-async def test_a_receiver_failing_past_the_window_is_marked_failed_with_its_last_error(store: Store) -> None:
+async def test_a_receiver_failing_past_the_window_is_marked_failed_with_its_last_error(
+    store: Store,
+) -> None:
     async with receiver(SECRET, fail_first=1000, fail_status=500) as hook:
         sub, _ = await store.service.add(hook.url, ["call.ended"], secret=SECRET)
         policy = replace(FAST, give_up_after=0.5)
@@ -167,7 +178,9 @@ async def test_a_restart_loses_nothing_and_sends_nothing_twice(store: Store) -> 
     # a new process (engine, service, worker) starts, more calls come, the receiver is back
     engine = create_engine(store.url)
     try:
-        again = Store(session_factory(engine), WebhookService(sessions=session_factory(engine)), store.url)
+        again = Store(
+            session_factory(engine), WebhookService(sessions=session_factory(engine)), store.url
+        )
         port = int(hook_url.rsplit(":", 1)[1].split("/")[0])
         async with receiver(SECRET, port=port) as hook, running(again.worker()):
             await again.store(*calls[3:])
@@ -184,7 +197,9 @@ async def test_a_restart_loses_nothing_and_sends_nothing_twice(store: Store) -> 
 
 async def test_order_per_call_is_kept_while_other_calls_go_on(store: Store) -> None:
     async with receiver(SECRET) as hook:
-        await store.service.add(hook.url, ["call.ended", "call.missed", "callback.resolved"], secret=SECRET)
+        await store.service.add(
+            hook.url, ["call.ended", "call.missed", "callback.resolved"], secret=SECRET
+        )
         async with running(store.worker()):
             now = datetime.now(UTC).timestamp()
             await store.store(record("6.1", missed=True, ended=now - 100))  # opens a callback
@@ -194,11 +209,25 @@ async def test_order_per_call_is_kept_while_other_calls_go_on(store: Store) -> N
             hook.fail_first, hook.fail_ids = 2, None  # the receiver stumbles on what comes next
             await store.store(record("6.2", ended=now))  # the customer calls again: resolved
             await hook.wait_for(4, timeout=20)
-        kinds = [(h.kind, h.status) for h in hook.hits if h.payload["data"].get("call", h.payload["data"].get("callback", {})).get("linkedid", "6.2") == "6.2" or h.kind == "callback.resolved"]
+        kinds = [
+            (h.kind, h.status)
+            for h in hook.hits
+            if h.payload["data"]
+            .get("call", h.payload["data"].get("callback", {}))
+            .get("linkedid", "6.2")
+            == "6.2"
+            or h.kind == "callback.resolved"
+        ]
         accepted = [k for k, status in kinds if status == 200]
         assert accepted == ["call.ended", "callback.resolved"]
         # callback.resolved was never sent before its call's call.ended was accepted
-        ended_ok = next(i for i, h in enumerate(hook.hits) if h.kind == "call.ended" and h.status == 200 and h.payload["data"]["call"]["linkedid"] == "6.2")
+        ended_ok = next(
+            i
+            for i, h in enumerate(hook.hits)
+            if h.kind == "call.ended"
+            and h.status == 200
+            and h.payload["data"]["call"]["linkedid"] == "6.2"
+        )
         assert all(i > ended_ok for i, h in enumerate(hook.hits) if h.kind == "callback.resolved")
         assert hook.invalid == []
 
@@ -224,13 +253,20 @@ async def test_a_slow_call_does_not_hold_up_another(store: Store) -> None:
         order = [(h.payload["data"]["call"]["linkedid"], h.kind, h.status) for h in hook.hits]
         seven_two = [(k, s) for linked, k, s in order if linked == "7.2"]
         assert [k for k, s in seven_two if s == 200] == ["call.ended", "call.missed"]
-        first_ok_72 = next(i for i, (linked, k, s) in enumerate(order) if linked == "7.2" and s == 200)
+        first_ok_72 = next(
+            i for i, (linked, k, s) in enumerate(order) if linked == "7.2" and s == 200
+        )
         ok_73 = next(i for i, (linked, k, s) in enumerate(order) if linked == "7.3" and s == 200)
         assert ok_73 < first_ok_72  # 7.3 did not wait for 7.2's retries
 
 
 async def test_subscriptions_are_checked_and_removed_with_their_log(store: Store) -> None:
-    for url, events in [("ftp://x.example/", "call.ended"), ("https://", "call.ended"), ("https://x.example/", "call.bogus"), ("https://x.example/ a", "call.ended")]:
+    for url, events in [
+        ("ftp://x.example/", "call.ended"),
+        ("https://", "call.ended"),
+        ("https://x.example/", "call.bogus"),
+        ("https://x.example/ a", "call.ended"),
+    ]:
         with pytest.raises(WebhookError):
             await store.service.add(url, events)
     with pytest.raises(WebhookError):
@@ -241,3 +277,24 @@ async def test_subscriptions_are_checked_and_removed_with_their_log(store: Store
     assert len(await store.service.deliveries(sub["id"])) == 1
     await store.service.remove(sub["id"])
     assert await store.service.listing() == []
+
+
+async def test_two_senders_share_the_outbox_and_send_each_event_once(store: Store) -> None:
+    """Two processes' senders on one database (PostgreSQL: SKIP LOCKED claims)."""
+    engine = create_engine(store.url)
+    try:
+        async with receiver(SECRET) as hook:
+            await store.service.add(hook.url, ["call.ended"], secret=SECRET)
+            await store.store(*[record(f"10.{n}") for n in range(30)])
+            first = store.worker(batch=4)
+            other = DeliveryWorker(
+                sessions=session_factory(engine), policy=FAST, timeout=2.0, idle=0.05, batch=4
+            )
+            async with running(first), running(other):
+                await hook.wait_for(30)
+                await asyncio.sleep(0.3)  # anything sent twice would arrive now
+        ids = [h.event_id for h in hook.hits]
+        assert len(ids) == 30 and len(set(ids)) == 30
+        assert first.stats.sent + other.stats.sent == 30
+    finally:
+        await engine.dispose()

@@ -71,13 +71,24 @@ async def api(aiohttp_client: Any, database_url: str) -> AsyncIterator[Api]:
     callers = CallerDirectory(engine=engine, region="RU")
     directory = DirectoryServices(
         customers=CustomerService(
-            sessions=sessions, region="RU", office_timezone="Europe/Moscow", on_saved=service.customer_saved
+            sessions=sessions,
+            region="RU",
+            office_timezone="Europe/Moscow",
+            on_saved=service.customer_saved,
         ),
         agents=AgentService(sessions=sessions, region="RU"),
         callers=callers,
     )
-    app = create_app(settings=Settings(), bus=InProcessBus(), live_calls=list, recent_calls=_no_calls,
-                     health=dict, metrics=str, auth=auth, directory=directory)
+    app = create_app(
+        settings=Settings(),
+        bus=InProcessBus(),
+        live_calls=list,
+        recent_calls=_no_calls,
+        health=dict,
+        metrics=str,
+        auth=auth,
+        directory=directory,
+    )
     _, callbacks = call_store(Settings(database_url=database_url), sessions, webhooks=service)
     callbacks_api.setup(app, callbacks=callbacks, default_region="RU")
     webhooks_api.setup(app, webhooks=service)
@@ -89,7 +100,9 @@ async def api(aiohttp_client: Any, database_url: str) -> AsyncIterator[Api]:
 
 @contextlib.asynccontextmanager
 async def sending(api: Api) -> AsyncIterator[None]:
-    worker = DeliveryWorker(sessions=api.sessions, policy=RetryPolicy(first=0.1, jitter=0), idle=0.05)
+    worker = DeliveryWorker(
+        sessions=api.sessions, policy=RetryPolicy(first=0.1, jitter=0), idle=0.05
+    )
     api.service.on_enqueued = worker.wake
     task = asyncio.get_running_loop().create_task(worker.run())
     try:
@@ -114,11 +127,17 @@ async def test_only_administrators_manage_webhooks_and_secrets_are_shown_once(ap
     assert created["secret"] not in str(listed) and "secret" not in listed["webhooks"][0]
     one = await c.get(f"/api/webhooks/{created['id']}", headers=api.as_("root"))
     assert (await one.json())["url"] == body["url"]
-    bad = await c.post("/api/webhooks", json={"url": "https://x.example/", "events": ["call.nope"]}, headers=api.as_("root"))
+    bad = await c.post(
+        "/api/webhooks",
+        json={"url": "https://x.example/", "events": ["call.nope"]},
+        headers=api.as_("root"),
+    )
     assert bad.status == 422 and (await bad.json())["detail"].startswith("events")
     short = await c.post("/api/webhooks", json={**body, "secret": "short"}, headers=api.as_("root"))
     assert short.status == 422
-    log = await c.get(f"/api/webhooks/{created['id']}/deliveries?state=failed", headers=api.as_("root"))
+    log = await c.get(
+        f"/api/webhooks/{created['id']}/deliveries?state=failed", headers=api.as_("root")
+    )
     assert (await log.json()) == {"deliveries": []}
     assert (await c.delete(f"/api/webhooks/{created['id']}", headers=api.as_("root"))).status == 204
     assert (await c.delete(f"/api/webhooks/{created['id']}", headers=api.as_("root"))).status == 404
@@ -127,20 +146,42 @@ async def test_only_administrators_manage_webhooks_and_secrets_are_shown_once(ap
 async def test_customer_changes_and_a_callback_closed_by_hand_reach_the_receiver(api: Api) -> None:
     c = api.client
     async with receiver(SECRET) as hook, sending(api):
-        made = await c.post("/api/webhooks", json={"url": hook.url, "events": ["customer.created", "customer.updated", "callback.resolved"], "secret": SECRET}, headers=api.as_("root"))
+        made = await c.post(
+            "/api/webhooks",
+            json={
+                "url": hook.url,
+                "events": ["customer.created", "customer.updated", "callback.resolved"],
+                "secret": SECRET,
+            },
+            headers=api.as_("root"),
+        )
         assert made.status == 201
-        customer = await c.post("/api/customers", json={"name": "ACME", "external_id": "crm-1", "phones": ["+79161234567"]}, headers=api.as_("root"))
+        customer = await c.post(
+            "/api/customers",
+            json={"name": "ACME", "external_id": "crm-1", "phones": ["+79161234567"]},
+            headers=api.as_("root"),
+        )
         assert customer.status == 201, await customer.text()
         cid = (await customer.json())["id"]
         await delivered(api, 1)  # SQLite: a customer write that reads first fails ("database is
         # locked") if another connection commits between its read and its write; see docs/webhooks.md
-        patched = await c.patch(f"/api/customers/{cid}", json={"company": "ACME LLC"}, headers=api.as_("root"))
+        patched = await c.patch(
+            f"/api/customers/{cid}", json={"company": "ACME LLC"}, headers=api.as_("root")
+        )
         assert patched.status == 200, await patched.text()
         await delivered(api, 2)
-        repository, _ = call_store(Settings(database_url=api.url), api.sessions, webhooks=api.service)
+        repository, _ = call_store(
+            Settings(database_url=api.url), api.sessions, webhooks=api.service
+        )
         await repository.save_many([record("9.1", missed=True)])
-        (open_cb,) = (await (await c.get("/api/callbacks?state=open", headers=api.as_("root"))).json())["callbacks"]
-        closed = await c.post(f"/api/callbacks/{open_cb['id']}/resolve", json={"note": "wrote to them instead"}, headers=api.as_("root"))
+        (open_cb,) = (
+            await (await c.get("/api/callbacks?state=open", headers=api.as_("root"))).json()
+        )["callbacks"]
+        closed = await c.post(
+            f"/api/callbacks/{open_cb['id']}/resolve",
+            json={"note": "wrote to them instead"},
+            headers=api.as_("root"),
+        )
         assert closed.status == 200, await closed.text()
         await hook.wait_for(3)
     kinds = [h.kind for h in hook.accepted()]
@@ -148,7 +189,11 @@ async def test_customer_changes_and_a_callback_closed_by_hand_reach_the_receiver
     assert hook.accepted()[1].payload["data"]["customer"]["company"] == "ACME LLC"
     assert hook.accepted()[2].payload["data"]["callback"]["resolution"] == "manual"
     assert hook.invalid == [] and hook.bad_signatures == 0
-    log = await (await c.get(f"/api/webhooks/{(await made.json())['id']}/deliveries", headers=api.as_("root"))).json()
+    log = await (
+        await c.get(
+            f"/api/webhooks/{(await made.json())['id']}/deliveries", headers=api.as_("root")
+        )
+    ).json()
     assert [d["state"] for d in log["deliveries"]] == ["delivered"] * 3
 
 
@@ -160,14 +205,28 @@ async def delivered(api: Api, count: int) -> None:
 
 
 def _cti(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "cti.cli", *args], env=env, capture_output=True, text=True,
-                          timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "cti.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_the_cli_adds_lists_and_removes_webhooks(tmp_path: Path) -> None:
     env = {**os.environ, "CTI_DATABASE_URL": f"sqlite:///{tmp_path / 'cti.db'}"}
-    added = _cti("webhook", "add", "https://crm.example/hook", "--events", "call.missed,call.answered",
-                 "--secret", SECRET, env=env)
+    added = _cti(
+        "webhook",
+        "add",
+        "https://crm.example/hook",
+        "--events",
+        "call.missed,call.answered",
+        "--secret",
+        SECRET,
+        env=env,
+    )
     assert added.returncode == 0, added.stderr
     assert "#1" in added.stdout and SECRET not in added.stdout + added.stderr
     generated = _cti("webhook", "add", "https://shop.example/hook", "--events", "all", env=env)

@@ -25,7 +25,10 @@ def _linkedid(payload: dict) -> str | None:  # type: ignore[type-arg]
 
 
 async def test_calls_through_the_server_emit_only_valid_messages_in_order(tmp_path: Path) -> None:
-    async with receiver(SECRET) as hook, running(tmp_path, recording_url_template="https://pbx.example/rec/{file}") as world:
+    async with (
+        receiver(SECRET) as hook,
+        running(tmp_path, recording_url_template="https://pbx.example/rec/{file}") as world,
+    ):
         assert world.c.webhooks is not None
         await world.c.webhooks.service.add(hook.url, "all", secret=SECRET)
         boss = await world.feed("boss")
@@ -44,14 +47,22 @@ async def test_calls_through_the_server_emit_only_valid_messages_in_order(tmp_pa
         # answered: ringing, answered, ended; missed: ringing, ended, missed; duty: ringing x2,
         # answered, ended, and the callback the miss opened is resolved by this answered call
         await until(lambda: len(hook.accepted()) >= 11, timeout=30)
-        await until(lambda: bool(boss.of("call.ended", duty)) and bool(agent.of("call.answered", duty)))
+        await until(
+            lambda: bool(boss.of("call.ended", duty)) and bool(agent.of("call.answered", duty))
+        )
     assert hook.invalid == [] and hook.bad_signatures == 0
     by_call: dict[str, list[str]] = {}
     for hit in hook.accepted():
         by_call.setdefault(_linkedid(hit.payload) or "", []).append(hit.kind)
     assert by_call[answered] == ["call.ringing", "call.answered", "call.ended"]
     assert by_call[missed] == ["call.ringing", "call.ended", "call.missed"]
-    assert by_call[duty] == ["call.ringing", "call.ringing", "call.answered", "call.ended", "callback.resolved"]
+    assert by_call[duty] == [
+        "call.ringing",
+        "call.ringing",
+        "call.answered",
+        "call.ended",
+        "callback.resolved",
+    ]
     assert len({h.event_id for h in hook.accepted()}) == len(hook.accepted())
     assert {h.kind for h in hook.accepted()} <= set(EVENT_TYPES)
     kinds = {m["type"] for m in boss.messages} | {m["type"] for m in agent.messages}

@@ -15,7 +15,11 @@ from cti.webhooks import model
 from cti.webhooks.links import Links
 from tests.webhooks_world import payload_errors
 
-CAPTURE = Path(__file__).resolve().parents[1] / "captures" / "01_inbound_answered_by_101_caller_hangs_up.ami"
+CAPTURE = (
+    Path(__file__).resolve().parents[1]
+    / "captures"
+    / "01_inbound_answered_by_101_caller_hangs_up.ami"
+)
 FILE = "/var/spool/asterisk/monitor/20261125-094546-1795546744.0.wav"
 
 
@@ -23,7 +27,11 @@ def with_mixmonitor(data: bytes, variable: str) -> bytes:
     """Capture 01 with a VarSet of `variable` on the trunk channel once it is bridged, as
     `MixMonitor(${STRFTIME(...)}-${UNIQUEID}.wav)` in the dialplan makes Asterisk send."""
     frames = data.split(b"\r\n\r\n")
-    at = next(n for n, f in enumerate(frames) if b"Event: BridgeEnter" in f and b"Channel: PJSIP/trunk" in f)
+    at = next(
+        n
+        for n, f in enumerate(frames)
+        if b"Event: BridgeEnter" in f and b"Channel: PJSIP/trunk" in f
+    )
     varset = (
         b"Event: VarSet\r\nPrivilege: dialplan,all\r\nTimestamp: 1795546746.620000\r\n"
         b"Channel: PJSIP/trunk-00000000\r\nChannelState: 6\r\nChannelStateDesc: Up\r\n"
@@ -38,7 +46,9 @@ def with_mixmonitor(data: bytes, variable: str) -> bytes:
 
 @pytest.mark.parametrize("variable", ["MIXMONITOR_FILENAME", "CTI_RECORDING"])
 @pytest.mark.parametrize("chunk_size", [None, 7])
-def test_a_recorded_call_keeps_its_file_and_links_to_it(tmp_path: Path, variable: str, chunk_size: int | None) -> None:
+def test_a_recorded_call_keeps_its_file_and_links_to_it(
+    tmp_path: Path, variable: str, chunk_size: int | None
+) -> None:
     capture = tmp_path / "recorded.ami"
     capture.write_bytes(with_mixmonitor(CAPTURE.read_bytes(), variable))
     (call,) = list(replay_files([capture], rules=TrackingRules(), chunk_size=chunk_size))
@@ -54,4 +64,9 @@ def test_a_recorded_call_keeps_its_file_and_links_to_it(tmp_path: Path, variable
 def test_an_unrecorded_call_has_no_recording() -> None:
     (call,) = list(replay_files([CAPTURE], rules=TrackingRules()))
     assert call.recording is None
-    assert Links(recording_url_template="https://pbx.example/recordings/{file}").recording_url(call.recording) is None
+    assert (
+        Links(recording_url_template="https://pbx.example/recordings/{file}").recording_url(
+            call.recording
+        )
+        is None
+    )

@@ -16,7 +16,7 @@ from cti.webhooks.signing import BadSignature, signature_header, verify
 from tests.webhooks_world import payload_errors, verify_cti_signature
 
 SECRET = "whsec-0123456789abcdef"
-BODY = '{"id":"x","type":"call.ended"}'.encode()
+BODY = b'{"id":"x","type":"call.ended"}'
 
 
 def test_a_signature_verifies_with_the_module_and_with_the_documented_snippet() -> None:
@@ -77,10 +77,23 @@ def test_retries_stop_after_the_window_and_the_last_lands_at_its_end() -> None:
 
 def record(linkedid: str = "1.1", recording: str | None = None) -> CallRecord:
     return CallRecord(
-        linkedid=linkedid, direction=Direction.INBOUND, caller="101", caller_e164=None, caller_name="",
-        did="74952220101", agents_rung=("101",), answered_by=("101",), outcome=Outcome.ANSWERED,
-        missed_kind=None, short_abandon=False, started_at=1_795_000_000.0, answered_at=1_795_000_005.0,
-        ended_at=1_795_000_065.0, wait_seconds=5.0, talk_seconds=60.0, recording=recording,
+        linkedid=linkedid,
+        direction=Direction.INBOUND,
+        caller="101",
+        caller_e164=None,
+        caller_name="",
+        did="74952220101",
+        agents_rung=("101",),
+        answered_by=("101",),
+        outcome=Outcome.ANSWERED,
+        missed_kind=None,
+        short_abandon=False,
+        started_at=1_795_000_000.0,
+        answered_at=1_795_000_005.0,
+        ended_at=1_795_000_065.0,
+        wait_seconds=5.0,
+        talk_seconds=60.0,
+        recording=recording,
     )
 
 
@@ -91,9 +104,14 @@ def test_event_ids_are_stable_per_fact_and_payloads_match_their_schemas() -> Non
     assert first.id == again.id and first.key == "call:1.1"
     assert model.call_ended(record("1.2"), at=at, recording_url=None).id != first.id
     assert payload_errors(first.payload()) == []
-    live = model.call_live(model.EventType.CALL_RINGING, linkedid="1.1", agent="101",
-                           call={"direction": "inbound", "caller": "+7916", "started_at": "2026-11-25T09:00:00.000Z"},
-                           at=at, key="101:x")
+    live = model.call_live(
+        model.EventType.CALL_RINGING,
+        linkedid="1.1",
+        agent="101",
+        call={"direction": "inbound", "caller": "+7916", "started_at": "2026-11-25T09:00:00.000Z"},
+        at=at,
+        key="101:x",
+    )
     assert live.key == first.key and payload_errors(live.payload()) == []
 
 
@@ -106,14 +124,41 @@ def test_event_lists_are_checked() -> None:
 
 
 def test_crm_and_recording_links_come_from_the_templates() -> None:
-    links = Links(crm_url_template="https://crm.example/customers/{external_id}",
-                  recording_url_template="https://pbx.example/rec/{file}?call={linkedid}")
-    assert links.crm_url({"id": 5, "external_id": "A 1/2", "crm_url": None}) == "https://crm.example/customers/A%201%2F2"
-    assert links.crm_url({"id": 5, "external_id": "A1", "crm_url": "https://own.example/5"}) == "https://own.example/5"
+    links = Links(
+        crm_url_template="https://crm.example/customers/{external_id}",
+        recording_url_template="https://pbx.example/rec/{file}?call={linkedid}",
+    )
+    assert (
+        links.crm_url({"id": 5, "external_id": "A 1/2", "crm_url": None})
+        == "https://crm.example/customers/A%201%2F2"
+    )
+    assert (
+        links.crm_url({"id": 5, "external_id": "A1", "crm_url": "https://own.example/5"})
+        == "https://own.example/5"
+    )
     assert links.crm_url({"id": 5, "external_id": None}) is None  # no half-filled link
-    assert links.recording_url("/var/spool/asterisk/monitor/2026/in-1.1.wav", "1.1") == "https://pbx.example/rec/in-1.1.wav?call=1.1"
+    assert (
+        links.recording_url("/var/spool/asterisk/monitor/2026/in-1.1.wav", "1.1")
+        == "https://pbx.example/rec/in-1.1.wav?call=1.1"
+    )
     assert links.recording_url(None) is None and Links().recording_url("x.wav") is None
-    assert fill("https://pbx.example/{path}", {"path": "2026/11/x y.wav"}, paths=frozenset({"path"})) == "https://pbx.example/2026/11/x%20y.wav"
+    assert (
+        fill("https://pbx.example/{path}", {"path": "2026/11/x y.wav"}, paths=frozenset({"path"}))
+        == "https://pbx.example/2026/11/x%20y.wav"
+    )
     item = call_item(record(recording="in-1.1.wav"), links)
     assert item["recording_url"] == "https://pbx.example/rec/in-1.1.wav?call=1.1"
     assert "recording_url" not in call_item(record(), links)
+
+
+def test_the_documented_snippet_is_the_one_the_tests_verify_with() -> None:
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    doc = (root / "docs" / "webhooks.md").read_text(encoding="utf-8")
+    snippet = re.search(r"```python\nimport hashlib, hmac, time\n\n(.*?)```", doc, re.S)
+    assert snippet is not None
+    assert snippet.group(1).strip() in (root / "tests" / "webhooks_world.py").read_text(
+        encoding="utf-8"
+    )

@@ -75,7 +75,9 @@ def upgrade() -> None:
     op.create_index("ix_webhook_deliveries_event_row_id", "webhook_deliveries", ["event_row_id"])
     op.create_index("ix_webhook_deliveries_due", "webhook_deliveries", ["state", "next_attempt_at"])
     op.create_index(
-        "ix_webhook_deliveries_lane", "webhook_deliveries", ["subscription_id", "key", "state", "id"]
+        "ix_webhook_deliveries_lane",
+        "webhook_deliveries",
+        ["subscription_id", "key", "state", "id"],
     )
 
 
