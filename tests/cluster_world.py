@@ -140,7 +140,7 @@ class Cluster:
         port = free_port()
         log = self.tmp / f"{name}.log"
         with log.open("wb") as out:  # the child keeps its own copy of the descriptor
-            process = subprocess.Popen(
+            process = subprocess.Popen(  # noqa: ASYNC220 - started once, then only polled
                 [sys.executable, "-m", "cti.cli", "serve"],
                 env=self.env(port, **extra),
                 cwd=self.tmp,
