@@ -512,7 +512,7 @@ def create_server_app(c: Components) -> web.Application:
     app = create_app(
         settings=c.settings,
         bus=c.bus,
-        live_calls=c.service.live_calls,
+        live_calls=c.feed.live_calls if c.feed is not None else c.service.live_calls,
         recent_calls=recent,
         health=lambda: health(c),
         metrics=lambda: metrics(c),

@@ -9,12 +9,14 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol
 
 from cti.ami.connection import AmiNotConnected
 from cti.calls.clicktocall import ClickToCall, KeyStore, MemoryKeys, RedisKeys
 from cti.calls.model import Call
 from cti.cluster.lease import AmiLease
+from cti.cluster.mirror import ClusterMirror
 from cti.config import Settings
 from cti.pops.cards import CardSource
 from cti.pops.fanout import RedisFanout
@@ -76,6 +78,10 @@ class Feed:
     lease: AmiLease | None = None  #: who consumes AMI (with Redis)
     refresh_every: float = 5.0
     clicktocall: ClickToCall | None = None
+    #: with Redis: the live calls for a standby's websockets, agents' states set elsewhere
+    mirror: ClusterMirror | None = None
+    #: the live calls this process shows (its own as AMI consumer, else the mirror's)
+    live_calls: Callable[[], list[dict[str, Any]]] = list
     #: true once what the process keeps for good is loaded (the caller lookup's customers)
     settled: Callable[[], bool] | None = None
     _unlisten: list[Callable[[], None]] = field(default_factory=list)
@@ -125,6 +131,8 @@ class Feed:
             work.append(self.fanout.run())
         if self.lease is not None:
             work.append(self.lease.run())
+        if self.mirror is not None:
+            work.append(self.mirror.publish_forever(self.live_calls))
         return work
 
     async def _settle_heap(self) -> None:
@@ -202,15 +210,25 @@ def build_feed(
         journal = MemoryJournal(
             limit=settings.ws_resume_messages, max_age=settings.ws_resume_seconds
         )
-    hub = FeedHub(
-        journal=journal, live_calls=live_calls, grace=settings.ws_resume_seconds, node_id=node_id
-    )
-    fanout = lease = None
+    fanout: RedisFanout | None = None
+    lease: AmiLease | None = None
+    mirror: ClusterMirror | None = None
+    shown = live_calls
     if redis is not None:
+        mirror = ClusterMirror(
+            publish=lambda message: fanout.publish(message) if fanout is not None else None,
+            leader=lambda: lease is not None and lease.valid(),
+            routing=routing,
+        )
+        shown = partial(mirror.live_calls, live_calls)
+    hub = FeedHub(
+        journal=journal, live_calls=shown, grace=settings.ws_resume_seconds, node_id=node_id
+    )
+    if redis is not None and mirror is not None:
         fanout = RedisFanout(
             redis=redis,
             node_id=node_id,
-            on_message=hub.from_fanout,
+            on_message=_both_of(hub.from_fanout, mirror.apply),
             on_connected=hub.hello,
             channel=f"{prefix}feed",
         )
@@ -244,8 +262,12 @@ def build_feed(
         redis=redis,
         fanout=fanout,
         lease=lease,
+        mirror=mirror,
+        live_calls=shown,
     )
     feed._unlisten.append(bus.listen(hub.publish))
+    if mirror is not None:
+        feed._unlisten.append(bus.listen(mirror.on_bus))
     feed._unlisten.append(bus.listen(pops.on_bus))
     if send_action is not None:
         keys: KeyStore = (
@@ -335,7 +357,19 @@ def feed_for_server(
     listeners = getattr(routing, "state_listeners", None)
     if isinstance(listeners, list):  # the agent's console and supervisors see state changes live
         listeners.append(state_listener(feed.publisher))
+        if feed.mirror is not None:  # and the other processes' routing applies it at once
+            listeners.append(feed.mirror.state_changed)
     return feed
+
+
+def _both_of(
+    first: Callable[[dict[str, Any]], None], second: Callable[[dict[str, Any]], None]
+) -> Callable[[dict[str, Any]], None]:
+    def call(payload: dict[str, Any]) -> None:
+        first(payload)
+        second(payload)
+
+    return call
 
 
 def both(*listeners: Callable[[Any], None] | None) -> Callable[[Any], None]:

@@ -10,14 +10,16 @@ import os
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+from aiohttp import web
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from cti.app import call_store
+from cti.app import build, call_store, create_server_app
 from cti.calls.model import CallRecord, Direction, MissedKind, Outcome
 from cti.cluster import fence
 from cti.cluster.fence import StaleEpoch
@@ -28,6 +30,8 @@ from cti.db.migrate import upgrade
 from cti.db.missed_models import CallbackRow, MissedCallRow
 from cti.db.models import CallRow
 from cti.db.session import create_engine, session_factory
+from cti.routing.model import AgentState
+from tests.pops_world import KNOWN, running, until
 
 REDIS_URL = os.environ.get("CTI_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
@@ -213,3 +217,37 @@ async def test_two_overlapping_writers_record_each_call_missed_call_and_callback
     finally:
         for engine in engines:
             await engine.dispose()
+
+
+async def test_a_standby_shows_the_live_calls_and_applies_agent_states_set_elsewhere(
+    tmp_path: Path, redis: Any
+) -> None:
+    async with running(tmp_path, redis_url=REDIS_URL, redis_prefix=redis.test_prefix) as world:
+        assert world.c.feed is not None and world.c.feed.lease is not None
+        await until(world.c.feed.lease.valid)
+        standby = build(world.c.settings)
+        runner = web.AppRunner(create_server_app(standby))
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        try:
+            assert standby.feed is not None and standby.routing is not None
+            assert world.c.routing is not None
+            await until(lambda: standby.ami.connected)
+            assert not standby.ami.consuming and not standby.service.tracker.calls
+            linkedid, _, task = world.sim.start_scenario(
+                "answered", agent="101", caller=KNOWN, talk=30.0
+            )
+            await until(lambda: linkedid in {c["linkedid"] for c in standby.feed.live_calls()})  # type: ignore[union-attr]
+            assert not standby.service.tracker.calls  # mirrored, not tracked
+            await standby.routing.set_state("102", AgentState.PAUSED, "lunch")
+            # at once, not at routing's next reload from the database (every 5 s)
+            await until(lambda: _state(world.c.routing, "102") is AgentState.PAUSED, timeout=1.0)
+            await task
+            await until(lambda: not standby.feed.live_calls())  # type: ignore[union-attr]
+        finally:
+            await runner.cleanup()
+
+
+def _state(routing: Any, login: str) -> AgentState | None:
+    presence = routing.presence.get(login)
+    return presence.state if presence is not None else None
