@@ -49,10 +49,16 @@ def _viewer(principal: Principal) -> Viewer:
     return Viewer(login=principal.login, everything=sees_everything(principal), extensions=principal.extensions)
 
 
+def _text(request: web.Request, name: str) -> str | None:
+    value = request.query.get(name) or None
+    if value is not None and (len(value) > 64 or not value.isprintable()):
+        raise _bad(ReportError(name, "at most 64 printable characters"))
+    return value
+
+
 def _query(request: web.Request) -> ReportQuery:
-    q = request.query
-    return ReportQuery(period=q.get("period") or None, on=q.get("date") or None, start=q.get("from") or None,
-                       end=q.get("to") or None, did=q.get("did") or None, agent=q.get("agent") or None)
+    return ReportQuery(period=_text(request, "period"), on=_text(request, "date"), start=_text(request, "from"),
+                       end=_text(request, "to"), did=_text(request, "did"), agent=_text(request, "agent"))
 
 
 def _bad(exc: ReportError) -> Problem:

@@ -130,7 +130,18 @@ class CallbackTally:
     open: int = 0  #: of those, still open now
     overdue: int = 0  #: ...and past their deadline
     on_time: int = 0  #: resolved by their deadline (moved into the customer's window)
-    durations: tuple[float, ...] = ()  #: miss -> resolution, seconds, of the resolved ones
+    resolved: int = 0
+    within_sla: int = 0  #: resolved within the SLA of the miss
+    median: float | None = None  #: miss -> resolution, seconds, of the resolved ones
+    p90: float | None = None
+
+    @classmethod
+    def of(cls, *, total: int, open: int, overdue: int, on_time: int, durations: Sequence[float],
+           sla_seconds: float) -> CallbackTally:
+        """From each resolved callback's time (what SQLite returns; PostgreSQL adds up itself)."""
+        return cls(total=total, open=open, overdue=overdue, on_time=on_time, resolved=len(durations),
+                   within_sla=sum(1 for d in durations if d <= sla_seconds),
+                   median=percentile(durations, 0.5), p90=percentile(durations, 0.9))
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -145,18 +156,17 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
-def callback_figures(t: CallbackTally, *, sla_seconds: float) -> dict[str, Any]:
+def callback_figures(t: CallbackTally) -> dict[str, Any]:
     """Callback time (median, p90), share within the SLA (of every callback: an open one is not
     within), share resolved by the deadline, open and overdue."""
-    within = sum(1 for d in t.durations if d <= sla_seconds)
     return {
         "callbacks": t.total,
-        "callbacks_resolved": len(t.durations),
+        "callbacks_resolved": t.resolved,
         "callbacks_open": t.open,
         "callbacks_overdue": t.overdue,
-        "callback_median": _seconds(percentile(t.durations, 0.5)),
-        "callback_p90": _seconds(percentile(t.durations, 0.9)),
-        "callbacks_within_sla": _round(ratio(within, t.total)),
+        "callback_median": _seconds(t.median),
+        "callback_p90": _seconds(t.p90),
+        "callbacks_within_sla": _round(ratio(t.within_sla, t.total)),
         "callbacks_on_time": _round(ratio(t.on_time, t.total)),
     }
 

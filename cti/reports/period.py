@@ -57,11 +57,18 @@ def office_zone(name: str) -> ZoneInfo:
         raise ReportError("timezone", f"{name!r} is not an IANA time zone, e.g. Europe/Moscow") from exc
 
 
+#: dates a report may ask about (beyond, the office's midnight is not a datetime everywhere)
+EARLIEST, LATEST = date(1970, 1, 2), date(2999, 12, 30)
+
+
 def parse_date(raw: str, parameter: str) -> date:
     try:
-        return date.fromisoformat(raw.strip())
+        value = date.fromisoformat(raw.strip())
     except ValueError:
         raise ReportError(parameter, f"{raw!r} is not a date; write it as YYYY-MM-DD, e.g. 2026-11-25") from None
+    if not EARLIEST <= value <= LATEST:
+        raise ReportError(parameter, f"{raw!r} is out of range; use a date from 1970 to 2999")
+    return value
 
 
 def local_midnight(day: date, zone: ZoneInfo) -> datetime:

@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
-    Float,
+    Integer,
     Select,
     and_,
     case,
@@ -57,31 +58,44 @@ def _stamp(value: datetime) -> ColumnElement[Any]:
     return literal(value, UTCDateTime())
 
 
-def local_time(session: AsyncSession, column: Any, period: Period) -> ColumnElement[Any]:
-    """`column` (UTC) as the office's wall-clock time."""
-    if _pg(session):
-        return func.timezone(period.timezone, column)
+def _offset(column: Any, period: Period) -> Any:
+    """The office zone's UTC offset (seconds) at `column`'s instant, from the period's segments."""
     segments = utc_offsets(period)
-    modifier: Any = literal(f"{segments[-1][1]:+d} seconds")
-    if len(segments) > 1:
-        whens = [(column < _stamp(segments[i + 1][0]), literal(f"{segments[i][1]:+d} seconds"))
-                 for i in range(len(segments) - 1)]
-        modifier = case(*whens, else_=modifier)
-    return func.datetime(column, modifier)
+    if len(segments) == 1:
+        return literal(segments[0][1])
+    whens = [(column < _stamp(segments[i + 1][0]), literal(segments[i][1])) for i in range(len(segments) - 1)]
+    return case(*whens, else_=literal(segments[-1][1]))
+
+
+def local_seconds(session: AsyncSession, column: Any, period: Period) -> ColumnElement[Any]:
+    """`column` (UTC) as seconds since 1970-01-01 00:00 office wall-clock time.
+
+    The same arithmetic on both databases, with the offsets computed in Python for the period
+    (a time-zone lookup per row costs PostgreSQL more than the whole aggregate)."""
+    if _pg(session):
+        utc = func.date_part("epoch", column)
+    else:
+        utc = cast(func.strftime("%s", column), Integer)  # whole seconds: julianday's float drifts below 13:00
+    return utc + _offset(column, period)
+
+
+def _whole(session: AsyncSession, value: Any) -> Any:
+    # floor of a non-negative number: PostgreSQL's cast rounds, SQLite's truncates
+    return cast(func.floor(value), BigInteger) if _pg(session) else cast(value, Integer)
 
 
 def hour_of(session: AsyncSession, column: Any, period: Period) -> ColumnElement[Any]:
-    local = local_time(session, column, period)
-    if _pg(session):
-        return cast(func.extract("hour", local), Float)
-    return cast(func.strftime("%H", local), Float)
+    """The office hour (0-23) of `column`."""
+    return _whole(session, local_seconds(session, column, period) / 3600.0) % 24
 
 
 def day_of(session: AsyncSession, column: Any, period: Period) -> ColumnElement[Any]:
-    local = local_time(session, column, period)
-    if _pg(session):
-        return func.to_char(local, "YYYY-MM-DD")
-    return func.strftime("%Y-%m-%d", local)
+    """The office day of `column`, as days since 1970-01-01 (`epoch_day` turns it into a date)."""
+    return _whole(session, local_seconds(session, column, period) / 86400.0)
+
+
+def epoch_day(days: int) -> date:
+    return date(1970, 1, 1) + timedelta(days=int(days))
 
 
 def _mentions(column: Any, extensions: frozenset[str]) -> ColumnElement[bool]:
@@ -157,8 +171,8 @@ async def call_tallies(session: AsyncSession, scope: CallScope, by: str | None =
         k = row["key"]
         if by == "hour":
             k = int(k)
-        elif by == "day" and isinstance(k, date):
-            k = k.isoformat()
+        elif by == "day":
+            k = epoch_day(k).isoformat()
         result[k] = Tally.from_row(row)
     return result
 
@@ -248,9 +262,10 @@ async def state_seconds(session: AsyncSession, scope: CallScope, now: datetime) 
 
 
 async def callback_tallies(
-    session: AsyncSession, scope: CallScope, now: datetime, *, by_owner: bool = False
+    session: AsyncSession, scope: CallScope, now: datetime, *, sla_seconds: float, by_owner: bool = False
 ) -> dict[str | None, CallbackTally]:
-    """Callbacks made by misses in the period: counts by state, and each resolved one's time."""
+    """Callbacks made by misses in the period: counts by state, and the times to resolution
+    (median and p90 by PostgreSQL's percentile_cont; SQLite has none, so it sends the times)."""
     cb = CallbackRow.__table__.c
     missed_at = func.coalesce(cb.first_missed_at, cb.created_at)
     owner: Any = cb.owner_login if by_owner else literal_column("''")
@@ -260,30 +275,45 @@ async def callback_tallies(
     if scope.login is not None:
         where.append(cb.owner_login == scope.login)
     is_open = cb.state == "open"
-    counts = (
-        select(
-            owner.label("owner"),
-            func.count().label("total"),
-            func.count().filter(is_open).label("open"),
-            func.count().filter(and_(is_open, cb.deadline_at < _stamp(now))).label("overdue"),
-            func.count().filter(and_(cb.state == "resolved", cb.resolved_at <= cb.deadline_at)).label("on_time"),
-        )
-        .where(*where)
-    )
+    resolved = and_(cb.state == "resolved", cb.resolved_at.is_not(None))
+    seconds = _seconds_between(session, cb.resolved_at, missed_at)
+    columns = [
+        owner.label("owner"),
+        func.count().label("total"),
+        func.count().filter(is_open).label("open"),
+        func.count().filter(and_(is_open, cb.deadline_at < _stamp(now))).label("overdue"),
+        func.count().filter(and_(resolved, cb.resolved_at <= cb.deadline_at)).label("on_time"),
+    ]
+    pg = _pg(session)
+    if pg:
+        kept = case((resolved, func.greatest(seconds, 0.0)))  # NULL for the others: percentile_cont skips them
+        columns += [
+            func.count().filter(resolved).label("resolved"),
+            func.count().filter(and_(resolved, seconds <= sla_seconds)).label("within_sla"),
+            func.percentile_cont(0.5).within_group(kept).label("median"),
+            func.percentile_cont(0.9).within_group(kept).label("p90"),
+        ]
+    counts = select(*columns).where(*where)
     if by_owner:
         counts = counts.group_by(owner)
-    durations = (
-        select(owner.label("owner"), _seconds_between(session, cb.resolved_at, missed_at).label("seconds"))
-        .where(*where, cb.state == "resolved", cb.resolved_at.is_not(None))
-    )
     times: dict[str | None, list[float]] = {}
-    for row in (await session.execute(durations)).all():
-        times.setdefault(row.owner if by_owner else None, []).append(max(0.0, float(row.seconds)))
+    if not pg:
+        durations = select(owner.label("owner"), seconds.label("seconds")).where(*where, resolved)
+        for row in (await session.execute(durations)).all():
+            times.setdefault(row.owner if by_owner else None, []).append(max(0.0, float(row.seconds)))
     result: dict[str | None, CallbackTally] = {}
-    for row in (await session.execute(counts)).all():
-        key = row.owner if by_owner else None
-        result[key] = CallbackTally(total=row.total, open=row.open, overdue=row.overdue,
-                                          on_time=row.on_time, durations=tuple(sorted(times.get(key, ()))))
+    for row in (await session.execute(counts)).mappings().all():
+        key = row["owner"] if by_owner else None
+        if pg:
+            result[key] = CallbackTally(
+                total=row["total"], open=row["open"], overdue=row["overdue"], on_time=row["on_time"],
+                resolved=row["resolved"], within_sla=row["within_sla"],
+                median=None if row["median"] is None else float(row["median"]),
+                p90=None if row["p90"] is None else float(row["p90"]))
+        else:
+            result[key] = CallbackTally.of(total=row["total"], open=row["open"], overdue=row["overdue"],
+                                           on_time=row["on_time"], durations=times.get(key, ()),
+                                           sla_seconds=sla_seconds)
     return result
 
 
@@ -306,7 +336,8 @@ __all__ = [
     "callback_tallies",
     "count_calls",
     "day_of",
+    "epoch_day",
     "hour_of",
-    "local_time",
+    "local_seconds",
     "state_seconds",
 ]

@@ -87,11 +87,11 @@ class Reports:
         async with self._sessions() as session:
             scope, shown = await self._scope(session, q, viewer, period)
             tallies = await queries.call_tallies(session, scope)
-            callbacks = await queries.callback_tallies(session, scope, now)
+            callbacks = await queries.callback_tallies(session, scope, now, sla_seconds=self.sla_seconds)
             states = await queries.state_seconds(session, scope, now)
         values = {
             **figures(tallies.get(0, Tally())),
-            **callback_figures(callbacks.get(None, CallbackTally()), sla_seconds=self.sla_seconds),
+            **callback_figures(callbacks.get(None, CallbackTally())),
             **_state_columns(_sum_states(states.values())),
         }
         return {**self._head(period, q, shown), "figures": values, "goals": goals(values)}
@@ -152,7 +152,7 @@ class Reports:
 
     async def _by_agent(self, session: AsyncSession, scope: queries.CallScope, now: datetime) -> list[dict[str, Any]]:
         tallies = await queries.agent_tallies(session, scope)
-        callbacks = await queries.callback_tallies(session, scope, now, by_owner=True)
+        callbacks = await queries.callback_tallies(session, scope, now, sla_seconds=self.sla_seconds, by_owner=True)
         states = await queries.state_seconds(session, scope, now)
         rows: list[dict[str, Any]] = []
         seen: set[str] = set()
@@ -162,10 +162,9 @@ class Reports:
             phones = _phones(extension, device)
             tally = sum((tallies[p] for p in phones if p in tallies), Tally())
             seen |= phones
-            rows.append(_agent_row(login, name, extension, tally, callbacks.get(login), states.get(login, {}),
-                                   self.sla_seconds))
+            rows.append(_agent_row(login, name, extension, tally, callbacks.get(login), states.get(login, {})))
         for ext in sorted(set(tallies) - seen):  # rang but not in the directory (yet)
-            rows.append(_agent_row(None, ext, ext, tallies[ext], None, {}, self.sla_seconds))
+            rows.append(_agent_row(None, ext, ext, tallies[ext], None, {}))
         return rows
 
     def _by_did(self, tallies: dict[Any, Tally], *, team: bool) -> list[dict[str, Any]]:
@@ -205,12 +204,12 @@ def _state_columns(states: dict[str, float]) -> dict[str, float]:
 
 def _agent_row(
     login: str | None, name: str, extension: str, tally: Tally, callbacks: CallbackTally | None,
-    states: dict[str, float], sla_seconds: float,
+    states: dict[str, float],
 ) -> dict[str, Any]:
     return {
         "login": login, "name": name, "extension": extension, "label": name or login or extension,
         **figures(tally),
-        **callback_figures(callbacks or CallbackTally(), sla_seconds=sla_seconds),
+        **callback_figures(callbacks or CallbackTally()),
         **_state_columns(states),
     }
 

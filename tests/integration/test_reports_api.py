@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from jsonschema import Draft202012Validator, FormatChecker
 
 from tests.reports_world import DAY, report_app
 
@@ -29,6 +32,15 @@ async def problem(resp: Any, status: int) -> dict[str, Any]:
     return body
 
 
+SCHEMAS = Path(__file__).resolve().parents[2] / "schemas" / "api"
+
+
+def conforms(body: dict[str, Any], name: str) -> None:
+    schema = json.loads((SCHEMAS / f"{name}.json").read_text(encoding="utf-8"))
+    errors = [e.message for e in Draft202012Validator(schema, format_checker=FormatChecker()).iter_errors(body)]
+    assert errors == [], name
+
+
 def rows_of(text: str) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
 
@@ -38,6 +50,7 @@ async def test_summary_and_breakdowns_in_json_and_csv(api: tuple[Any, dict[str, 
     boss = {"Authorization": auth["boss"]}
     summary = await (await client.get(f"/api/reports/summary?from={DAY}&to={DAY}", headers=boss)).json()
     assert (summary["figures"]["offered"], summary["figures"]["missed"]) == (8, 4)
+    conforms(summary, "report.summary")
     assert summary["goals"]["missed_rate"] == {"goal": 0.03, "comparison": "<=", "status": "bad"}
     resp = await client.get(f"/api/reports/summary?from={DAY}&to={DAY}&format=csv", headers=boss)
     assert resp.headers["Content-Type"].startswith("text/csv")
@@ -47,6 +60,7 @@ async def test_summary_and_breakdowns_in_json_and_csv(api: tuple[Any, dict[str, 
     for by, count in (("hour", 24), ("day", 1), ("agent", 2), ("did", 2), ("team", 2)):
         body = await (await client.get(f"/api/reports/breakdown?by={by}&date={DAY}", headers=boss)).json()
         assert len(body["rows"]) == count, by
+        conforms(body, "report.breakdown")
         text = await (await client.get(f"/api/reports/breakdown?by={by}&date={DAY}&format=csv", headers=boss)).text()
         assert len(rows_of(text)) == count
     week = await (await client.get(f"/api/reports/breakdown?by=day&period=week&date={DAY}", headers=boss)).json()
@@ -57,7 +71,9 @@ async def test_missed_report_filters_and_csv(api: tuple[Any, dict[str, str]]) ->
     client, auth = api
     boss = {"Authorization": auth["boss"]}
     base = f"/api/reports/missed?from={DAY}&to={DAY}"
-    every = (await (await client.get(base, headers=boss)).json())["missed"]
+    body = await (await client.get(base, headers=boss)).json()
+    conforms(body, "report.missed")
+    every = body["missed"]
     assert len(every) == 4
     kinds = {m["kind"] for m in (await (await client.get(base + "&kind=abandoned", headers=boss)).json())["missed"]}
     assert kinds == {"abandoned"}

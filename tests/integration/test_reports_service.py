@@ -90,3 +90,34 @@ async def test_an_agent_sees_only_their_own_figures(reports: Reports) -> None:
 async def test_did_filter(reports: Reports) -> None:
     support = (await reports.summary(ReportQuery(start=DAY, end=DAY, did="74952220202"), BOSS))["figures"]
     assert (support["offered"], support["missed_out_of_hours"], support["callbacks"]) == (2, 1, 1)
+
+
+async def test_office_hours_and_days_across_a_dst_change(database_url: str) -> None:
+    """Berlin, 2026-03-29: clocks jump 02:00 -> 03:00. Hours and days are the office's on both
+    databases (PostgreSQL and SQLite compute them the same way from the zone's offsets)."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from cti.db.calls import CallRepository
+    from tests.reports_world import inbound
+
+    berlin = ZoneInfo("Europe/Berlin")
+    at = lambda d, h, m: datetime(2026, 3, d, h, m, tzinfo=berlin).timestamp()  # noqa: E731
+    await upgrade(database_url)
+    engine = create_engine(database_url)
+    try:
+        sessions = session_factory(engine)
+        await CallRepository(session_factory=sessions).save_many([
+            inbound("b1", at(28, 23, 59), wait=1, answered_by="101", talk=5, rung=("101",)),
+            inbound("b2", at(29, 1, 30), wait=1, answered_by="101", talk=5, rung=("101",)),
+            inbound("b3", at(29, 3, 30), wait=1, answered_by="101", talk=5, rung=("101",)),
+            inbound("b4", at(29, 23, 59), wait=1, answered_by="101", talk=5, rung=("101",)),
+        ])
+        reports = Reports(sessions=sessions, timezone="Europe/Berlin", clock=lambda: NOW)
+        q = ReportQuery(start="2026-03-28", end="2026-03-29")
+        hours = {r["hour"]: r["offered"] for r in (await reports.breakdown(q, BOSS, "hour"))["rows"] if r["offered"]}
+        assert hours == {23: 2, 1: 1, 3: 1}
+        days = [(r["day"], r["offered"]) for r in (await reports.breakdown(q, BOSS, "day"))["rows"]]
+        assert days == [("2026-03-28", 1), ("2026-03-29", 3)]
+    finally:
+        await engine.dispose()

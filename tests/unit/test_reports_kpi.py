@@ -103,8 +103,8 @@ def test_percentiles_interpolate_like_percentile_cont() -> None:
 
 def test_callback_time_median_p90_and_share_within_sla() -> None:
     # 5 callbacks: 3 resolved after 60 s, 240 s and 600 s; 2 still open (one overdue)
-    t = CallbackTally(total=5, open=2, overdue=1, on_time=2, durations=(60.0, 240.0, 600.0))
-    f = callback_figures(t, sla_seconds=300.0)
+    t = CallbackTally.of(total=5, open=2, overdue=1, on_time=2, durations=(600.0, 60.0, 240.0), sla_seconds=300.0)
+    f = callback_figures(t)
     assert f["callback_median"] == 240.0
     assert f["callback_p90"] == pytest.approx(528.0)  # 240 + 0.8 * (600 - 240)
     assert f["callbacks_within_sla"] == pytest.approx(2 / 5)  # an open callback is not within
