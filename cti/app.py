@@ -142,6 +142,12 @@ def call_store(
     return repository, Callbacks(session_factory=sessions, context=context, policy=policy, on_resolved=resolved)
 
 
+def live_call(service: CallService, linkedid: str) -> dict[str, Any] | None:
+    """The live call as the board shows it (for the call.ringing/answered webhooks)."""
+    call = service.tracker.calls.get(linkedid)
+    return service.snapshot(call) if call is not None else None
+
+
 def build(settings: Settings) -> Components:
     engine = create_engine(settings.database_url)
     sessions = session_factory(engine)
@@ -149,7 +155,7 @@ def build(settings: Settings) -> Components:
     webhooks = webhooks_for_server(
         settings,
         sessions,
-        snapshot=lambda linkedid: (call := service.tracker.calls.get(linkedid)) and service.snapshot(call),
+        snapshot=lambda linkedid: live_call(service, linkedid),
         publishing=lambda: feed.publishing,
     )
     repository, callbacks = call_store(settings, sessions, bus.publish, lambda: routing, webhooks.service)
@@ -325,6 +331,7 @@ def metrics(c: Components) -> str:
         *_framing_samples(c.ami),
         *routing_samples(c.routing, c.agi),
         *_directory_samples(c.callers),
+        *(c.webhooks.samples() if c.webhooks is not None else []),
     ]
     if c.auth is not None:
         brake = c.auth.throttle

@@ -11,7 +11,7 @@ from web.errors import Problem
 
 WEBHOOKS = web.AppKey("webhooks", WebhookService)
 
-_ID = r"{id:\d{1,9}}"
+_ID = r"{id:[0-9]{1,9}}"
 
 
 def setup(app: web.Application, *, webhooks: WebhookService) -> None:

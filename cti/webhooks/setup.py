@@ -63,6 +63,37 @@ class Webhooks:
             except Exception as exc:
                 log.warning("pruning the webhook log failed: %s", exc)
 
+    def samples(self) -> list[tuple[str, str, str, float]]:
+        """Prometheus samples (cti.metrics.Sample)."""
+        s = self.worker.stats
+        return [
+            ("cti_webhook_requests_total", "counter", "webhook POSTs sent", s.sent),
+            (
+                "cti_webhook_delivered_total",
+                "counter",
+                "webhook deliveries answered 2xx",
+                s.delivered,
+            ),
+            (
+                "cti_webhook_failures_total",
+                "counter",
+                "webhook attempts that failed (retried)",
+                s.failures,
+            ),
+            (
+                "cti_webhook_gave_up_total",
+                "counter",
+                "webhook deliveries failed for good (24 h)",
+                s.gave_up,
+            ),
+            (
+                "cti_webhook_live_dropped_total",
+                "counter",
+                "live webhook events dropped (queue full)",
+                self.live.dropped if self.live is not None else 0,
+            ),
+        ]
+
     def health(self) -> dict[str, Any]:
         report = self.worker.health()
         if self.live is not None:
