@@ -162,3 +162,38 @@ def test_the_documented_snippet_is_the_one_the_tests_verify_with() -> None:
     assert snippet.group(1).strip() in (root / "tests" / "webhooks_world.py").read_text(
         encoding="utf-8"
     )
+
+
+async def test_the_pop_links_to_the_crm_from_the_template_unless_the_customer_has_a_link() -> None:
+    from types import SimpleNamespace
+    from typing import Any
+
+    from cti.pops.cards import CardSource
+
+    views = {
+        1: {"id": 1, "external_id": "ext-1", "name": "A", "crm_url": None, "phones": []},
+        2: {
+            "id": 2,
+            "external_id": "ext-2",
+            "name": "B",
+            "crm_url": "https://own.example/2",
+            "phones": [],
+        },
+        3: {"id": 3, "external_id": None, "name": "C", "crm_url": None, "phones": []},
+    }
+
+    class Customers:
+        async def get(self, customer_id: int) -> dict[str, Any]:
+            return views[customer_id]
+
+    async def match(raw: str) -> Any:
+        found = SimpleNamespace(customer_id=int(raw), manager_login=None)
+        return SimpleNamespace(normalized=None, kind="mobile", customer=found, internal=False)
+
+    cards = CardSource(
+        match=match,
+        customers=Customers(),
+        links=Links(crm_url_template="https://crm.example/c/{external_id}"),
+    )
+    shown = {n: (await cards.card(str(n))).customer["crm_url"] for n in (1, 2, 3)}  # type: ignore[index]
+    assert shown == {1: "https://crm.example/c/ext-1", 2: "https://own.example/2", 3: None}
