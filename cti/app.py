@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -549,7 +550,13 @@ async def serve(settings: Settings, *, announce: Callable[[str], None] = print) 
     announce(f"cti serving on http://{settings.http_host}:{settings.http_port}/")
     if components.agi is not None:
         announce(f"FastAGI routing on agi://{components.agi.host}:{components.agi.port}/route")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    # SIGTERM (systemd, a rolling restart) stops as Ctrl-C does: AMI first, then the buffered
+    # calls written, then the AMI lease released so that a standby takes it at once
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
     try:
-        await asyncio.Event().wait()
+        await stop.wait()
     finally:
         await runner.cleanup()

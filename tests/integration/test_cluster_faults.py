@@ -238,3 +238,25 @@ def _redis_port() -> int:
 def _redis_via(port: int) -> str:
     parts = urlsplit(REDIS_URL)
     return urlunsplit(parts._replace(netloc=f"127.0.0.1:{port}"))
+
+
+async def test_a_leader_stopped_with_sigterm_writes_its_calls_and_hands_over_at_once(
+    tmp_path: Path,
+) -> None:
+    async with cluster(tmp_path) as world:
+        sim = world.sim
+        a = await world.node("a")
+        await until(lambda: _is(a, "leader"))
+        b = await world.node("b")
+        await sim.wait_for_listener()
+        linkedid = (await sim.play("answered", agent="101", ring=0.2, talk=0.2))["linkedid"]
+        a.process.terminate()  # a rolling restart
+        stopped = time.monotonic()
+        await until(lambda: _is(b, "leader"), timeout=5.0)
+        assert time.monotonic() - stopped < 1.5  # released, not left to expire (2 s)
+        assert a.process.wait(10) == 0
+        calls, _, _ = await until(lambda: _all_stored(world, {linkedid}))
+        assert [c.linkedid for c in calls] == [linkedid]
+        assert any(
+            e.get("event") == "lease_lost" and e.get("reason") == "shutting down" for e in a.logs()
+        )
