@@ -205,7 +205,9 @@ class CustomerService:
                 )
                 assert written.id is not None
                 await record_changes(session, Entity.CUSTOMER, [written.id])
-                if self._on_saved is not None and (old is None or old.audited() != new.audited() or given.orders):
+                if self._on_saved is not None and (
+                    old is None or old.audited() != new.audited() or given.orders
+                ):
                     await self._on_saved(session, self.view(written), old is None)
         except IntegrityError:
             raise Conflict(

@@ -152,7 +152,9 @@ def call_item(record: CallRecord, links: Links | None = None) -> dict[str, Any]:
             "talk_seconds",
         )
     }
-    recording = links.recording_url(record.recording, record.linkedid) if links is not None else None
+    recording = (
+        links.recording_url(record.recording, record.linkedid) if links is not None else None
+    )
     if recording:
         item["recording_url"] = recording
     return item
