@@ -90,18 +90,23 @@ async def _measure(name: str, engine: Any, rounds: int) -> dict[str, list[float]
         "by agent": lambda: reports.breakdown(q, boss, "agent"),
     }
     times: dict[str, list[float]] = {k: [] for k in subjects}
-    for key, work in subjects.items():  # warm-up: caches and plans, not timed
+    for work in subjects.values():  # warm-up: caches and plans, not timed
         await work()
     summary = await reports.summary(q, boss)
     total = await count()
-    progress(f"{name}: {total:,} calls; year: offered {summary['figures']['offered']:,}, "
-             f"SL {summary['figures']['service_level']:.3f}, missed rate {summary['figures']['missed_rate']:.3f}")
+    progress(
+        f"{name}: {total:,} calls; year: offered {summary['figures']['offered']:,}, "
+        f"SL {summary['figures']['service_level']:.3f}, missed rate {summary['figures']['missed_rate']:.3f}"
+    )
     for rnd in range(rounds):
         for key, work in subjects.items():
             started = time.perf_counter()
             await work()
             times[key].append(time.perf_counter() - started)
-        progress(f"{name} round {rnd + 1}/{rounds}: " + ", ".join(f"{k} {v[-1] * 1000:.0f} ms" for k, v in times.items()))
+        progress(
+            f"{name} round {rnd + 1}/{rounds}: "
+            + ", ".join(f"{k} {v[-1] * 1000:.0f} ms" for k, v in times.items())
+        )
     return times
 
 
@@ -109,10 +114,10 @@ async def _browser(engine: Any, rounds: int) -> list[float]:
     from aiohttp import web
     from playwright.async_api import async_playwright
 
+    from cti.app import call_store
     from cti.bus import InProcessBus
     from cti.config import Settings
     from cti.db.session import session_factory
-    from cti.app import call_store
     from cti.reports.service import Reports
     from web import reports_api
     from web.app import create_app
@@ -125,9 +130,17 @@ async def _browser(engine: Any, rounds: int) -> list[float]:
 
     settings = Settings(api_tokens=(token,))
     _, callbacks = call_store(settings, sessions)  # as `cti serve` builds it
-    app = create_app(settings=settings, bus=InProcessBus(), live_calls=list, recent_calls=no_calls,
-                     health=dict, metrics=str)
-    reports_api.setup(app, reports=Reports(sessions=sessions, timezone="Europe/Moscow"), callbacks=callbacks)
+    app = create_app(
+        settings=settings,
+        bus=InProcessBus(),
+        live_calls=list,
+        recent_calls=no_calls,
+        health=dict,
+        metrics=str,
+    )
+    reports_api.setup(
+        app, reports=Reports(sessions=sessions, timezone="Europe/Moscow"), callbacks=callbacks
+    )
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -137,12 +150,19 @@ async def _browser(engine: Any, rounds: int) -> list[float]:
     times: list[float] = []
     try:
         async with async_playwright() as pw:
-            chromium = await pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
-                                                args=["--no-sandbox", "--disable-dev-shm-usage"])
-            page = await (await chromium.new_context(viewport={"width": 1280, "height": 900})).new_page()
+            chromium = await pw.chromium.launch(
+                executable_path="/usr/bin/chromium",
+                headless=True,
+                args=["--no-sandbox", "--disable-dev-shm-usage"],
+            )
+            page = await (
+                await chromium.new_context(viewport={"width": 1280, "height": 900})
+            ).new_page()
             await page.goto(f"{url}/login?token={token}")
             await page.goto(f"{url}/reports")
-            await page.wait_for_function("() => ['ready', 'error'].includes(document.body.dataset.state)")
+            await page.wait_for_function(
+                "() => ['ready', 'error'].includes(document.body.dataset.state)"
+            )
             await page.select_option("#period", "custom")
             await page.wait_for_function("() => document.body.dataset.state !== 'loading'")
             for rnd in range(rounds + 1):
@@ -150,15 +170,19 @@ async def _browser(engine: Any, rounds: int) -> list[float]:
                 await page.fill("#to", LAST)
                 started = time.perf_counter()
                 await page.click("#period-form button[type=submit]")
-                await page.wait_for_function("() => document.body.dataset.state !== 'loading'", timeout=120_000)
+                await page.wait_for_function(
+                    "() => document.body.dataset.state !== 'loading'", timeout=120_000
+                )
                 elapsed = time.perf_counter() - started
                 state = await page.evaluate("() => document.body.dataset.state")
                 if state != "ready":
                     raise RuntimeError(f"the page says {await page.text_content('#error')!r}")
                 if rnd:  # the first is a warm-up
                     times.append(elapsed)
-                progress(f"page round {rnd}: {elapsed * 1000:.0f} ms"
-                         f" ({await page.locator('#missed-body tr').count()} missed rows shown)")
+                progress(
+                    f"page round {rnd}: {elapsed * 1000:.0f} ms"
+                    f" ({await page.locator('#missed-body tr').count()} missed rows shown)"
+                )
             await chromium.close()
     finally:
         await runner.cleanup()
@@ -171,8 +195,10 @@ def _report(name: str, times: dict[str, list[float]]) -> None:
     print(f"{'':<10} {'median':>10} {'x COUNT(*)':>11}   rounds (ms)")
     for key, values in times.items():
         m = median(values)
-        print(f"{key:<10} {m * 1000:>8.0f} ms {m / base:>10.1f}x   "
-              + ", ".join(f"{v * 1000:.0f}" for v in values))
+        print(
+            f"{key:<10} {m * 1000:>8.0f} ms {m / base:>10.1f}x   "
+            + ", ".join(f"{v * 1000:.0f}" for v in values)
+        )
 
 
 async def amain(args: argparse.Namespace) -> int:
@@ -190,7 +216,7 @@ async def amain(args: argparse.Namespace) -> int:
     data.mkdir(parents=True, exist_ok=True)
     sqlite_path = Path(args.sqlite or data / f"reports-{calls}.db")
     sqlite_url = f"sqlite+aiosqlite:///{sqlite_path}"
-    fresh_sqlite = not sqlite_path.exists()
+    fresh_sqlite = not sqlite_path.exists()  # noqa: ASYNC240 (once, before anything is timed)
     await upgrade(sqlite_url)
     sqlite = create_engine(sqlite_url)
     pg = admin = None
@@ -204,7 +230,9 @@ async def amain(args: argparse.Namespace) -> int:
         await upgrade(pg_url)
         pg = create_engine(pg_url)
     try:
-        targets = ([session_factory(sqlite)] if fresh_sqlite else []) + ([session_factory(pg)] if pg else [])
+        targets = ([session_factory(sqlite)] if fresh_sqlite else []) + (
+            [session_factory(pg)] if pg else []
+        )
         if targets:
             started = time.monotonic()
             await _generate(targets, calls)
@@ -224,8 +252,12 @@ async def amain(args: argparse.Namespace) -> int:
         if not args.no_browser:
             engine = pg if pg is not None else sqlite
             page = await _browser(engine, 2 if args.quick else 3)
-            print(f"\npage (/reports, whole year, {engine.dialect.name}): click to drawn, median "
-                  f"{median(page) * 1000:.0f} ms (" + ", ".join(f"{v * 1000:.0f}" for v in page) + " ms)")
+            print(
+                f"\npage (/reports, whole year, {engine.dialect.name}): click to drawn, median "
+                f"{median(page) * 1000:.0f} ms ("
+                + ", ".join(f"{v * 1000:.0f}" for v in page)
+                + " ms)"
+            )
     finally:
         await sqlite.dispose()
         if pg is not None:
@@ -238,12 +270,20 @@ async def amain(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.reports", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--calls", type=int, default=1_000_000, help="calls in the year (default 1,000,000)")
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.reports", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "--calls", type=int, default=1_000_000, help="calls in the year (default 1,000,000)"
+    )
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds (default 5)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 20,000 calls, 2 rounds")
-    parser.add_argument("--sqlite", help="the SQLite file (default bench/out/reports-<calls>.db, reused)")
-    parser.add_argument("--postgres-url", default=os.environ.get("CTI_BENCH_POSTGRES_URL", PG_DEFAULT))
+    parser.add_argument(
+        "--sqlite", help="the SQLite file (default bench/out/reports-<calls>.db, reused)"
+    )
+    parser.add_argument(
+        "--postgres-url", default=os.environ.get("CTI_BENCH_POSTGRES_URL", PG_DEFAULT)
+    )
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
     parser.add_argument("--no-browser", action="store_true", help="skip the page in Chromium")
     return asyncio.run(amain(parser.parse_args(argv)))

@@ -24,11 +24,31 @@ REPORTS = web.AppKey("reports", Reports)
 REPORT_CALLBACKS = web.AppKey("report_callbacks", Callbacks)
 
 _KINDS = ("abandoned", "no_answer", "busy", "out_of_hours")
-_MISSED_COLUMNS = ("missed_at", "kind", "short_abandon", "caller", "caller_e164", "caller_name", "customer_id",
-                   "did", "agents_rung", "wait_seconds", "callback_id", "callback_state", "callback_owner", "linkedid")
+_MISSED_COLUMNS = (
+    "missed_at",
+    "kind",
+    "short_abandon",
+    "caller",
+    "caller_e164",
+    "caller_name",
+    "customer_id",
+    "did",
+    "agents_rung",
+    "wait_seconds",
+    "callback_id",
+    "callback_state",
+    "callback_owner",
+    "linkedid",
+)
 
 
-def setup(app: web.Application, *, reports: Reports, callbacks: Callbacks | None, static_dir: Path | None = None) -> None:
+def setup(
+    app: web.Application,
+    *,
+    reports: Reports,
+    callbacks: Callbacks | None,
+    static_dir: Path | None = None,
+) -> None:
     app[REPORTS] = reports
     pages = static_dir or Path(__file__).parent / "static"
     if callbacks is not None:
@@ -46,7 +66,11 @@ def setup(app: web.Application, *, reports: Reports, callbacks: Callbacks | None
 
 
 def _viewer(principal: Principal) -> Viewer:
-    return Viewer(login=principal.login, everything=sees_everything(principal), extensions=principal.extensions)
+    return Viewer(
+        login=principal.login,
+        everything=sees_everything(principal),
+        extensions=principal.extensions,
+    )
 
 
 def _text(request: web.Request, name: str) -> str | None:
@@ -57,27 +81,45 @@ def _text(request: web.Request, name: str) -> str | None:
 
 
 def _query(request: web.Request) -> ReportQuery:
-    return ReportQuery(period=_text(request, "period"), on=_text(request, "date"), start=_text(request, "from"),
-                       end=_text(request, "to"), did=_text(request, "did"), agent=_text(request, "agent"))
+    return ReportQuery(
+        period=_text(request, "period"),
+        on=_text(request, "date"),
+        start=_text(request, "from"),
+        end=_text(request, "to"),
+        did=_text(request, "did"),
+        agent=_text(request, "agent"),
+    )
 
 
 def _bad(exc: ReportError) -> Problem:
-    return Problem(status=400, detail=f"{exc.parameter}: {exc.message}",
-                   extensions={"errors": [{"field": exc.parameter, "reason": exc.message}]})
+    return Problem(
+        status=400,
+        detail=f"{exc.parameter}: {exc.message}",
+        extensions={"errors": [{"field": exc.parameter, "reason": exc.message}]},
+    )
 
 
 def _format(request: web.Request) -> str:
     fmt = request.query.get("format", "json")
     if fmt not in ("json", "csv"):
-        raise Problem(status=400, detail="format: use json or csv",
-                      extensions={"errors": [{"field": "format", "reason": "use json or csv"}]})
+        raise Problem(
+            status=400,
+            detail="format: use json or csv",
+            extensions={"errors": [{"field": "format", "reason": "use json or csv"}]},
+        )
     return fmt
 
 
 def _csv(rows: list[dict[str, Any]], columns: list[str], name: str) -> web.Response:
-    return web.Response(text=to_csv(rows, columns), content_type="text/csv", charset="utf-8",
-                        headers={"Content-Disposition": f'attachment; filename="{name}.csv"',
-                                 "Cache-Control": "no-store"})
+    return web.Response(
+        text=to_csv(rows, columns),
+        content_type="text/csv",
+        charset="utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}.csv"',
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 def _stem(result: dict[str, Any], what: str) -> str:
@@ -97,7 +139,9 @@ async def _run(request: web.Request, work: Any) -> dict[str, Any]:
 async def summary(request: web.Request) -> web.Response:
     """GET /api/reports/summary: every KPI of the period in one object."""
     fmt = _format(request)
-    result = await _run(request, request.app[REPORTS].summary(_query(request), _viewer(principal_of(request))))
+    result = await _run(
+        request, request.app[REPORTS].summary(_query(request), _viewer(principal_of(request)))
+    )
     if fmt == "csv":
         row = {"from": result["period"]["from"], "to": result["period"]["to"], **result["figures"]}
         return _csv([row], list(row), _stem(result, "summary"))
@@ -110,7 +154,9 @@ async def breakdown(request: web.Request) -> web.Response:
     by = request.query.get("by")
     if not by:
         raise _bad(ReportError("by", "say how to split: agent, did, team, hour or day"))
-    result = await _run(request, request.app[REPORTS].breakdown(_query(request), _viewer(principal_of(request)), by))
+    result = await _run(
+        request, request.app[REPORTS].breakdown(_query(request), _viewer(principal_of(request)), by)
+    )
     if fmt == "csv":
         rows = [{k: v for k, v in row.items() if k != "goals"} for row in result["rows"]]
         columns = list(rows[0]) if rows else ["label"]
@@ -166,20 +212,35 @@ async def missed(request: web.Request) -> web.Response:
             except ReportError as exc:
                 raise _bad(exc) from None
     elif query.agent and query.agent != principal.login and query.agent not in principal.extensions:
-        raise Problem(status=403, detail="agents see only their own missed calls; leave agent empty")
+        raise Problem(
+            status=403, detail="agents see only their own missed calls; leave agent empty"
+        )
     else:
         whose = (principal.login, principal.extensions)
     limit = _limit(request)
-    rows = await callbacks.missed(MissedFilter(since=period.start, until=period.end, did=query.did, kind=kind,
-                                               resolved=_flag(request, "resolved"),
-                                               limit=limit if whose is None else MAX_MISSED))
+    rows: list[dict[str, Any]] = await callbacks.missed(  # (Callbacks.list shadows list there)
+        MissedFilter(
+            since=period.start,
+            until=period.end,
+            did=query.did,
+            kind=kind,
+            resolved=_flag(request, "resolved"),
+            limit=limit if whose is None else MAX_MISSED,
+        )
+    )
     if whose is not None:
         login, phones = whose
-        rows = [r for r in rows if r.get("callback_owner") == login or phones & set(r.get("agents_rung") or ())]
+        rows = [
+            r
+            for r in rows
+            if r.get("callback_owner") == login or phones & set(r.get("agents_rung") or ())
+        ]
     rows = rows[:limit]
     if fmt == "csv":
         return _csv(rows, list(_MISSED_COLUMNS), f"missed-{period.first}-{period.last}")
-    return web.json_response({"period": period.to_json(), "missed": rows}, headers={"Cache-Control": "no-store"})
+    return web.json_response(
+        {"period": period.to_json(), "missed": rows}, headers={"Cache-Control": "no-store"}
+    )
 
 
 __all__ = ["REPORTS", "breakdown", "missed", "setup", "summary"]

@@ -13,12 +13,15 @@ from cti.reports.period import BREAKDOWNS
 
 def add_parsers(sub: Any) -> None:
     r = sub.add_parser(
-        "report", help="KPIs of inbound calls and callbacks (service level, missed rate, ASA...)",
+        "report",
+        help="KPIs of inbound calls and callbacks (service level, missed rate, ASA...)",
         description="Figures of a period in the office time zone; the same as GET /api/reports/... "
         "Without --from/--to/--period: today.",
     )
     r.add_argument("--from", dest="start", metavar="DATE", help="first office day, YYYY-MM-DD")
-    r.add_argument("--to", dest="end", metavar="DATE", help="last office day (inclusive), YYYY-MM-DD")
+    r.add_argument(
+        "--to", dest="end", metavar="DATE", help="last office day (inclusive), YYYY-MM-DD"
+    )
     r.add_argument("--period", help="day, week or month around --date (default today)")
     r.add_argument("--date", metavar="DATE", help="a day inside --period")
     r.add_argument("--by", help=f"split by {', '.join(BREAKDOWNS)}")
@@ -31,11 +34,18 @@ async def report_command(args: argparse.Namespace, settings: Settings) -> int:
     from cti.db.migrate import upgrade
     from cti.db.session import create_engine, session_factory
     from cti.reports.period import ReportError, check_breakdown
-    from cti.reports.setup import build_reports
     from cti.reports.service import ReportQuery, Viewer
+    from cti.reports.setup import build_reports
 
-    query = ReportQuery(period=args.period, on=args.date, start=args.start, end=args.end, did=args.did,
-                        agent=args.agent, names=("--from", "--to"))
+    query = ReportQuery(
+        period=args.period,
+        on=args.date,
+        start=args.start,
+        end=args.end,
+        did=args.did,
+        agent=args.agent,
+        names=("--from", "--to"),
+    )
     try:
         by = check_breakdown(args.by, "--by")
     except ReportError as exc:
@@ -48,9 +58,13 @@ async def report_command(args: argparse.Namespace, settings: Settings) -> int:
         reports = build_reports(settings, session_factory(engine))
         viewer = Viewer(login="cli", everything=True)  # whoever can read the database sees it all
         try:
-            result = await (reports.breakdown(query, viewer, by) if by else reports.summary(query, viewer))
+            result = await (
+                reports.breakdown(query, viewer, by) if by else reports.summary(query, viewer)
+            )
         except ReportError as exc:
-            flag = {"period": "--period", "date": "--date", "agent": "--agent"}.get(exc.parameter, exc.parameter)
+            flag = {"period": "--period", "date": "--date", "agent": "--agent"}.get(
+                exc.parameter, exc.parameter
+            )
             print(f"cti report: {flag}: {exc.message}", file=sys.stderr)
             return 2
     finally:
@@ -102,12 +116,15 @@ def render(result: dict[str, Any]) -> str:
             f"within SLA {_pct(f['callbacks_within_sla'])}{_mark(g['callbacks_within_sla']['status'])}; "
             f"open {f['callbacks_open']}, overdue {f['callbacks_overdue']}",
             f"fallbacks {f['fallbacks']} (to the duty operator {f['duty_fallbacks']})",
-            "agents' time: " + ", ".join(f"{k[5:]} {_sec(v)}" for k, v in f.items() if k.startswith("time_")),
+            "agents' time: "
+            + ", ".join(f"{k[5:]} {_sec(v)}" for k, v in f.items() if k.startswith("time_")),
         ]
         return "\n".join(lines)
-    lines = [f"{head}, by {result['by']}",
-             f"{'':<20} {'offered':>8} {'answered':>8} {'missed':>7} {'SL':>7} {'SL ans':>7} {'missed%':>8} "
-             f"{'ASA':>7} {'talk':>7}"]
+    lines = [
+        f"{head}, by {result['by']}",
+        f"{'':<20} {'offered':>8} {'answered':>8} {'missed':>7} {'SL':>7} {'SL ans':>7} {'missed%':>8} "
+        f"{'ASA':>7} {'talk':>7}",
+    ]
     for row in result["rows"]:
         lines.append(
             f"{str(row['label'])[:20]:<20} {row['offered']:>8} {row['answered']:>8} {row['missed']:>7} "

@@ -60,7 +60,7 @@ class Tally:
         values: dict[str, Any] = {}
         for f in fields(cls):
             value = row.get(f.name)
-            values[f.name] = (float(value or 0) if f.type == "float" else int(value or 0))
+            values[f.name] = float(value or 0) if f.type == "float" else int(value or 0)
         return cls(**values)
 
 
@@ -136,12 +136,27 @@ class CallbackTally:
     p90: float | None = None
 
     @classmethod
-    def of(cls, *, total: int, open: int, overdue: int, on_time: int, durations: Sequence[float],
-           sla_seconds: float) -> CallbackTally:
+    def of(
+        cls,
+        *,
+        total: int,
+        open: int,
+        overdue: int,
+        on_time: int,
+        durations: Sequence[float],
+        sla_seconds: float,
+    ) -> CallbackTally:
         """From each resolved callback's time (what SQLite returns; PostgreSQL adds up itself)."""
-        return cls(total=total, open=open, overdue=overdue, on_time=on_time, resolved=len(durations),
-                   within_sla=sum(1 for d in durations if d <= sla_seconds),
-                   median=percentile(durations, 0.5), p90=percentile(durations, 0.9))
+        return cls(
+            total=total,
+            open=open,
+            overdue=overdue,
+            on_time=on_time,
+            resolved=len(durations),
+            within_sla=sum(1 for d in durations if d <= sla_seconds),
+            median=percentile(durations, 0.5),
+            p90=percentile(durations, 0.9),
+        )
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:

@@ -54,7 +54,9 @@ def office_zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (KeyError, ValueError) as exc:
-        raise ReportError("timezone", f"{name!r} is not an IANA time zone, e.g. Europe/Moscow") from exc
+        raise ReportError(
+            "timezone", f"{name!r} is not an IANA time zone, e.g. Europe/Moscow"
+        ) from exc
 
 
 #: dates a report may ask about (beyond, the office's midnight is not a datetime everywhere)
@@ -65,7 +67,9 @@ def parse_date(raw: str, parameter: str) -> date:
     try:
         value = date.fromisoformat(raw.strip())
     except ValueError:
-        raise ReportError(parameter, f"{raw!r} is not a date; write it as YYYY-MM-DD, e.g. 2026-11-25") from None
+        raise ReportError(
+            parameter, f"{raw!r} is not a date; write it as YYYY-MM-DD, e.g. 2026-11-25"
+        ) from None
     if not EARLIEST <= value <= LATEST:
         raise ReportError(parameter, f"{raw!r} is out of range; use a date from 1970 to 2999")
     return value
@@ -77,13 +81,24 @@ def local_midnight(day: date, zone: ZoneInfo) -> datetime:
 
 def days_period(first: date, last: date, timezone: str) -> Period:
     zone = office_zone(timezone)
-    return Period(first=first, last=last, timezone=timezone,
-                  start=local_midnight(first, zone), end=local_midnight(last + timedelta(days=1), zone))
+    return Period(
+        first=first,
+        last=last,
+        timezone=timezone,
+        start=local_midnight(first, zone),
+        end=local_midnight(last + timedelta(days=1), zone),
+    )
 
 
 def resolve_period(
-    *, today: date, timezone: str, period: str | None = None, on: str | None = None,
-    start: str | None = None, end: str | None = None, names: tuple[str, str] = ("from", "to"),
+    *,
+    today: date,
+    timezone: str,
+    period: str | None = None,
+    on: str | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    names: tuple[str, str] = ("from", "to"),
 ) -> Period:
     """The period a request means: `start`..`end` dates, or `period` (day, week, month) around
     `on` (default today); with nothing at all, today. `names` are the parameters' names in errors."""
@@ -111,14 +126,18 @@ def resolve_period(
         first = anchor.replace(day=1)
         following = (first + timedelta(days=32)).replace(day=1)
         return days_period(first, following - timedelta(days=1), timezone)
-    raise ReportError("period", f"{kind!r} is not a period; use day, week or month (or {names[0]}/{names[1]})")
+    raise ReportError(
+        "period", f"{kind!r} is not a period; use day, week or month (or {names[0]}/{names[1]})"
+    )
 
 
 def check_breakdown(by: str | None, parameter: str = "by") -> str | None:
     if by is None or by == "":
         return None
     if by not in BREAKDOWNS:
-        raise ReportError(parameter, f"{by!r} is not a breakdown; use one of {', '.join(BREAKDOWNS)}")
+        raise ReportError(
+            parameter, f"{by!r} is not a breakdown; use one of {', '.join(BREAKDOWNS)}"
+        )
     return by
 
 

@@ -63,7 +63,10 @@ def _offset(column: Any, period: Period) -> Any:
     segments = utc_offsets(period)
     if len(segments) == 1:
         return literal(segments[0][1])
-    whens = [(column < _stamp(segments[i + 1][0]), literal(segments[i][1])) for i in range(len(segments) - 1)]
+    whens = [
+        (column < _stamp(segments[i + 1][0]), literal(segments[i][1]))
+        for i in range(len(segments) - 1)
+    ]
     return case(*whens, else_=literal(segments[-1][1]))
 
 
@@ -72,10 +75,13 @@ def local_seconds(session: AsyncSession, column: Any, period: Period) -> ColumnE
 
     The same arithmetic on both databases, with the offsets computed in Python for the period
     (a time-zone lookup per row costs PostgreSQL more than the whole aggregate)."""
+    utc: Any
     if _pg(session):
         utc = func.date_part("epoch", column)
     else:
-        utc = cast(func.strftime("%s", column), Integer)  # whole seconds: julianday's float drifts below 13:00
+        utc = cast(
+            func.strftime("%s", column), Integer
+        )  # whole seconds: julianday's float drifts below 13:00
     return utc + _offset(column, period)
 
 
@@ -100,7 +106,12 @@ def epoch_day(days: int) -> date:
 
 def _mentions(column: Any, extensions: frozenset[str]) -> ColumnElement[bool]:
     # the JSON text of the list holds `"101"` with its quotes, so 1010 is not 101 (cti.db.calls)
-    return or_(*(cast(column, SqlText).contains(json.dumps(ext), autoescape=True) for ext in sorted(extensions)))
+    return or_(
+        *(
+            cast(column, SqlText).contains(json.dumps(ext), autoescape=True)
+            for ext in sorted(extensions)
+        )
+    )
 
 
 def _call_filter(scope: CallScope) -> ColumnElement[bool]:
@@ -116,8 +127,12 @@ def _call_filter(scope: CallScope) -> ColumnElement[bool]:
         if not scope.extensions:
             conditions.append(literal(False))
         else:
-            conditions.append(or_(_mentions(c.agents_rung, scope.extensions),
-                                  _mentions(c.answered_by, scope.extensions)))
+            conditions.append(
+                or_(
+                    _mentions(c.agents_rung, scope.extensions),
+                    _mentions(c.answered_by, scope.extensions),
+                )
+            )
     return and_(*conditions)
 
 
@@ -134,9 +149,13 @@ def _tally_columns(threshold: float) -> list[Any]:
         func.count().label("offered"),
         count_if(answered).label("answered"),
         count_if(and_(answered, c.wait_seconds <= threshold)).label("answered_within"),
-        *(count_if(and_(missed, c.missed_kind == kind)).label(kind)
-          for kind in ("abandoned", "out_of_hours", "busy", "no_answer")),
-        count_if(and_(missed, c.missed_kind == "abandoned", c.short_abandon == true())).label("short_abandons"),
+        *(
+            count_if(and_(missed, c.missed_kind == kind)).label(kind)
+            for kind in ("abandoned", "out_of_hours", "busy", "no_answer")
+        ),
+        count_if(and_(missed, c.missed_kind == "abandoned", c.short_abandon == true())).label(
+            "short_abandons"
+        ),
         func.sum(c.wait_seconds).label("wait_sum"),
         func.max(c.wait_seconds).label("wait_max"),
         func.sum(c.wait_seconds).filter(answered).label("answer_wait_sum"),
@@ -146,7 +165,9 @@ def _tally_columns(threshold: float) -> list[Any]:
     ]
 
 
-async def call_tallies(session: AsyncSession, scope: CallScope, by: str | None = None) -> dict[Any, Tally]:
+async def call_tallies(
+    session: AsyncSession, scope: CallScope, by: str | None = None
+) -> dict[Any, Tally]:
     """Tallies of inbound calls, grouped by None (one), "hour", "day" or "did"."""
     c = CallRow.__table__.c
     key: Any
@@ -160,7 +181,9 @@ async def call_tallies(session: AsyncSession, scope: CallScope, by: str | None =
         key = c.did
     else:
         raise ValueError(f"call_tallies cannot group by {by!r}")
-    query: Select[Any] = select(key.label("key"), *_tally_columns(scope.threshold)).where(_call_filter(scope))
+    query: Select[Any] = select(key.label("key"), *_tally_columns(scope.threshold)).where(
+        _call_filter(scope)
+    )
     if by is not None:
         query = query.group_by(key)
     rows = (await session.execute(query)).mappings().all()
@@ -194,9 +217,12 @@ async def agent_tallies(session: AsyncSession, scope: CallScope) -> dict[str, Ta
         select(
             rung.c.value.label("ext"),
             func.count().label("offered"),
-            *(func.count().filter(and_(missed, c.missed_kind == kind)).label(kind)
-              for kind in ("abandoned", "out_of_hours", "busy", "no_answer")),
-            func.count().filter(and_(missed, c.missed_kind == "abandoned", c.short_abandon == true()))
+            *(
+                func.count().filter(and_(missed, c.missed_kind == kind)).label(kind)
+                for kind in ("abandoned", "out_of_hours", "busy", "no_answer")
+            ),
+            func.count()
+            .filter(and_(missed, c.missed_kind == "abandoned", c.short_abandon == true()))
             .label("short_abandons"),
             func.sum(c.wait_seconds).label("wait_sum"),
             func.max(c.wait_seconds).label("wait_max"),
@@ -237,14 +263,19 @@ def _seconds_between(session: AsyncSession, later: Any, earlier: Any) -> ColumnE
     return (func.julianday(later) - func.julianday(earlier)) * 86400.0
 
 
-async def state_seconds(session: AsyncSession, scope: CallScope, now: datetime) -> dict[str, dict[str, float]]:
+async def state_seconds(
+    session: AsyncSession, scope: CallScope, now: datetime
+) -> dict[str, dict[str, float]]:
     """Seconds each agent (login) spent in each state within the period (up to `now`)."""
     s = AgentStateRow.__table__.c
     period = scope.period
     until = min(period.end, max(now, period.start))
     end, start = _stamp(until), _stamp(period.start)
     if _pg(session):
-        stop, begin = func.least(func.coalesce(s.ended_at, end), end), func.greatest(s.started_at, start)
+        stop, begin = (
+            func.least(func.coalesce(s.ended_at, end), end),
+            func.greatest(s.started_at, start),
+        )
     else:
         stop, begin = func.min(func.coalesce(s.ended_at, end), end), func.max(s.started_at, start)
     query = (
@@ -262,14 +293,23 @@ async def state_seconds(session: AsyncSession, scope: CallScope, now: datetime) 
 
 
 async def callback_tallies(
-    session: AsyncSession, scope: CallScope, now: datetime, *, sla_seconds: float, by_owner: bool = False
+    session: AsyncSession,
+    scope: CallScope,
+    now: datetime,
+    *,
+    sla_seconds: float,
+    by_owner: bool = False,
 ) -> dict[str | None, CallbackTally]:
     """Callbacks made by misses in the period: counts by state, and the times to resolution
     (median and p90 by PostgreSQL's percentile_cont; SQLite has none, so it sends the times)."""
     cb = CallbackRow.__table__.c
     missed_at = func.coalesce(cb.first_missed_at, cb.created_at)
     owner: Any = cb.owner_login if by_owner else literal_column("''")
-    where = [cb.source == "missed_call", missed_at >= _stamp(scope.period.start), missed_at < _stamp(scope.period.end)]
+    where = [
+        cb.source == "missed_call",
+        missed_at >= _stamp(scope.period.start),
+        missed_at < _stamp(scope.period.end),
+    ]
     if scope.did:
         where.append(cb.did == scope.did)
     if scope.login is not None:
@@ -286,7 +326,9 @@ async def callback_tallies(
     ]
     pg = _pg(session)
     if pg:
-        kept = case((resolved, func.greatest(seconds, 0.0)))  # NULL for the others: percentile_cont skips them
+        kept = case(
+            (resolved, func.greatest(seconds, 0.0))
+        )  # NULL for the others: percentile_cont skips them
         columns += [
             func.count().filter(resolved).label("resolved"),
             func.count().filter(and_(resolved, seconds <= sla_seconds)).label("within_sla"),
@@ -299,21 +341,34 @@ async def callback_tallies(
     times: dict[str | None, list[float]] = {}
     if not pg:
         durations = select(owner.label("owner"), seconds.label("seconds")).where(*where, resolved)
-        for row in (await session.execute(durations)).all():
-            times.setdefault(row.owner if by_owner else None, []).append(max(0.0, float(row.seconds)))
+        for each in (await session.execute(durations)).all():
+            times.setdefault(each.owner if by_owner else None, []).append(
+                max(0.0, float(each.seconds))
+            )
     result: dict[str | None, CallbackTally] = {}
-    for row in (await session.execute(counts)).mappings().all():
+    for counted in (await session.execute(counts)).mappings().all():
+        row: Any = counted
         key = row["owner"] if by_owner else None
         if pg:
             result[key] = CallbackTally(
-                total=row["total"], open=row["open"], overdue=row["overdue"], on_time=row["on_time"],
-                resolved=row["resolved"], within_sla=row["within_sla"],
+                total=row["total"],
+                open=row["open"],
+                overdue=row["overdue"],
+                on_time=row["on_time"],
+                resolved=row["resolved"],
+                within_sla=row["within_sla"],
                 median=None if row["median"] is None else float(row["median"]),
-                p90=None if row["p90"] is None else float(row["p90"]))
+                p90=None if row["p90"] is None else float(row["p90"]),
+            )
         else:
-            result[key] = CallbackTally.of(total=row["total"], open=row["open"], overdue=row["overdue"],
-                                           on_time=row["on_time"], durations=times.get(key, ()),
-                                           sla_seconds=sla_seconds)
+            result[key] = CallbackTally.of(
+                total=row["total"],
+                open=row["open"],
+                overdue=row["overdue"],
+                on_time=row["on_time"],
+                durations=times.get(key, ()),
+                sla_seconds=sla_seconds,
+            )
     return result
 
 
@@ -325,7 +380,9 @@ async def agents(session: AsyncSession) -> Sequence[Any]:
 
 async def count_calls(session: AsyncSession) -> int:
     """Plain COUNT(*) of the calls table: the benchmark's baseline."""
-    return int((await session.execute(select(func.count()).select_from(CallRow.__table__))).scalar_one())
+    return int(
+        (await session.execute(select(func.count()).select_from(CallRow.__table__))).scalar_one()
+    )
 
 
 __all__ = [

@@ -9,7 +9,7 @@ of `cti.reports.queries` and turns the rows into figures with the pure `cti.repo
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -77,8 +77,15 @@ class Reports:
 
     def period(self, q: ReportQuery) -> Period:
         today = self._clock().astimezone(office_zone(self.timezone)).date()
-        return resolve_period(today=today, timezone=self.timezone, period=q.period, on=q.on,
-                              start=q.start, end=q.end, names=q.names)
+        return resolve_period(
+            today=today,
+            timezone=self.timezone,
+            period=q.period,
+            on=q.on,
+            start=q.start,
+            end=q.end,
+            names=q.names,
+        )
 
     async def summary(self, q: ReportQuery, viewer: Viewer) -> dict[str, Any]:
         """Every KPI of the period in one flat `figures` object, with the goals' colours."""
@@ -87,7 +94,9 @@ class Reports:
         async with self._sessions() as session:
             scope, shown = await self._scope(session, q, viewer, period)
             tallies = await queries.call_tallies(session, scope)
-            callbacks = await queries.callback_tallies(session, scope, now, sla_seconds=self.sla_seconds)
+            callbacks = await queries.callback_tallies(
+                session, scope, now, sla_seconds=self.sla_seconds
+            )
             states = await queries.state_seconds(session, scope, now)
         values = {
             **figures(tallies.get(0, Tally())),
@@ -106,14 +115,25 @@ class Reports:
             if checked == "agent":
                 rows = await self._by_agent(session, scope, now)
             elif checked in ("did", "team"):
-                rows = self._by_did(await queries.call_tallies(session, scope, "did"), team=checked == "team")
+                rows = self._by_did(
+                    await queries.call_tallies(session, scope, "did"), team=checked == "team"
+                )
             elif checked == "hour":
                 tallies = await queries.call_tallies(session, scope, "hour")
-                rows = [{"hour": h, "label": f"{h:02d}:00", **figures(tallies.get(h, Tally()))} for h in range(24)]
+                rows = [
+                    {"hour": h, "label": f"{h:02d}:00", **figures(tallies.get(h, Tally()))}
+                    for h in range(24)
+                ]
             else:
                 tallies = await queries.call_tallies(session, scope, "day")
-                rows = [{"day": d.isoformat(), "label": d.isoformat(), **figures(tallies.get(d.isoformat(), Tally()))}
-                        for d in period.days]
+                rows = [
+                    {
+                        "day": d.isoformat(),
+                        "label": d.isoformat(),
+                        **figures(tallies.get(d.isoformat(), Tally())),
+                    }
+                    for d in period.days
+                ]
         for row in rows:
             row["goals"] = {name: g["status"] for name, g in goals(row).items()}
         return {**self._head(period, q, shown), "by": checked, "rows": rows}
@@ -122,8 +142,11 @@ class Reports:
         return {
             "period": period.to_json(),
             "filters": {"did": q.did or None, "agent": agent},
-            "settings": {"service_level_seconds": self.threshold, "callback_sla_minutes": self.sla_seconds / 60,
-                         "timezone": self.timezone},
+            "settings": {
+                "service_level_seconds": self.threshold,
+                "callback_sla_minutes": self.sla_seconds / 60,
+                "timezone": self.timezone,
+            },
         }
 
     async def agent(self, login_or_extension: str) -> tuple[str, frozenset[str]]:
@@ -132,27 +155,35 @@ class Reports:
             for login, _name, extension, device in await queries.agents(session):
                 if login_or_extension in (login, extension):
                     return login, _phones(extension, device)
-        raise ReportError("agent", f"no agent with login or extension {login_or_extension!r}; see `cti user list`")
+        raise ReportError(
+            "agent", f"no agent with login or extension {login_or_extension!r}; see `cti user list`"
+        )
 
     async def _scope(
         self, session: AsyncSession, q: ReportQuery, viewer: Viewer, period: Period
     ) -> tuple[queries.CallScope, str | None]:
         """The calls the viewer may see; an agent's filter is always themselves."""
-        base = dict(period=period, threshold=self.threshold, did=q.did or None)
+        base = queries.CallScope(period=period, threshold=self.threshold, did=q.did or None)
         if not viewer.everything:
             if q.agent and q.agent != viewer.login and q.agent not in viewer.extensions:
                 raise ReportDenied("agents see only their own figures")
-            return queries.CallScope(**base, extensions=viewer.extensions, login=viewer.login), viewer.login
+            return replace(base, extensions=viewer.extensions, login=viewer.login), viewer.login
         if not q.agent:
-            return queries.CallScope(**base), None
+            return base, None
         for login, _name, extension, device in await queries.agents(session):
             if q.agent in (login, extension):
-                return queries.CallScope(**base, extensions=_phones(extension, device), login=login), login
-        raise ReportError("agent", f"no agent with login or extension {q.agent!r}; see `cti user list`")
+                return replace(base, extensions=_phones(extension, device), login=login), login
+        raise ReportError(
+            "agent", f"no agent with login or extension {q.agent!r}; see `cti user list`"
+        )
 
-    async def _by_agent(self, session: AsyncSession, scope: queries.CallScope, now: datetime) -> list[dict[str, Any]]:
+    async def _by_agent(
+        self, session: AsyncSession, scope: queries.CallScope, now: datetime
+    ) -> list[dict[str, Any]]:
         tallies = await queries.agent_tallies(session, scope)
-        callbacks = await queries.callback_tallies(session, scope, now, sla_seconds=self.sla_seconds, by_owner=True)
+        callbacks = await queries.callback_tallies(
+            session, scope, now, sla_seconds=self.sla_seconds, by_owner=True
+        )
         states = await queries.state_seconds(session, scope, now)
         rows: list[dict[str, Any]] = []
         seen: set[str] = set()
@@ -162,21 +193,29 @@ class Reports:
             phones = _phones(extension, device)
             tally = sum((tallies[p] for p in phones if p in tallies), Tally())
             seen |= phones
-            rows.append(_agent_row(login, name, extension, tally, callbacks.get(login), states.get(login, {})))
+            rows.append(
+                _agent_row(
+                    login, name, extension, tally, callbacks.get(login), states.get(login, {})
+                )
+            )
         for ext in sorted(set(tallies) - seen):  # rang but not in the directory (yet)
             rows.append(_agent_row(None, ext, ext, tallies[ext], None, {}))
         return rows
 
     def _by_did(self, tallies: dict[Any, Tally], *, team: bool) -> list[dict[str, Any]]:
         if not team:
-            return [{"did": did, "team": self._team(did), "label": did or "-", **figures(t)}
-                    for did, t in sorted(tallies.items(), key=lambda kv: (-kv[1].offered, str(kv[0])))]
+            return [
+                {"did": did, "team": self._team(did), "label": did or "-", **figures(t)}
+                for did, t in sorted(tallies.items(), key=lambda kv: (-kv[1].offered, str(kv[0])))
+            ]
         teams: dict[str, Tally] = {}
         for did, t in tallies.items():
             name = self._team(did)
             teams[name] = teams.get(name, Tally()) + t
-        return [{"team": name, "label": name or "-", **figures(t)}
-                for name, t in sorted(teams.items(), key=lambda kv: (-kv[1].offered, kv[0]))]
+        return [
+            {"team": name, "label": name or "-", **figures(t)}
+            for name, t in sorted(teams.items(), key=lambda kv: (-kv[1].offered, kv[0]))
+        ]
 
     def _team(self, did: str) -> str:
         rule = self._rules.match(did or "")
@@ -203,11 +242,18 @@ def _state_columns(states: dict[str, float]) -> dict[str, float]:
 
 
 def _agent_row(
-    login: str | None, name: str, extension: str, tally: Tally, callbacks: CallbackTally | None,
+    login: str | None,
+    name: str,
+    extension: str,
+    tally: Tally,
+    callbacks: CallbackTally | None,
     states: dict[str, float],
 ) -> dict[str, Any]:
     return {
-        "login": login, "name": name, "extension": extension, "label": name or login or extension,
+        "login": login,
+        "name": name,
+        "extension": extension,
+        "label": name or login or extension,
         **figures(tally),
         **callback_figures(callbacks or CallbackTally()),
         **_state_columns(states),

@@ -14,10 +14,19 @@ def build_reports(settings: Settings, sessions: async_sessionmaker[AsyncSession]
     rules (teams) of these settings."""
     rules: DidRules | None
     try:
-        rules = parse_rules(settings.routing_did_rules, default_team=settings.routing_default_team,
-                            region=settings.default_region)
+        rules = parse_rules(
+            settings.routing_did_rules,
+            default_team=settings.routing_default_team,
+            region=settings.default_region,
+        )
     except RuleError:
-        rules = None  # routing refuses to start with bad rules and says why; reports only lose teams
-    return Reports(sessions=sessions, timezone=settings.timezone,
-                   threshold_seconds=settings.report_service_level_seconds,
-                   callback_sla_minutes=settings.callback_sla_minutes, did_rules=rules)
+        rules = (
+            None  # routing refuses to start with bad rules and says why; reports only lose teams
+        )
+    return Reports(
+        sessions=sessions,
+        timezone=settings.timezone,
+        threshold_seconds=settings.report_service_level_seconds,
+        callback_sla_minutes=settings.callback_sla_minutes,
+        did_rules=rules,
+    )

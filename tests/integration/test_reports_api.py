@@ -37,7 +37,10 @@ SCHEMAS = Path(__file__).resolve().parents[2] / "schemas" / "api"
 
 def conforms(body: dict[str, Any], name: str) -> None:
     schema = json.loads((SCHEMAS / f"{name}.json").read_text(encoding="utf-8"))
-    errors = [e.message for e in Draft202012Validator(schema, format_checker=FormatChecker()).iter_errors(body)]
+    errors = [
+        e.message
+        for e in Draft202012Validator(schema, format_checker=FormatChecker()).iter_errors(body)
+    ]
     assert errors == [], name
 
 
@@ -48,22 +51,30 @@ def rows_of(text: str) -> list[dict[str, str]]:
 async def test_summary_and_breakdowns_in_json_and_csv(api: tuple[Any, dict[str, str]]) -> None:
     client, auth = api
     boss = {"Authorization": auth["boss"]}
-    summary = await (await client.get(f"/api/reports/summary?from={DAY}&to={DAY}", headers=boss)).json()
+    summary = await (
+        await client.get(f"/api/reports/summary?from={DAY}&to={DAY}", headers=boss)
+    ).json()
     assert (summary["figures"]["offered"], summary["figures"]["missed"]) == (8, 4)
     conforms(summary, "report.summary")
     assert summary["goals"]["missed_rate"] == {"goal": 0.03, "comparison": "<=", "status": "bad"}
     resp = await client.get(f"/api/reports/summary?from={DAY}&to={DAY}&format=csv", headers=boss)
     assert resp.headers["Content-Type"].startswith("text/csv")
-    assert f'summary-{DAY}-{DAY}.csv' in resp.headers["Content-Disposition"]
+    assert f"summary-{DAY}-{DAY}.csv" in resp.headers["Content-Disposition"]
     (row,) = rows_of(await resp.text())
     assert (row["offered"], row["service_level_answered"], row["from"]) == ("8", "0.75", DAY)
     for by, count in (("hour", 24), ("day", 1), ("agent", 2), ("did", 2), ("team", 2)):
-        body = await (await client.get(f"/api/reports/breakdown?by={by}&date={DAY}", headers=boss)).json()
+        body = await (
+            await client.get(f"/api/reports/breakdown?by={by}&date={DAY}", headers=boss)
+        ).json()
         assert len(body["rows"]) == count, by
         conforms(body, "report.breakdown")
-        text = await (await client.get(f"/api/reports/breakdown?by={by}&date={DAY}&format=csv", headers=boss)).text()
+        text = await (
+            await client.get(f"/api/reports/breakdown?by={by}&date={DAY}&format=csv", headers=boss)
+        ).text()
         assert len(rows_of(text)) == count
-    week = await (await client.get(f"/api/reports/breakdown?by=day&period=week&date={DAY}", headers=boss)).json()
+    week = await (
+        await client.get(f"/api/reports/breakdown?by=day&period=week&date={DAY}", headers=boss)
+    ).json()
     assert [r["day"] for r in week["rows"]][0] == "2026-11-23" and len(week["rows"]) == 7
 
 
@@ -75,7 +86,10 @@ async def test_missed_report_filters_and_csv(api: tuple[Any, dict[str, str]]) ->
     conforms(body, "report.missed")
     every = body["missed"]
     assert len(every) == 4
-    kinds = {m["kind"] for m in (await (await client.get(base + "&kind=abandoned", headers=boss)).json())["missed"]}
+    kinds = {
+        m["kind"]
+        for m in (await (await client.get(base + "&kind=abandoned", headers=boss)).json())["missed"]
+    }
     assert kinds == {"abandoned"}
     unresolved = (await (await client.get(base + "&resolved=false", headers=boss)).json())["missed"]
     assert sorted(m["linkedid"] for m in unresolved) == ["c5", "c8"]
@@ -92,11 +106,17 @@ async def test_an_agent_gets_only_their_own_figures(api: tuple[Any, dict[str, st
     me = {"Authorization": auth["ivanova"]}
     summary = await (await client.get(f"/api/reports/summary?date={DAY}", headers=me)).json()
     assert summary["figures"]["offered"] == 5 and summary["filters"]["agent"] == "ivanova"
-    agents = await (await client.get(f"/api/reports/breakdown?by=agent&date={DAY}", headers=me)).json()
+    agents = await (
+        await client.get(f"/api/reports/breakdown?by=agent&date={DAY}", headers=me)
+    ).json()
     assert [r["login"] for r in agents["rows"]] == ["ivanova"]
-    body = await problem(await client.get(f"/api/reports/summary?date={DAY}&agent=petrov", headers=me), 403)
+    body = await problem(
+        await client.get(f"/api/reports/summary?date={DAY}&agent=petrov", headers=me), 403
+    )
     assert "own figures" in body["detail"]
-    mine = (await (await client.get(f"/api/reports/missed?date={DAY}", headers=me)).json())["missed"]
+    mine = (await (await client.get(f"/api/reports/missed?date={DAY}", headers=me)).json())[
+        "missed"
+    ]
     assert sorted(m["linkedid"] for m in mine) == ["c4", "c6"]
     await problem(await client.get(f"/api/reports/missed?date={DAY}&agent=petrov", headers=me), 403)
     await problem(await client.get(f"/api/reports/summary?date={DAY}"), 401)
@@ -116,8 +136,12 @@ async def test_an_agent_gets_only_their_own_figures(api: tuple[Any, dict[str, st
         ("summary?agent=nobody", "agent", "no agent"),
     ],
 )
-async def test_bad_parameters_are_named(api: tuple[Any, dict[str, str]], query: str, field: str, words: str) -> None:
+async def test_bad_parameters_are_named(
+    api: tuple[Any, dict[str, str]], query: str, field: str, words: str
+) -> None:
     client, auth = api
-    body = await problem(await client.get(f"/api/reports/{query}", headers={"Authorization": auth["boss"]}), 400)
+    body = await problem(
+        await client.get(f"/api/reports/{query}", headers={"Authorization": auth["boss"]}), 400
+    )
     assert body["errors"][0]["field"] == field
     assert body["detail"].startswith(f"{field}: ") and words in body["detail"]

@@ -22,9 +22,17 @@ def report(env: dict[str, str], cwd: Path, *args: str) -> dict:
     return result
 
 
-def test_replayed_captures_give_the_figures_expected_json_implies(database_url: str, tmp_path: Path) -> None:
+def test_replayed_captures_give_the_figures_expected_json_implies(
+    database_url: str, tmp_path: Path
+) -> None:
     env = {"CTI_DATABASE_URL": database_url}
-    stored = cti("replay", *(str(CAPTURES / name) for name in sorted(EXPECTED)), "--store", env=env, cwd=tmp_path)
+    stored = cti(
+        "replay",
+        *(str(CAPTURES / name) for name in sorted(EXPECTED)),
+        "--store",
+        env=env,
+        cwd=tmp_path,
+    )
     assert stored.returncode == 0, stored.stderr
 
     inbound = [c for c in CALLS if c["direction"] == "inbound"]
@@ -32,15 +40,28 @@ def test_replayed_captures_give_the_figures_expected_json_implies(database_url: 
     assert (len(inbound), sum(c["outcome"] == "answered" for c in inbound)) == (8, 5)
     want = figures(tally_calls(CALLS, threshold=20.0))
     got = report(env, tmp_path)["figures"]
-    for key in ("offered", "answered", "missed", "missed_abandoned", "missed_no_answer", "missed_busy",
-                "missed_out_of_hours", "short_abandons", "answered_within_threshold"):
+    for key in (
+        "offered",
+        "answered",
+        "missed",
+        "missed_abandoned",
+        "missed_no_answer",
+        "missed_busy",
+        "missed_out_of_hours",
+        "short_abandons",
+        "answered_within_threshold",
+    ):
         assert got[key] == want[key], key
     for key in ("service_level", "service_level_answered", "missed_rate", "abandon_rate"):
         assert got[key] == pytest.approx(want[key], abs=1e-6), key
     for key in ("average_speed_of_answer", "average_wait", "longest_wait", "average_talk"):
-        assert got[key] == pytest.approx(want[key], abs=0.05), key  # expected.json gives whole seconds
+        assert got[key] == pytest.approx(want[key], abs=0.05), (
+            key
+        )  # expected.json gives whole seconds
     assert (got["offered"], got["missed"], got["short_abandons"]) == (8, 3, 2)
-    assert got["service_level"] == pytest.approx(5 / 6, abs=1e-4)  # every answer within 20 s; 2 short abandons out
+    assert got["service_level"] == pytest.approx(
+        5 / 6, abs=1e-4
+    )  # every answer within 20 s; 2 short abandons out
     assert got["callbacks"] == 3  # each missed caller is owed a call back
 
     agents = {r["label"]: r for r in report(env, tmp_path, "--by", "agent")["rows"]}
@@ -49,7 +70,9 @@ def test_replayed_captures_give_the_figures_expected_json_implies(database_url: 
         took = [c for c in inbound if ext in c["answered_by"]]
         assert (agents[ext]["offered"], agents[ext]["answered"]) == (len(rung), len(took)), ext
     dids = {r["did"]: r["offered"] for r in report(env, tmp_path, "--by", "did")["rows"]}
-    assert dids == {did: sum(c["did"] == did for c in inbound) for did in {c["did"] for c in inbound}}
+    assert dids == {
+        did: sum(c["did"] == did for c in inbound) for did in {c["did"] for c in inbound}
+    }
     hours = report(env, tmp_path, "--by", "hour")["rows"]
     assert sum(r["offered"] for r in hours) == 8 and len(hours) == 24
 
@@ -61,13 +84,21 @@ def test_replayed_captures_give_the_figures_expected_json_implies(database_url: 
 @pytest.mark.parametrize(
     ("args", "words"),
     [
-        (["--from", "2026-11-26", "--to", "2026-11-25"], "--from: 2026-11-26 is after --to 2026-11-25"),
+        (
+            ["--from", "2026-11-26", "--to", "2026-11-25"],
+            "--from: 2026-11-26 is after --to 2026-11-25",
+        ),
         (["--from", "26.11.2026"], "--from: '26.11.2026' is not a date; write it as YYYY-MM-DD"),
-        (["--by", "queue"], "--by: 'queue' is not a breakdown; use one of agent, did, team, hour, day"),
+        (
+            ["--by", "queue"],
+            "--by: 'queue' is not a breakdown; use one of agent, did, team, hour, day",
+        ),
         (["--period", "year"], "--period: 'year' is not a period"),
     ],
 )
 def test_bad_input_is_refused_precisely(args: list[str], words: str, tmp_path: Path) -> None:
-    out = cti("report", *args, env={"CTI_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"}, cwd=tmp_path)
+    out = cti(
+        "report", *args, env={"CTI_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"}, cwd=tmp_path
+    )
     assert out.returncode == 2
     assert words in out.stderr

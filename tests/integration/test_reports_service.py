@@ -26,13 +26,17 @@ async def reports(database_url: str) -> AsyncIterator[Reports]:
     await populate(sessions)
     rules = parse_rules(["74952220101=sales", "74952220202=support"])
     try:
-        yield Reports(sessions=sessions, timezone="Europe/Moscow", did_rules=rules, clock=lambda: NOW)
+        yield Reports(
+            sessions=sessions, timezone="Europe/Moscow", did_rules=rules, clock=lambda: NOW
+        )
     finally:
         await engine.dispose()
 
 
 def approx(expected: dict) -> dict:
-    return {k: pytest.approx(v, abs=1e-4) if isinstance(v, float) else v for k, v in expected.items()}
+    return {
+        k: pytest.approx(v, abs=1e-4) if isinstance(v, float) else v for k, v in expected.items()
+    }
 
 
 async def test_summary_matches_the_hand_computed_day(reports: Reports) -> None:
@@ -60,13 +64,26 @@ async def test_by_day_did_team_and_agent(reports: Reports) -> None:
     days = (await reports.breakdown(ReportQuery(start="2026-11-24", end=DAY), BOSS, "day"))["rows"]
     assert [(d["day"], d["offered"]) for d in days] == [("2026-11-24", 1), (DAY, 8)]
     dids = (await reports.breakdown(ReportQuery(start=DAY, end=DAY), BOSS, "did"))["rows"]
-    assert [(d["did"], d["team"], d["offered"]) for d in dids] == [("74952220101", "sales", 6),
-                                                                   ("74952220202", "support", 2)]
+    assert [(d["did"], d["team"], d["offered"]) for d in dids] == [
+        ("74952220101", "sales", 6),
+        ("74952220202", "support", 2),
+    ]
     teams = (await reports.breakdown(ReportQuery(period="week", on=DAY), BOSS, "team"))["rows"]
     assert [(t["team"], t["offered"]) for t in teams] == [("sales", 7), ("support", 2)]
-    agents = {r["login"]: r for r in (await reports.breakdown(ReportQuery(start=DAY, end=DAY), BOSS, "agent"))["rows"]}
-    assert (agents["ivanova"]["offered"], agents["ivanova"]["answered"], agents["ivanova"]["name"]) == (5, 2, "Иванова")
-    assert (agents["petrov"]["offered"], agents["petrov"]["answered"], agents["petrov"]["fallbacks"]) == (4, 2, 1)
+    agents = {
+        r["login"]: r
+        for r in (await reports.breakdown(ReportQuery(start=DAY, end=DAY), BOSS, "agent"))["rows"]
+    }
+    assert (
+        agents["ivanova"]["offered"],
+        agents["ivanova"]["answered"],
+        agents["ivanova"]["name"],
+    ) == (5, 2, "Иванова")
+    assert (
+        agents["petrov"]["offered"],
+        agents["petrov"]["answered"],
+        agents["petrov"]["fallbacks"],
+    ) == (4, 2, 1)
     assert agents["ivanova"]["time_paused"] == 3600.0
     assert (agents["petrov"]["callbacks"], agents["petrov"]["callbacks_open"]) == (4, 2)
 
@@ -88,7 +105,9 @@ async def test_an_agent_sees_only_their_own_figures(reports: Reports) -> None:
 
 
 async def test_did_filter(reports: Reports) -> None:
-    support = (await reports.summary(ReportQuery(start=DAY, end=DAY, did="74952220202"), BOSS))["figures"]
+    support = (await reports.summary(ReportQuery(start=DAY, end=DAY, did="74952220202"), BOSS))[
+        "figures"
+    ]
     assert (support["offered"], support["missed_out_of_hours"], support["callbacks"]) == (2, 1, 1)
 
 
@@ -107,15 +126,21 @@ async def test_office_hours_and_days_across_a_dst_change(database_url: str) -> N
     engine = create_engine(database_url)
     try:
         sessions = session_factory(engine)
-        await CallRepository(session_factory=sessions).save_many([
-            inbound("b1", at(28, 23, 59), wait=1, answered_by="101", talk=5, rung=("101",)),
-            inbound("b2", at(29, 1, 30), wait=1, answered_by="101", talk=5, rung=("101",)),
-            inbound("b3", at(29, 3, 30), wait=1, answered_by="101", talk=5, rung=("101",)),
-            inbound("b4", at(29, 23, 59), wait=1, answered_by="101", talk=5, rung=("101",)),
-        ])
+        await CallRepository(session_factory=sessions).save_many(
+            [
+                inbound("b1", at(28, 23, 59), wait=1, answered_by="101", talk=5, rung=("101",)),
+                inbound("b2", at(29, 1, 30), wait=1, answered_by="101", talk=5, rung=("101",)),
+                inbound("b3", at(29, 3, 30), wait=1, answered_by="101", talk=5, rung=("101",)),
+                inbound("b4", at(29, 23, 59), wait=1, answered_by="101", talk=5, rung=("101",)),
+            ]
+        )
         reports = Reports(sessions=sessions, timezone="Europe/Berlin", clock=lambda: NOW)
         q = ReportQuery(start="2026-03-28", end="2026-03-29")
-        hours = {r["hour"]: r["offered"] for r in (await reports.breakdown(q, BOSS, "hour"))["rows"] if r["offered"]}
+        hours = {
+            r["hour"]: r["offered"]
+            for r in (await reports.breakdown(q, BOSS, "hour"))["rows"]
+            if r["offered"]
+        }
         assert hours == {23: 2, 1: 1, 3: 1}
         days = [(r["day"], r["offered"]) for r in (await reports.breakdown(q, BOSS, "day"))["rows"]]
         assert days == [("2026-03-28", 1), ("2026-03-29", 3)]

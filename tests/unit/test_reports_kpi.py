@@ -18,10 +18,27 @@ from cti.reports.kpi import (
 from cti.reports.period import ReportError, check_breakdown, resolve_period, utc_offsets
 
 
-def call(outcome: str, wait: float, *, kind: str | None = None, short: bool = False, talk: float = 0.0,
-         route_kind: str | None = None, fallback: bool | None = None, direction: str = "inbound") -> dict:
-    return {"direction": direction, "outcome": outcome, "wait_seconds": wait, "missed_kind": kind,
-            "short_abandon": short, "talk_seconds": talk, "route_kind": route_kind, "fallback": fallback}
+def call(
+    outcome: str,
+    wait: float,
+    *,
+    kind: str | None = None,
+    short: bool = False,
+    talk: float = 0.0,
+    route_kind: str | None = None,
+    fallback: bool | None = None,
+    direction: str = "inbound",
+) -> dict:
+    return {
+        "direction": direction,
+        "outcome": outcome,
+        "wait_seconds": wait,
+        "missed_kind": kind,
+        "short_abandon": short,
+        "talk_seconds": talk,
+        "route_kind": route_kind,
+        "fallback": fallback,
+    }
 
 
 def icmi_calls() -> list[dict]:
@@ -49,7 +66,9 @@ def test_icmi_example_where_the_formulas_disagree() -> None:
     assert goal_status("missed_rate", f["missed_rate"]) == "warning"
     # speed of answer over answered calls; wait over every call
     assert f["average_speed_of_answer"] == pytest.approx((860 * 10 + 140 * 20.5) / 1000, abs=0.01)
-    assert f["average_wait"] == pytest.approx((860 * 10 + 140 * 20.5 + 20 * 3 + 40 * 45) / 1060, abs=0.01)
+    assert f["average_wait"] == pytest.approx(
+        (860 * 10 + 140 * 20.5 + 20 * 3 + 40 * 45) / 1060, abs=0.01
+    )
     assert f["longest_wait"] == 45.0
     assert f["average_talk"] == pytest.approx((860 * 120 + 140 * 60) / 1000, abs=0.01)
 
@@ -73,7 +92,12 @@ def test_missed_by_kind_fallbacks_and_what_is_not_counted() -> None:
     ]
     f = figures(tally_calls(calls, threshold=20.0))
     assert f["offered"] == 5
-    assert (f["missed_out_of_hours"], f["missed_busy"], f["missed_no_answer"], f["missed_abandoned"]) == (1, 1, 1, 0)
+    assert (
+        f["missed_out_of_hours"],
+        f["missed_busy"],
+        f["missed_no_answer"],
+        f["missed_abandoned"],
+    ) == (1, 1, 1, 0)
     assert f["missed_rate"] == pytest.approx(3 / 5)
     assert (f["fallbacks"], f["duty_fallbacks"]) == (1, 1)
     assert f["service_level"] == pytest.approx(1 / 5)
@@ -83,7 +107,11 @@ def test_missed_by_kind_fallbacks_and_what_is_not_counted() -> None:
 def test_no_calls_is_no_data_not_zero_percent() -> None:
     f = figures(Tally())
     assert f["offered"] == 0
-    assert f["service_level"] is None and f["missed_rate"] is None and f["average_speed_of_answer"] is None
+    assert (
+        f["service_level"] is None
+        and f["missed_rate"] is None
+        and f["average_speed_of_answer"] is None
+    )
     assert goal_status("service_level", None) is None
 
 
@@ -103,7 +131,9 @@ def test_percentiles_interpolate_like_percentile_cont() -> None:
 
 def test_callback_time_median_p90_and_share_within_sla() -> None:
     # 5 callbacks: 3 resolved after 60 s, 240 s and 600 s; 2 still open (one overdue)
-    t = CallbackTally.of(total=5, open=2, overdue=1, on_time=2, durations=(600.0, 60.0, 240.0), sla_seconds=300.0)
+    t = CallbackTally.of(
+        total=5, open=2, overdue=1, on_time=2, durations=(600.0, 60.0, 240.0), sla_seconds=300.0
+    )
     f = callback_figures(t)
     assert f["callback_median"] == 240.0
     assert f["callback_p90"] == pytest.approx(528.0)  # 240 + 0.8 * (600 - 240)
@@ -122,7 +152,9 @@ def test_periods_are_office_days() -> None:
     assert (week.first.isoformat(), week.last.isoformat()) == ("2026-11-23", "2026-11-29")
     month = resolve_period(today=today, timezone="Europe/Moscow", period="month", on="2026-02-10")
     assert (month.first.isoformat(), month.last.isoformat()) == ("2026-02-01", "2026-02-28")
-    custom = resolve_period(today=today, timezone="Europe/Moscow", start="2026-11-01", end="2026-11-03")
+    custom = resolve_period(
+        today=today, timezone="Europe/Moscow", start="2026-11-01", end="2026-11-03"
+    )
     assert len(custom.days) == 3
 
 
@@ -132,7 +164,9 @@ def test_a_dst_day_is_23_hours_and_sqlite_gets_the_offsets() -> None:
     offsets = utc_offsets(spring)
     assert [o for _, o in offsets] == [3600, 7200]
     assert offsets[1][0].isoformat() == "2026-03-29T01:00:00+00:00"
-    assert [o for _, o in utc_offsets(resolve_period(today=date(2026, 6, 1), timezone="Europe/Moscow"))] == [10800]
+    assert [
+        o for _, o in utc_offsets(resolve_period(today=date(2026, 6, 1), timezone="Europe/Moscow"))
+    ] == [10800]
 
 
 @pytest.mark.parametrize(
