@@ -211,7 +211,7 @@ async def run_one(args: argparse.Namespace, servers: int) -> dict[str, Any]:
                 rss = ", ".join(f"{rss_of(p.pid) / 2**20:.0f}" for p in nodes)
                 progress(f"  {shown - start:4.0f} s: {len(launched):,} calls, RSS MiB: {rss}")
         await asyncio.gather(*tasks, return_exceptions=True)
-        await asyncio.sleep(3)
+        await asyncio.sleep(10)  # the last pops on their way (a backlog shows as missing pops)
         rss_end = [rss_of(p.pid) for p in nodes]
         pops_sent = sum([await metric(u, "cti_pops_total") for u in urls])
         for pipe in pipes:
