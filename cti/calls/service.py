@@ -93,7 +93,9 @@ class CallService:
     def forget_calls(self) -> None:
         """Start over with no live call (this process takes over AMI after another: what it
         tracked before is stale; the resync that follows rebuilds what is live)."""
+        stats = self.tracker.stats  # counters keep counting (Prometheus sees no reset)
         self.tracker = CallTracker(rules=self.tracker.rules)
+        self.tracker.stats = stats
         self._customers.clear()
         while not self._events.empty():
             self._events.get_nowait()
