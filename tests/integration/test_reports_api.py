@@ -145,3 +145,20 @@ async def test_bad_parameters_are_named(
     )
     assert body["errors"][0]["field"] == field
     assert body["detail"].startswith(f"{field}: ") and words in body["detail"]
+
+
+async def test_the_page_needs_a_signed_in_user(api: tuple[Any, dict[str, str]]) -> None:
+    client, auth = api
+    anonymous = await client.get("/reports", headers={"Accept": "text/html"}, allow_redirects=False)
+    assert anonymous.status in (302, 303) and anonymous.headers["Location"].startswith("/login")
+    page = await client.get(
+        "/reports", headers={"Authorization": auth["ivanova"], "Accept": "text/html"}
+    )
+    assert page.status == 200
+    html = await page.text()
+    assert "/static/vendor/chartjs/chart.umd.min.js" in html and "<script>" not in html
+    assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+    chart = await client.get(
+        "/static/vendor/chartjs/chart.umd.min.js", headers={"Authorization": auth["ivanova"]}
+    )
+    assert chart.status == 200 and b"Chart.js v4.6.1" in await chart.read()
