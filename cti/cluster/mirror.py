@@ -27,6 +27,7 @@ class ClusterMirror:
         self._leader = leader
         self._routing = routing
         self.live: dict[str, dict[str, Any]] = {}
+        self._announced: set[str] = set()  #: calls the others were told of (consumer side)
 
     # --- out: the consumer's live calls, anyone's agent states ------------------------------------
 
@@ -36,10 +37,18 @@ class ClusterMirror:
         call = message.get("call")
         if kind not in ("call.live", "call.ended") or not isinstance(call, dict):
             return
+        linkedid = str(call.get("linkedid"))
         if kind == "call.live":
-            self._publish({"live": call})
+            # a new call at once; its later changes come with the whole list every `every` s
+            # (each change would cost a Redis message: the pops share that channel)
+            if linkedid not in self._announced:
+                if len(self._announced) >= 100_000:  # ends never seen: start over
+                    self._announced.clear()
+                self._announced.add(linkedid)
+                self._publish({"live": call})
         else:
-            self._publish({"ended": call.get("linkedid")})
+            self._announced.discard(linkedid)
+            self._publish({"ended": linkedid})
 
     def state_changed(self, login: str, state: str, reason: str, since: float) -> None:
         """Routing's state listener: the other processes apply it without waiting."""

@@ -121,14 +121,21 @@ class RedisFanout:
 
     # --- sending -------------------------------------------------------------------------------
 
-    async def _send_forever(self) -> None:
+    async def _send_forever(self, batch_max: int = 500) -> None:
+        """In order, in pipelined batches: one round trip to Redis for whatever has queued
+        meanwhile (one publish per round trip falls behind under load, and every pop waits)."""
         delay = self._backoff[0]
         while True:
-            text = await self._pending.get()
+            texts = [await self._pending.get()]
+            while len(texts) < batch_max and not self._pending.empty():
+                texts.append(self._pending.get_nowait())
             while True:
                 try:
-                    await self._redis.publish(self.channel, text)
-                    self.published += 1
+                    async with self._redis.pipeline(transaction=False) as pipe:
+                        for text in texts:
+                            pipe.publish(self.channel, text)
+                        await pipe.execute()
+                    self.published += len(texts)
                     delay = self._backoff[0]
                     break
                 except asyncio.CancelledError:
