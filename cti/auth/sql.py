@@ -14,6 +14,7 @@ from cti.auth.store import Credentials, Person, SessionRecord, TokenRecord
 from cti.auth.tokens import format_scopes, parse_scopes
 from cti.db.auth_models import ApiToken, Credential, SessionRow
 from cti.db.models import Agent
+from cti.db.session import writing
 
 
 def _dt(ts: float) -> datetime:
@@ -79,7 +80,7 @@ class SqlAuthStore:
         from cti.db import agents as directory
         from cti.db.audit import record_changes
 
-        async with self._sessions() as db, db.begin():
+        async with writing(self._sessions) as db:
             old = (await directory.by_logins(db, [login])).get(login)
             new = (
                 DirectoryAgent(id=None, login=login, name=name or login, role=role)
@@ -121,7 +122,7 @@ class SqlAuthStore:
         )
 
     async def set_password(self, login: str, password_hash: str, now: float) -> None:
-        async with self._sessions() as db, db.begin():
+        async with writing(self._sessions) as db:
             row = await db.get(Credential, login)
             if row is None:
                 db.add(Credential(login=login, password_hash=password_hash, updated_at=_dt(now)))
@@ -129,7 +130,7 @@ class SqlAuthStore:
                 row.password_hash, row.updated_at, row.disabled_at = password_hash, _dt(now), None
 
     async def set_disabled(self, login: str, now: float) -> bool:
-        async with self._sessions() as db, db.begin():
+        async with writing(self._sessions) as db:
             row = await db.get(Credential, login)
             if row is None:
                 return False
@@ -140,7 +141,7 @@ class SqlAuthStore:
     # --- sessions ------------------------------------------------------------------------------
 
     async def add_session(self, session: SessionRecord) -> None:
-        async with self._sessions() as db, db.begin():
+        async with writing(self._sessions) as db:
             db.add(
                 SessionRow(
                     token_hash=session.token_hash,
@@ -165,7 +166,7 @@ class SqlAuthStore:
         )
 
     async def touch_session(self, token_hash: str, now: float) -> None:
-        async with self._sessions() as db, db.begin():
+        async with writing(self._sessions) as db:
             await db.execute(
                 update(SessionRow)
                 .where(SessionRow.token_hash == token_hash)
@@ -173,16 +174,16 @@ class SqlAuthStore:
             )
 
     async def delete_session(self, token_hash: str) -> None:
-        async with self._sessions() as db, db.begin():
+        async with writing(self._sessions) as db:
             await db.execute(delete(SessionRow).where(SessionRow.token_hash == token_hash))
 
     async def delete_sessions_of(self, login: str) -> int:
-        async with self._sessions() as db, db.begin():
+        async with writing(self._sessions) as db:
             result = await db.execute(delete(SessionRow).where(SessionRow.login == login))
         return int(getattr(result, "rowcount", 0) or 0)
 
     async def purge_sessions(self, now: float) -> int:
-        async with self._sessions() as db, db.begin():
+        async with writing(self._sessions) as db:
             result = await db.execute(delete(SessionRow).where(SessionRow.expires_at <= _dt(now)))
         return int(getattr(result, "rowcount", 0) or 0)
 
@@ -191,7 +192,7 @@ class SqlAuthStore:
     async def add_token(
         self, *, login: str, name: str, token_hash: str, scopes: frozenset[Scope], now: float
     ) -> TokenRecord:
-        async with self._sessions() as db, db.begin():
+        async with writing(self._sessions) as db:
             row = ApiToken(
                 login=login,
                 name=name,
@@ -217,13 +218,13 @@ class SqlAuthStore:
         return [_token(r) for r in rows]
 
     async def touch_token(self, token_id: int, now: float) -> None:
-        async with self._sessions() as db, db.begin():
+        async with writing(self._sessions) as db:
             await db.execute(
                 update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=_dt(now))
             )
 
     async def revoke_token(self, token_id: int, now: float) -> bool:
-        async with self._sessions() as db, db.begin():
+        async with writing(self._sessions) as db:
             result = await db.execute(
                 update(ApiToken)
                 .where(ApiToken.id == token_id, ApiToken.revoked_at.is_(None))

@@ -26,6 +26,7 @@ from cti.db import customers as customer_store
 from cti.db.audit import history, record_changes
 from cti.db.calls import row_to_record
 from cti.db.models import CallRow
+from cti.db.session import writing
 
 #: customers per bulk request at most (larger sets: CSV upload)
 BULK_MAX = 5_000
@@ -170,7 +171,7 @@ class CustomerService:
         """Create or change a customer. Without `may_hand_over` the responsible manager may
         only be left as it is, or be the actor on a new customer (an agent's own new card)."""
         try:
-            async with self._sessions() as session, session.begin():
+            async with writing(self._sessions) as session:
                 old = await _customer(session, customer_id) if customer_id is not None else None
                 rules = f.Rules(region=self._region, managers=await agent_store.logins(session))
                 given = inputs.customer(body, rules, partial=partial)
@@ -217,7 +218,7 @@ class CustomerService:
         return await self.get(written.id)
 
     async def delete(self, customer_id: int, *, actor: str) -> None:
-        async with self._sessions() as session, session.begin():
+        async with writing(self._sessions) as session:
             customer = await _customer(session, customer_id)
             await customer_store.remove(session, customer, actor=actor, at=self._clock())
             await record_changes(session, Entity.CUSTOMER, [customer_id])
@@ -237,7 +238,7 @@ class CustomerService:
                 ]
             )
         report = bulk_store.ImportReport("customers")
-        async with self._sessions() as session, session.begin():
+        async with writing(self._sessions) as session:
             rules = f.Rules(region=self._region, managers=await agent_store.logins(session))
             good: list[importing.CustomerInput] = []
             for n, body in enumerate(items):
@@ -338,7 +339,7 @@ class AgentService:
         self, login: str | None, body: Mapping[str, Any], *, actor: str, partial: bool = False
     ) -> tuple[dict[str, Any], bool]:
         """Create (login None) or update an agent; returns it and whether it was created."""
-        async with self._sessions() as session, session.begin():
+        async with writing(self._sessions) as session:
             old = await _agent(session, login) if login is not None else None
             if old is not None and "login" in body and body["login"] != old.login:
                 raise InvalidFields(
@@ -364,7 +365,7 @@ class AgentService:
         return written.to_json(), old is None
 
     async def delete(self, login: str, *, actor: str) -> None:
-        async with self._sessions() as session, session.begin():
+        async with writing(self._sessions) as session:
             agent = await _agent(session, login)
             managed = await customer_store.count_managed_by(session, login)
             if managed:

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cti.db.models import Agent
 from cti.db.routing_models import AgentStateRow, DutyShiftRow
+from cti.db.session import writing
 from cti.routing.model import (
     AgentProfile,
     AgentState,
@@ -81,7 +82,7 @@ class RoutingRepository:
     ) -> Presence:
         """Close the agent's open interval and open a new one; the same state again is kept
         as it is (its time in state keeps running)."""
-        async with self._sessions() as session, session.begin():
+        async with writing(self._sessions) as session:
             await self._require_agent(session, login)
             open_rows = (
                 await session.scalars(
@@ -148,7 +149,7 @@ class RoutingRepository:
         return [shift_from_row(r) for r in rows]
 
     async def add_shift(self, shift: DutyShift) -> DutyShift:
-        async with self._sessions() as session, session.begin():
+        async with writing(self._sessions) as session:
             if shift.login:
                 await self._require_agent(session, shift.login)
             row = _row(shift)
@@ -157,7 +158,7 @@ class RoutingRepository:
             return shift_from_row(row)
 
     async def update_shift(self, shift_id: int, shift: DutyShift) -> DutyShift:
-        async with self._sessions() as session, session.begin():
+        async with writing(self._sessions) as session:
             row = await session.get(DutyShiftRow, shift_id)
             if row is None:
                 raise UnknownShift(shift_id)
@@ -168,14 +169,14 @@ class RoutingRepository:
             return shift_from_row(row)
 
     async def delete_shift(self, shift_id: int) -> None:
-        async with self._sessions() as session, session.begin():
+        async with writing(self._sessions) as session:
             result = await session.execute(delete(DutyShiftRow).where(DutyShiftRow.id == shift_id))
             if not cast(CursorResult[Any], result).rowcount:
                 raise UnknownShift(shift_id)
 
     async def replace_shifts(self, shifts: Sequence[DutyShift], *, append: bool = False) -> int:
         """The rota becomes `shifts` (or gets them added), in one transaction."""
-        async with self._sessions() as session, session.begin():
+        async with writing(self._sessions) as session:
             logins = {s.login for s in shifts if s.login}
             if logins:
                 known = set(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event
@@ -96,7 +98,26 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_on_begin(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN")
+    immediate = connection.get_execution_options().get(_SQLITE_IMMEDIATE, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+_SQLITE_IMMEDIATE = "cti_sqlite_begin_immediate"
+
+
+@asynccontextmanager
+async def writing(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """A transaction that reads, then writes what it read (a PATCH, resolving a callback).
+
+    On SQLite it takes the write lock at BEGIN (IMMEDIATE), waiting its turn behind other
+    writers: a deferred transaction that reads and then writes after another connection
+    committed fails at once with "database is locked", which no busy timeout helps. Read-only
+    sessions opened meanwhile are not blocked (WAL). PostgreSQL: an ordinary transaction.
+    """
+    async with sessions() as session, session.begin():
+        if session.get_bind().dialect.name == "sqlite":
+            await session.connection(execution_options={_SQLITE_IMMEDIATE: True})
+        yield session
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -104,4 +125,4 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
-__all__ = ["create_engine", "normalize_url", "render_url", "session_factory"]
+__all__ = ["create_engine", "normalize_url", "render_url", "session_factory", "writing"]

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import builtins
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import String, cast, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cti.db.missed_models import CallbackLogRow, CallbackRow, MissedCallRow
+from cti.db.session import writing
 from cti.missed.book import CallbackPolicy, ContextSource, log_entry, open_callback
 from cti.missed.model import CallbackSource, CallbackState, Resolution
 from cti.missed.rules import callback_deadline, choose_owner, requested_time_ok
@@ -73,7 +76,7 @@ class Callbacks:
     # --- queries -----------------------------------------------------------------------------
 
     async def list(self, f: CallbackFilter) -> list[dict[str, Any]]:
-        query: Select[tuple[CallbackRow]] = select(CallbackRow)
+        query = select(CallbackRow)
         if f.owner:
             query = query.where(CallbackRow.owner_login == f.owner)
         if f.state:
@@ -113,7 +116,7 @@ class Callbacks:
                 "missed_calls": [missed_view(m, row) for m in misses],
             }
 
-    async def missed(self, f: MissedFilter) -> list[dict[str, Any]]:
+    async def missed(self, f: MissedFilter) -> builtins.list[dict[str, Any]]:
         query = select(MissedCallRow, CallbackRow).outerjoin(
             CallbackRow, MissedCallRow.callback_id == CallbackRow.id
         )
@@ -128,6 +131,11 @@ class Callbacks:
         if f.resolved is not None:
             state = CallbackState.RESOLVED.value if f.resolved else CallbackState.OPEN.value
             query = query.where(CallbackRow.state == state)
+        if f.agent:  # narrowed in SQL before the limit (JSON as text), checked exactly below
+            rung = cast(MissedCallRow.agents_rung, String).like(
+                f"%{_like_escaped(json.dumps(f.agent))}%", escape="\\"
+            )
+            query = query.where(or_(rung, CallbackRow.owner_login == f.agent))
         query = query.order_by(MissedCallRow.missed_at.desc(), MissedCallRow.id.desc()).limit(
             f.limit
         )
@@ -165,7 +173,7 @@ class Callbacks:
                     f"{requested_for.isoformat()} is outside the customer's callback window "
                     f"({w.start:%H:%M}-{w.end:%H:%M} {context.timezone.key}); choose a time inside it"
                 )
-        async with self._sessions() as session, session.begin():
+        async with writing(self._sessions) as session:
             row = await open_callback(session, number)
             chosen = choose_owner(context.owner)
             if row is None:
@@ -222,7 +230,7 @@ class Callbacks:
 
     async def hold(self, callback_id: int, *, by: str) -> dict[str, Any]:
         """`by` is calling the customer now: others see "being called back by ..."."""
-        async with self._sessions() as session, session.begin():
+        async with writing(self._sessions) as session:
             row = await self._open_row(session, callback_id)
             if row.held_by and row.held_by != by:
                 raise CallbackConflict(
@@ -236,7 +244,7 @@ class Callbacks:
     async def reassign(
         self, callback_id: int, *, to: str, by: str, reason: str = ""
     ) -> dict[str, Any]:
-        async with self._sessions() as session, session.begin():
+        async with writing(self._sessions) as session:
             row = await self._open_row(session, callback_id)
             now = self._clock()
             log_entry(
@@ -259,7 +267,7 @@ class Callbacks:
     async def resolve(self, callback_id: int, *, by: str, note: str) -> dict[str, Any]:
         if not note.strip():
             raise CallbackError("a callback closed by hand needs a note saying what happened")
-        async with self._sessions() as session, session.begin():
+        async with writing(self._sessions) as session:
             row = await self._open_row(session, callback_id)
             now = self._clock()
             row.state, row.resolved_at, row.resolved_by = CallbackState.RESOLVED.value, now, by
@@ -272,11 +280,11 @@ class Callbacks:
                 await self._on_resolved(session, view)
             return view
 
-    async def escalate_due(self) -> list[dict[str, Any]]:
+    async def escalate_due(self) -> builtins.list[dict[str, Any]]:
         """Open callbacks past their deadline, not escalated yet: mark and return them (from
         stored times, so a restart neither loses nor repeats an escalation)."""
         now = self._clock()
-        async with self._sessions() as session, session.begin():
+        async with writing(self._sessions) as session:
             rows = list(
                 await session.scalars(
                     select(CallbackRow)
@@ -312,3 +320,7 @@ class Callbacks:
         if row.state != CallbackState.OPEN.value:
             raise CallbackConflict(f"callback {callback_id} is already resolved")
         return row
+
+
+def _like_escaped(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
