@@ -250,6 +250,7 @@ async def run_one(args: argparse.Namespace, servers: int) -> dict[str, Any]:
             seen[key] = seen.get(key, 0) + 1
             if key in wanted and seen[key] == 1 and linkedid in stamping.written:
                 latencies.append((at - stamping.written[linkedid]) / 1e6)
+    rtts = [r / 1e6 for data in got for r in data["rtts"]]
     expected_missed = sum(1 for _, _, s in launched if s == "abandoned")
     return {
         "servers": servers,
@@ -265,6 +266,8 @@ async def run_one(args: argparse.Namespace, servers: int) -> dict[str, Any]:
         "pops_duplicated": sum(1 for v in seen.values() if v > 1),
         "pop_p50": percentile(latencies, 50),
         "pop_p99": percentile(latencies, 99),
+        "rtt_p50": percentile(rtts, 50),
+        "rtt_p99": percentile(rtts, 99),
         "rss_start": rss_start,
         "rss_end": rss_end,
         "closed_early": sum(d["closed"] for d in got),
@@ -329,6 +332,7 @@ def report(args: argparse.Namespace, results: list[dict[str, Any]]) -> None:
     )
     row("pop p50 (AMI write -> ws read)", [f"{r['pop_p50']:.1f} ms" for r in results])
     row("pop p99", [f"{r['pop_p99']:.1f} ms" for r in results])
+    row("loopback echo p50 / p99 (same run)", [f"{r['rtt_p50']:.1f} / {r['rtt_p99']:.1f} ms" for r in results])
     for i in range(max(r["servers"] for r in results)):
         row(
             f"RSS process {i + 1}: start -> end",
