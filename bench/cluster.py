@@ -332,7 +332,10 @@ def report(args: argparse.Namespace, results: list[dict[str, Any]]) -> None:
     )
     row("pop p50 (AMI write -> ws read)", [f"{r['pop_p50']:.1f} ms" for r in results])
     row("pop p99", [f"{r['pop_p99']:.1f} ms" for r in results])
-    row("loopback echo p50 / p99 (same run)", [f"{r['rtt_p50']:.1f} / {r['rtt_p99']:.1f} ms" for r in results])
+    row(
+        "loopback echo p50 / p99 (same run)",
+        [f"{r['rtt_p50']:.1f} / {r['rtt_p99']:.1f} ms" for r in results],
+    )
     for i in range(max(r["servers"] for r in results)):
         row(
             f"RSS process {i + 1}: start -> end",
