@@ -140,7 +140,9 @@ def call_store(
     hooks = [book.record_calls, *([webhooks.record_calls] if webhooks is not None else [])]
     repository = CallRepository(session_factory=sessions, after_save=hooks, announce=announce)
     resolved = webhooks.callback_resolved if webhooks is not None else None
-    return repository, Callbacks(session_factory=sessions, context=context, policy=policy, on_resolved=resolved)
+    return repository, Callbacks(
+        session_factory=sessions, context=context, policy=policy, on_resolved=resolved
+    )
 
 
 def live_call(service: CallService, linkedid: str) -> dict[str, Any] | None:
@@ -159,7 +161,9 @@ def build(settings: Settings) -> Components:
         snapshot=lambda linkedid: live_call(service, linkedid),
         publishing=lambda: feed.publishing,
     )
-    repository, callbacks = call_store(settings, sessions, bus.publish, lambda: routing, webhooks.service)
+    repository, callbacks = call_store(
+        settings, sessions, bus.publish, lambda: routing, webhooks.service
+    )
     rules = tracking_rules(settings)
 
     callers = CallerDirectory(engine=engine, region=settings.default_region)
@@ -186,7 +190,11 @@ def build(settings: Settings) -> Components:
         store=repository,
         bus=feed.call_bus(bus),
         customer_lookup=callers.for_call,
-        on_effect=both(routing.on_call_effect, feed.pops.on_effect, webhooks.live.on_effect if webhooks.live else None),
+        on_effect=both(
+            routing.on_call_effect,
+            feed.pops.on_effect,
+            webhooks.live.on_effect if webhooks.live else None,
+        ),
         annotate=routing.annotate,
         buffer_limit=settings.call_buffer_limit,
     )
@@ -258,7 +266,11 @@ def health(c: Components) -> dict[str, Any]:
         "lease": None
         if lease is None
         else {"node": lease.node_id, "epoch": lease.epoch, "error": lease.last_error or None},
-        "ami": {"connected": c.ami.connected, "consuming": c.ami.consuming, "error": c.ami.last_error},
+        "ami": {
+            "connected": c.ami.connected,
+            "consuming": c.ami.consuming,
+            "error": c.ami.last_error,
+        },
         "database": {
             "reachable": c.probes.database_ok if c.probes is not None else None,
             "error": c.probes.database_error if c.probes is not None else None,
@@ -318,7 +330,12 @@ def metrics(c: Components) -> str:
             s.dropped_records,
         ),
         ("cti_buffer_limit", "gauge", "finished calls the buffer holds at most", s.buffer_limit),
-        ("cti_calls_fenced_total", "counter", "calls refused: a newer AMI consumer had written", s.fenced_records),
+        (
+            "cti_calls_fenced_total",
+            "counter",
+            "calls refused: a newer AMI consumer had written",
+            s.fenced_records,
+        ),
         ("cti_event_backlog", "gauge", "AMI events queued for the tracker", s.backlog),
         *_cluster_samples(c),
         (
@@ -349,15 +366,39 @@ def _cluster_samples(c: Components) -> list[Sample]:
     probes = c.probes
     leader = lease.valid() if lease is not None else True
     samples: list[Sample] = [
-        ("cti_leader", "gauge", "1 when this process consumes AMI (holds the lease, or alone)", float(leader)),
-        ("cti_lease_epoch", "gauge", "fencing epoch of the AMI lease held (0: none)", float(lease.epoch or 0) if lease else 0.0),
-        ("cti_lease_changes_total", "counter", "times this process took or gave up the AMI lease", lease.changes if lease else 0),
-        ("cti_lease_errors_total", "counter", "AMI lease renewals that failed (Redis away)", lease.errors if lease else 0),
+        (
+            "cti_leader",
+            "gauge",
+            "1 when this process consumes AMI (holds the lease, or alone)",
+            float(leader),
+        ),
+        (
+            "cti_lease_epoch",
+            "gauge",
+            "fencing epoch of the AMI lease held (0: none)",
+            float(lease.epoch or 0) if lease else 0.0,
+        ),
+        (
+            "cti_lease_changes_total",
+            "counter",
+            "times this process took or gave up the AMI lease",
+            lease.changes if lease else 0,
+        ),
+        (
+            "cti_lease_errors_total",
+            "counter",
+            "AMI lease renewals that failed (Redis away)",
+            lease.errors if lease else 0,
+        ),
     ]
     if probes is not None:
-        samples.append(("cti_database_up", "gauge", "1 when the database answers", float(probes.database_ok)))
+        samples.append(
+            ("cti_database_up", "gauge", "1 when the database answers", float(probes.database_ok))
+        )
         if c.feed is not None and c.feed.redis is not None:
-            samples.append(("cti_redis_up", "gauge", "1 when Redis answers", float(probes.redis_ok)))
+            samples.append(
+                ("cti_redis_up", "gauge", "1 when Redis answers", float(probes.redis_ok))
+            )
     return samples
 
 
@@ -366,10 +407,30 @@ def _framing_samples(ami: AmiClient) -> list[Sample]:
     return [
         ("cti_ami_frames_total", "counter", "AMI frames decoded", f.frames),
         ("cti_ami_bytes_total", "counter", "bytes read from AMI", f.bytes),
-        ("cti_ami_oversized_frames_total", "counter", "AMI frames over the size limit, dropped", f.oversized),
-        ("cti_ami_malformed_frames_total", "counter", "AMI frames without headers or with too many", f.malformed),
-        ("cti_ami_undecodable_frames_total", "counter", "AMI frames that were not UTF-8", f.undecodable),
-        ("cti_ami_flow_pauses_total", "counter", "times AMI reads paused for a full backlog", ami.stats.flow_pauses),
+        (
+            "cti_ami_oversized_frames_total",
+            "counter",
+            "AMI frames over the size limit, dropped",
+            f.oversized,
+        ),
+        (
+            "cti_ami_malformed_frames_total",
+            "counter",
+            "AMI frames without headers or with too many",
+            f.malformed,
+        ),
+        (
+            "cti_ami_undecodable_frames_total",
+            "counter",
+            "AMI frames that were not UTF-8",
+            f.undecodable,
+        ),
+        (
+            "cti_ami_flow_pauses_total",
+            "counter",
+            "times AMI reads paused for a full backlog",
+            ami.stats.flow_pauses,
+        ),
     ]
 
 
@@ -379,7 +440,12 @@ def _feed_samples(feed: Feed | None) -> list[Sample]:
     hub, pops = feed.hub, feed.pops
     return [
         ("cti_ws_messages_total", "counter", "messages routed to at least one login", hub.routed),
-        ("cti_ws_deliveries_total", "counter", "messages handed to websockets here", hub.deliveries),
+        (
+            "cti_ws_deliveries_total",
+            "counter",
+            "messages handed to websockets here",
+            hub.deliveries,
+        ),
         ("cti_pops_total", "counter", "screen-pops opened (ringing or transferred)", pops.shown),
         (
             "cti_pop_latency_seconds",
@@ -387,8 +453,18 @@ def _feed_samples(feed: Feed | None) -> list[Sample]:
             "from the AMI event's arrival to the pop handed to the feed",
             pops.latency,
         ),
-        ("cti_pop_card_failures_total", "counter", "pops sent without the customer card", pops.card_failures),
-        ("cti_feed_publishing", "gauge", "1 when this process publishes call events", float(feed.publishing)),
+        (
+            "cti_pop_card_failures_total",
+            "counter",
+            "pops sent without the customer card",
+            pops.card_failures,
+        ),
+        (
+            "cti_feed_publishing",
+            "gauge",
+            "1 when this process publishes call events",
+            float(feed.publishing),
+        ),
     ]
 
 
@@ -397,10 +473,25 @@ def _directory_samples(callers: CallerDirectory | None) -> list[Sample]:
         return []
     stats = callers.stats()
     return [
-        ("cti_directory_ready", "gauge", "1 when the caller lookup answers from memory", float(stats["ready"])),
-        ("cti_directory_customers", "gauge", "customers with a phone in the caller lookup", stats["customers"]),
+        (
+            "cti_directory_ready",
+            "gauge",
+            "1 when the caller lookup answers from memory",
+            float(stats["ready"]),
+        ),
+        (
+            "cti_directory_customers",
+            "gauge",
+            "customers with a phone in the caller lookup",
+            stats["customers"],
+        ),
         ("cti_directory_loads_total", "counter", "full loads of the caller lookup", stats["loads"]),
-        ("cti_directory_refresh_errors_total", "counter", "failed directory refreshes", callers.refresh_errors),
+        (
+            "cti_directory_refresh_errors_total",
+            "counter",
+            "failed directory refreshes",
+            callers.refresh_errors,
+        ),
     ]
 
 
@@ -420,7 +511,10 @@ def _tasks(c: Components) -> Callable[[web.Application], AsyncIterator[None]]:
             *routing_tasks,
             *feed_tasks,
             *([loop.create_task(c.callers.run(), name="cti-directory")] if c.callers else []),
-            *(loop.create_task(work, name=name) for name, work in (c.webhooks.tasks() if c.webhooks else ())),
+            *(
+                loop.create_task(work, name=name)
+                for name, work in (c.webhooks.tasks() if c.webhooks else ())
+            ),
             *([loop.create_task(c.probes.run(), name="cti-probes")] if c.probes else []),
             loop.create_task(c.service.consume(), name="cti-events"),
             loop.create_task(c.service.write_forever(), name="cti-writer"),

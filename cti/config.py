@@ -182,13 +182,17 @@ class Settings:
     def callback_hours(self) -> tuple[time, time]:
         """`callback_window` as (start, end) times."""
         try:
-            start, end = (time.fromisoformat(part.strip()) for part in self.callback_window.split("-"))
+            start, end = (
+                time.fromisoformat(part.strip()) for part in self.callback_window.split("-")
+            )
         except ValueError:
             raise SettingsError(
                 f"callback_window={self.callback_window!r} is not HH:MM-HH:MM, e.g. 09:00-21:00"
             ) from None
         if start >= end:
-            raise SettingsError(f"callback_window={self.callback_window!r} must start before it ends")
+            raise SettingsError(
+                f"callback_window={self.callback_window!r} must start before it ends"
+            )
         return start, end
 
     def secure_cookie_mode(self) -> bool | None:

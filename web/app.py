@@ -15,7 +15,7 @@ from cti.config import Settings
 from cti.customers.service import DirectoryServices
 from cti.pops.hub import FeedHub
 from cti.routing.service import RoutingService
-from web import api, console_api, routing_api
+from web import agents_api, api, console_api, customers_api, routing_api
 from web.api import (
     HEALTH,
     LIVE_CALLS,
@@ -35,7 +35,6 @@ from web.auth import (
     login_submit,
     logout,
 )
-from web import agents_api, customers_api
 from web.errors import problem_middleware
 from web.routing_api import ROUTING
 from web.ws import BUS, HUB, WS_CONNECTIONS, WS_LIMITS, LiveBus, WsLimits, close_all, websocket

@@ -38,7 +38,11 @@ async def json_body(request: web.Request, schema: str) -> dict[str, Any]:
     errors = sorted(validator(schema).iter_errors(body), key=lambda e: list(e.absolute_path))
     if errors:
         first = errors[0]
-        field = ".".join(str(p) for p in first.absolute_path) or _missing_field(first.message) or "(body)"
+        field = (
+            ".".join(str(p) for p in first.absolute_path)
+            or _missing_field(first.message)
+            or "(body)"
+        )
         raise Problem(status=422, title="Invalid body", detail=f"{field}: {first.message}")
     return body
 

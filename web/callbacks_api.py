@@ -27,11 +27,45 @@ from web.errors import Problem
 CALLBACKS = web.AppKey("callbacks", Callbacks)
 REGION = web.AppKey("default_region", str)
 
-MISSED_COLUMNS = ("missed_at", "kind", "short_abandon", "caller", "caller_e164", "caller_name", "customer_id",
-                  "did", "agents_rung", "wait_seconds", "callback_id", "callback_state", "callback_owner", "linkedid")
-CALLBACK_COLUMNS = ("id", "state", "number", "customer_id", "owner", "owner_reason", "source", "misses", "attempts",
-                    "note", "created_at", "deadline_at", "timezone", "held_by", "escalated_at", "resolved_at",
-                    "resolved_by", "resolution", "resolution_note", "resolving_linkedid", "did")
+MISSED_COLUMNS = (
+    "missed_at",
+    "kind",
+    "short_abandon",
+    "caller",
+    "caller_e164",
+    "caller_name",
+    "customer_id",
+    "did",
+    "agents_rung",
+    "wait_seconds",
+    "callback_id",
+    "callback_state",
+    "callback_owner",
+    "linkedid",
+)
+CALLBACK_COLUMNS = (
+    "id",
+    "state",
+    "number",
+    "customer_id",
+    "owner",
+    "owner_reason",
+    "source",
+    "misses",
+    "attempts",
+    "note",
+    "created_at",
+    "deadline_at",
+    "timezone",
+    "held_by",
+    "escalated_at",
+    "resolved_at",
+    "resolved_by",
+    "resolution",
+    "resolution_note",
+    "resolving_linkedid",
+    "did",
+)
 
 
 def setup(app: web.Application, *, callbacks: Callbacks, default_region: str) -> None:
@@ -53,9 +87,13 @@ def _when(request: web.Request, name: str) -> datetime | None:
     try:
         value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
-        raise Problem(status=400, detail=f"{name}={raw!r} is not ISO 8601, e.g. 2026-11-25T09:00:00+03:00") from None
+        raise Problem(
+            status=400, detail=f"{name}={raw!r} is not ISO 8601, e.g. 2026-11-25T09:00:00+03:00"
+        ) from None
     if value.tzinfo is None:
-        raise Problem(status=400, detail=f"{name}={raw!r} needs a time zone offset, e.g. +03:00 or Z")
+        raise Problem(
+            status=400, detail=f"{name}={raw!r} needs a time zone offset, e.g. +03:00 or Z"
+        )
     return value
 
 
@@ -79,11 +117,15 @@ def _limit(request: web.Request, default: int, most: int) -> int:
     return int(raw)
 
 
-def _respond(request: web.Request, rows: list[dict[str, Any]], key: str, columns: tuple[str, ...]) -> web.Response:
+def _respond(
+    request: web.Request, rows: list[dict[str, Any]], key: str, columns: tuple[str, ...]
+) -> web.Response:
     fmt = request.query.get("format", "json")
     if fmt == "csv":
         return web.Response(
-            text=to_csv(rows, columns), content_type="text/csv", charset="utf-8",
+            text=to_csv(rows, columns),
+            content_type="text/csv",
+            charset="utf-8",
             headers={"Content-Disposition": f'attachment; filename="{key}.csv"'},
         )
     if fmt != "json":
@@ -92,7 +134,9 @@ def _respond(request: web.Request, rows: list[dict[str, Any]], key: str, columns
 
 
 def _mine(principal: Principal, row: dict[str, Any]) -> bool:
-    return row.get("callback_owner") == principal.login or bool(principal.extensions & set(row.get("agents_rung") or ()))
+    return row.get("callback_owner") == principal.login or bool(
+        principal.extensions & set(row.get("agents_rung") or ())
+    )
 
 
 async def list_missed(request: web.Request) -> web.Response:
@@ -100,9 +144,15 @@ async def list_missed(request: web.Request) -> web.Response:
     kind = request.query.get("kind")
     if kind and kind not in ("abandoned", "no_answer", "busy", "out_of_hours"):
         raise Problem(status=400, detail="kind must be abandoned, no_answer, busy or out_of_hours")
-    f = MissedFilter(since=_when(request, "from"), until=_when(request, "to"), did=request.query.get("did") or None,
-                     kind=kind, agent=request.query.get("agent") or None, resolved=_flag(request, "resolved"),
-                     limit=_limit(request, 1000, 10000))
+    f = MissedFilter(
+        since=_when(request, "from"),
+        until=_when(request, "to"),
+        did=request.query.get("did") or None,
+        kind=kind,
+        agent=request.query.get("agent") or None,
+        resolved=_flag(request, "resolved"),
+        limit=_limit(request, 1000, 10000),
+    )
     rows = await request.app[CALLBACKS].missed(f)
     if not sees_everything(principal):
         rows = [row for row in rows if _mine(principal, row)]
@@ -119,9 +169,15 @@ async def list_callbacks(request: web.Request) -> web.Response:
     state = request.query.get("state") or None
     if state not in (None, "open", "resolved"):
         raise Problem(status=400, detail="state must be open or resolved")
-    f = CallbackFilter(owner=owner, state=CallbackState(state) if state else None, since=_when(request, "from"),
-                       until=_when(request, "to"), did=request.query.get("did") or None,
-                       overdue=bool(_flag(request, "overdue")), limit=_limit(request, 500, 5000))
+    f = CallbackFilter(
+        owner=owner,
+        state=CallbackState(state) if state else None,
+        since=_when(request, "from"),
+        until=_when(request, "to"),
+        did=request.query.get("did") or None,
+        overdue=bool(_flag(request, "overdue")),
+        limit=_limit(request, 500, 5000),
+    )
     return _respond(request, await request.app[CALLBACKS].list(f), "callbacks", CALLBACK_COLUMNS)
 
 
@@ -147,22 +203,31 @@ async def create_callback(request: web.Request) -> web.Response:
     body = await json_body(request, "callback.create")
     number = normalize(body["number"], request.app[REGION])
     if number.e164 is None:
-        raise Problem(status=422, title="Invalid body",
-                      detail=f"number: {body['number']!r} is not a phone number we can call back")
+        raise Problem(
+            status=422,
+            title="Invalid body",
+            detail=f"number: {body['number']!r} is not a phone number we can call back",
+        )
     requested = None
     if body.get("requested_for"):
         requested = datetime.fromisoformat(body["requested_for"].replace("Z", "+00:00"))
     try:
         row = await request.app[CALLBACKS].create(
-            number=number.e164, by=principal.login, owner=body.get("owner"), note=body.get("note", ""),
-            requested_for=requested, customer_id=body.get("customer_id"),
+            number=number.e164,
+            by=principal.login,
+            owner=body.get("owner"),
+            note=body.get("note", ""),
+            requested_for=requested,
+            customer_id=body.get("customer_id"),
         )
     except CallbackError as exc:
         raise Problem(status=422, title="Invalid body", detail=str(exc)) from None
     return web.json_response(row, status=201)
 
 
-async def _change(request: web.Request, action: str, body: dict[str, Any] | None = None) -> web.Response:
+async def _change(
+    request: web.Request, action: str, body: dict[str, Any] | None = None
+) -> web.Response:
     principal, callback_id, row = await _visible(request)
     callbacks = request.app[CALLBACKS]
     try:
@@ -170,8 +235,9 @@ async def _change(request: web.Request, action: str, body: dict[str, Any] | None
             changed = await callbacks.hold(callback_id, by=principal.login)
         elif action == "reassign":
             assert body is not None
-            changed = await callbacks.reassign(callback_id, to=body["owner"], by=principal.login,
-                                               reason=body.get("reason", ""))
+            changed = await callbacks.reassign(
+                callback_id, to=body["owner"], by=principal.login, reason=body.get("reason", "")
+            )
         else:
             assert body is not None
             changed = await callbacks.resolve(callback_id, by=principal.login, note=body["note"])

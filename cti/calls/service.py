@@ -21,7 +21,9 @@ log = logging.getLogger(__name__)
 
 
 class CallStore(Protocol):
-    async def save_many(self, records: Sequence[CallRecord], *, epoch: int | None = None) -> int: ...
+    async def save_many(
+        self, records: Sequence[CallRecord], *, epoch: int | None = None
+    ) -> int: ...
 
 
 class Publisher(Protocol):

@@ -15,8 +15,6 @@ from cti.auth.principal import Role  # one role for the directory and for access
 LAST_ORDERS = 5
 
 
-
-
 class TimezoneSource(enum.StrEnum):
     CUSTOMER = "customer"  #: set on the customer (CRM, import, API)
     NUMBER = "number"  #: the one zone all the customer's numbers are in

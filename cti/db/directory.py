@@ -158,7 +158,9 @@ async def find_customer_by_e164(
         customer = await customers.get(session, found[0].customer_id) if found else None
     if customer is None:
         return None
-    zone = customer.timezone or timezone_from_numbers([p.e164 for p in customer.phones], known_zones())
+    zone = customer.timezone or timezone_from_numbers(
+        [p.e164 for p in customer.phones], known_zones()
+    )
     return {
         "name": customer.name,
         "company": customer.company,

@@ -49,7 +49,9 @@ async def current_revisions(database_url: str) -> frozenset[str]:
     engine = create_engine(database_url, poolclass=NullPool)
     try:
         async with engine.connect() as conn:
-            heads = await conn.run_sync(lambda sync: MigrationContext.configure(sync).get_current_heads())
+            heads = await conn.run_sync(
+                lambda sync: MigrationContext.configure(sync).get_current_heads()
+            )
             return frozenset(heads)
     finally:
         await engine.dispose()

@@ -5,7 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, false, func, text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    false,
+    func,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cti.db.models import Base
@@ -28,7 +40,9 @@ class MissedCallRow(Base):
     did: Mapped[str] = mapped_column(String, server_default="")
     agents_rung: Mapped[list[str]] = mapped_column(JSON)
     wait_seconds: Mapped[float] = mapped_column(Float)
-    callback_id: Mapped[int | None] = mapped_column(ForeignKey("callbacks.id", ondelete="SET NULL"), index=True)
+    callback_id: Mapped[int | None] = mapped_column(
+        ForeignKey("callbacks.id", ondelete="SET NULL"), index=True
+    )
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 
@@ -38,8 +52,11 @@ class CallbackRow(Base):
     __tablename__ = "callbacks"
     __table_args__ = (
         Index(
-            "uq_callbacks_open_number", "number", unique=True,
-            postgresql_where=text("state = 'open'"), sqlite_where=text("state = 'open'"),
+            "uq_callbacks_open_number",
+            "number",
+            unique=True,
+            postgresql_where=text("state = 'open'"),
+            sqlite_where=text("state = 'open'"),
         ),
     )
 

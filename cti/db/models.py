@@ -140,9 +140,7 @@ class Customer(Base):
     crm_url: Mapped[str | None] = mapped_column(String)
     #: the order summary the card shows (the latest orders are rows of customer_orders)
     orders_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
-    orders_total_cents: Mapped[int] = mapped_column(
-        BigInteger, default=0, server_default=text("0")
-    )
+    orders_total_cents: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
     orders_currency: Mapped[str | None] = mapped_column(String(3))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime | None]  #: set by every change (NULL only before migration 0002)
@@ -186,7 +184,7 @@ __all__ = [
 # tables of other features, registered on the same metadata (Alembic and tests see them all)
 from cti.db import auth_models as _auth_models  # noqa: E402,F401
 from cti.db import directory_models as _directory_models  # noqa: E402,F401
+from cti.db import fence_models as _fence_models  # noqa: E402,F401
 from cti.db import missed_models as _missed_models  # noqa: E402,F401
 from cti.db import routing_models as _routing_models  # noqa: E402,F401
 from cti.db import webhook_models as _webhook_models  # noqa: E402,F401
-from cti.db import fence_models as _fence_models  # noqa: E402,F401

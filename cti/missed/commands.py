@@ -12,7 +12,9 @@ from cti.config import Settings
 
 
 def add_parsers(sub: Any) -> None:
-    c = sub.add_parser("callbacks", help="list callbacks (missed calls to return, notes left for colleagues)")
+    c = sub.add_parser(
+        "callbacks", help="list callbacks (missed calls to return, notes left for colleagues)"
+    )
     c.add_argument("--open", action="store_true", help="only open callbacks")
     c.add_argument("--overdue", action="store_true", help="only open callbacks past their deadline")
     c.add_argument("--owner", help="only this agent's (login)")
@@ -33,7 +35,9 @@ def _when(raw: str | None, flag: str) -> datetime | None:
     try:
         value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
-        raise SystemExit(f"cti: {flag} {raw!r} is not ISO 8601 (e.g. 2026-11-25T09:00:00+03:00)") from None
+        raise SystemExit(
+            f"cti: {flag} {raw!r} is not ISO 8601 (e.g. 2026-11-25T09:00:00+03:00)"
+        ) from None
     return value if value.tzinfo else value.astimezone()
 
 
@@ -57,7 +61,10 @@ async def callbacks_command(args: argparse.Namespace, settings: Settings) -> int
     from cti.missed.model import CallbackState
 
     f = CallbackFilter(
-        owner=args.owner, did=args.did, since=_when(args.since, "--since"), overdue=args.overdue,
+        owner=args.owner,
+        did=args.did,
+        since=_when(args.since, "--since"),
+        overdue=args.overdue,
         state=CallbackState.OPEN if args.open or args.overdue else None,
     )
     rows = await _with_callbacks(settings, lambda cb: cb.list(f))
@@ -66,9 +73,15 @@ async def callbacks_command(args: argparse.Namespace, settings: Settings) -> int
             print(json.dumps(row, ensure_ascii=False))
         else:
             who = row["owner"] or "(nobody)"
-            held = f", being called back by {row['held_by']}" if row["held_by"] and row["state"] == "open" else ""
-            print(f"#{row['id']:<5} {row['state']:<8} {row['number']:<14} owner {who:<12} due {row['deadline_at']}"
-                  f"  misses {row['misses']} attempts {row['attempts']}{held}")
+            held = (
+                f", being called back by {row['held_by']}"
+                if row["held_by"] and row["state"] == "open"
+                else ""
+            )
+            print(
+                f"#{row['id']:<5} {row['state']:<8} {row['number']:<14} owner {who:<12} due {row['deadline_at']}"
+                f"  misses {row['misses']} attempts {row['attempts']}{held}"
+            )
     if not rows and not args.json:
         print("no callbacks", file=sys.stderr)
     return 0
@@ -77,16 +90,23 @@ async def callbacks_command(args: argparse.Namespace, settings: Settings) -> int
 async def missed_command(args: argparse.Namespace, settings: Settings) -> int:
     from cti.missed.callbacks import MissedFilter
 
-    f = MissedFilter(since=_when(args.since, "--since"), until=_when(args.until, "--until"), did=args.did, kind=args.kind)
+    f = MissedFilter(
+        since=_when(args.since, "--since"),
+        until=_when(args.until, "--until"),
+        did=args.did,
+        kind=args.kind,
+    )
     rows = await _with_callbacks(settings, lambda cb: cb.missed(f))
     for row in rows:
         if args.json:
             print(json.dumps(row, ensure_ascii=False))
         else:
             short = " (short)" if row["short_abandon"] else ""
-            print(f"{row['missed_at']}  {row['caller'] or '-':<14} -> {row['did']:<12} {row['kind']}{short}"
-                  f"  rung {','.join(row['agents_rung']) or '-'}  callback #{row['callback_id'] or '-'}"
-                  f" {row['callback_state'] or ''}")
+            print(
+                f"{row['missed_at']}  {row['caller'] or '-':<14} -> {row['did']:<12} {row['kind']}{short}"
+                f"  rung {','.join(row['agents_rung']) or '-'}  callback #{row['callback_id'] or '-'}"
+                f" {row['callback_state'] or ''}"
+            )
     return 0
 
 

@@ -240,7 +240,9 @@ class RedisJournal:
             for login in logins:
                 pipe.hkeys(f"{self._prefix}{login}:pops")
             answers = await pipe.execute()
-        return {(login, _text(lid)) for login, lids in zip(logins, answers, strict=True) for lid in lids}
+        return {
+            (login, _text(lid)) for login, lids in zip(logins, answers, strict=True) for lid in lids
+        }
 
     async def close(self) -> None:
         return None

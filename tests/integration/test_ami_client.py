@@ -61,11 +61,23 @@ class Peer:
             login = await read_frame(reader)
             self.logins += 1
             if login.get("Secret") != SECRET:
-                writer.write(frame(Response="Error", ActionID=login["ActionID"], Message="Authentication failed"))
+                writer.write(
+                    frame(
+                        Response="Error",
+                        ActionID=login["ActionID"],
+                        Message="Authentication failed",
+                    )
+                )
                 await writer.drain()
                 writer.close()
                 return
-            writer.write(frame(Response="Success", ActionID=login["ActionID"], Message="Authentication accepted"))
+            writer.write(
+                frame(
+                    Response="Success",
+                    ActionID=login["ActionID"],
+                    Message="Authentication accepted",
+                )
+            )
             await writer.drain()
             responder = asyncio.ensure_future(self._respond(reader, writer))
             try:
@@ -90,8 +102,22 @@ class Peer:
             if name == "Ping" and self.answer_pings:
                 writer.write(frame(Response="Success", ActionID=aid, Ping="Pong"))
             elif name == "CoreShowChannels":
-                writer.write(frame(Response="Success", ActionID=aid, EventList="start", Message="Channels will follow"))
-                writer.write(frame(Event="CoreShowChannelsComplete", EventList="Complete", ListItems="0", ActionID=aid))
+                writer.write(
+                    frame(
+                        Response="Success",
+                        ActionID=aid,
+                        EventList="start",
+                        Message="Channels will follow",
+                    )
+                )
+                writer.write(
+                    frame(
+                        Event="CoreShowChannelsComplete",
+                        EventList="Complete",
+                        ListItems="0",
+                        ActionID=aid,
+                    )
+                )
             await writer.drain()
 
 
@@ -112,8 +138,14 @@ async def stop(task: asyncio.Task) -> None:
 def client(peer: Peer, events: list, **kw) -> AmiClient:
     opts = dict(ping_interval=0.2, ping_timeout=0.2, reconnect_min=0.05, reconnect_max=0.2)
     opts.update(kw)
-    return AmiClient(host="127.0.0.1", port=peer.port, username="cti", secret=SECRET,
-                     on_event=events.append, **opts)
+    return AmiClient(
+        host="127.0.0.1",
+        port=peer.port,
+        username="cti",
+        secret=SECRET,
+        on_event=events.append,
+        **opts,
+    )
 
 
 async def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
@@ -125,14 +157,23 @@ async def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
 
 
 NEWCHANNEL = frame(
-    Event="Newchannel", Timestamp="1795546744.610786", Channel="PJSIP/trunk-00000001",
-    ChannelStateDesc="Ring", CallerIDNum="+79161234567", CallerIDName="Иван Сергеевич",
-    Context="from-trunk", Exten="74952220101", Uniqueid="1.1", Linkedid="1.1",
+    Event="Newchannel",
+    Timestamp="1795546744.610786",
+    Channel="PJSIP/trunk-00000001",
+    ChannelStateDesc="Ring",
+    CallerIDNum="+79161234567",
+    CallerIDName="Иван Сергеевич",
+    Context="from-trunk",
+    Exten="74952220101",
+    Uniqueid="1.1",
+    Linkedid="1.1",
 )
 
 
 async def test_cyrillic_split_across_reads_and_two_event_headers() -> None:
-    async def script(peer: Peer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def script(
+        peer: Peer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         for i in range(len(NEWCHANNEL)):  # one byte per write: every UTF-8 sequence is split
             writer.write(NEWCHANNEL[i : i + 1])
             await writer.drain()
@@ -153,7 +194,9 @@ async def test_cyrillic_split_across_reads_and_two_event_headers() -> None:
 
 
 async def test_a_raising_handler_does_not_drop_the_link() -> None:
-    async def script(peer: Peer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def script(
+        peer: Peer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         writer.write(NEWCHANNEL * 2)
         await writer.drain()
         await asyncio.sleep(3600)
@@ -162,11 +205,16 @@ async def test_a_raising_handler_does_not_drop_the_link() -> None:
 
     def explode(event: ev.AmiEvent) -> None:
         seen.append(event)
-        if isinstance(event, ev.Newchannel) and len([e for e in seen if isinstance(e, ev.Newchannel)]) == 1:
+        if (
+            isinstance(event, ev.Newchannel)
+            and len([e for e in seen if isinstance(e, ev.Newchannel)]) == 1
+        ):
             raise RuntimeError("handler bug")
 
     async with Peer(script) as peer:
-        ami = AmiClient(host="127.0.0.1", port=peer.port, username="cti", secret=SECRET, on_event=explode)
+        ami = AmiClient(
+            host="127.0.0.1", port=peer.port, username="cti", secret=SECRET, on_event=explode
+        )
         task = start(ami)
         await wait_for(lambda: len([e for e in seen if isinstance(e, ev.Newchannel)]) == 2)
         assert ami.stats.connects == 1 and ami.stats.handler_errors == 1
@@ -174,7 +222,9 @@ async def test_a_raising_handler_does_not_drop_the_link() -> None:
 
 
 async def test_pending_originate_is_failed_not_resent_after_reconnect() -> None:
-    async def script(peer: Peer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def script(
+        peer: Peer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         if peer.sessions == 1:
             await wait_for(lambda: any(a.get("Action") == "Originate" for a in peer.actions))
             writer.transport.abort()  # drop before answering the Originate
@@ -187,7 +237,9 @@ async def test_pending_originate_is_failed_not_resent_after_reconnect() -> None:
         task = start(ami)
         await wait_for(lambda: ami.connected)
         with pytest.raises(AmiNotConnected):
-            await ami.action({"Action": "Originate", "Channel": "PJSIP/102", "Exten": "89161234567"})
+            await ami.action(
+                {"Action": "Originate", "Channel": "PJSIP/102", "Exten": "89161234567"}
+            )
         await wait_for(lambda: peer.sessions == 2 and ami.connected)
         await asyncio.sleep(0.3)
         assert [a["Action"] for a in peer.actions].count("Originate") == 1
@@ -201,8 +253,15 @@ async def test_wrong_secret_is_one_clear_error_with_backoff_and_no_secret_in_log
 ) -> None:
     caplog.set_level(logging.DEBUG)
     async with Peer(_forever) as peer:
-        ami = AmiClient(host="127.0.0.1", port=peer.port, username="cti", secret="wrong-" + SECRET,
-                        on_event=lambda e: None, reconnect_min=0.05, reconnect_max=0.1)
+        ami = AmiClient(
+            host="127.0.0.1",
+            port=peer.port,
+            username="cti",
+            secret="wrong-" + SECRET,
+            on_event=lambda e: None,
+            reconnect_min=0.05,
+            reconnect_max=0.1,
+        )
         task = start(ami)
         await wait_for(lambda: peer.logins >= 2)
         await stop(task)
@@ -226,8 +285,15 @@ async def test_unreachable_pbx_is_retried_with_capped_backoff() -> None:
     port = server.sockets[0].getsockname()[1]
     server.close()
     await server.wait_closed()
-    ami = AmiClient(host="127.0.0.1", port=port, username="cti", secret=SECRET,
-                    on_event=lambda e: None, reconnect_min=0.01, reconnect_max=0.02)
+    ami = AmiClient(
+        host="127.0.0.1",
+        port=port,
+        username="cti",
+        secret=SECRET,
+        on_event=lambda e: None,
+        reconnect_min=0.01,
+        reconnect_max=0.02,
+    )
     task = start(ami)
     await wait_for(lambda: ami.stats.connect_failures >= 3)
     await stop(task)

@@ -23,7 +23,9 @@ async def test_hostile_frames_are_dropped_counted_logged_and_the_link_survives(
     caplog.set_level(logging.DEBUG)
     buffers: list[int] = []
 
-    async def script(peer: Peer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def script(
+        peer: Peer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         async def send(data: bytes) -> None:
             for i in range(0, len(data), 256 * 1024):
                 writer.write(data[i : i + 256 * 1024])
@@ -32,20 +34,36 @@ async def test_hostile_frames_are_dropped_counted_logged_and_the_link_survives(
                 if protocol is not None:
                     buffers.append(len(protocol.stream.framer._buffer))
 
-        await send(b"Event: Newchannel\r\nCallerIDName: " + b"A" * 8_000_000 + b"\r\n\r\n")  # 8 MB frame
+        await send(
+            b"Event: Newchannel\r\nCallerIDName: " + b"A" * 8_000_000 + b"\r\n\r\n"
+        )  # 8 MB frame
         await send(b"X" * 4_000_000 + b"\r\n\r\n")  # a line with no end (until much later)
         await send(os.urandom(30_000).replace(b"\r\n\r\n", b"") + b"\r\n\r\n")  # binary garbage
-        await send(b"Event: Newchannel\r\n" + b"H: v\r\n" * 1_000_000 + b"\r\n")  # a million headers
+        await send(
+            b"Event: Newchannel\r\n" + b"H: v\r\n" * 1_000_000 + b"\r\n"
+        )  # a million headers
         await send(b"Event: Newchannel\r\nCallerIDNum: \x00\x00\r\nLinkedid: \x00\r\n\r\n")  # NULs
         await send(NEWCHANNEL)
         await asyncio.sleep(3600)
 
     events: list = []
     async with Peer(script) as peer:
-        ami = AmiClient(host="127.0.0.1", port=peer.port, username="cti", secret=SECRET,
-                        on_event=events.append, max_frame_bytes=MAX_FRAME, ping_interval=5)
+        ami = AmiClient(
+            host="127.0.0.1",
+            port=peer.port,
+            username="cti",
+            secret=SECRET,
+            on_event=events.append,
+            max_frame_bytes=MAX_FRAME,
+            ping_interval=5,
+        )
         task = start(ami)
-        await wait_for(lambda: any(isinstance(e, ev.Newchannel) and e.caller_name == "Иван Сергеевич" for e in events), timeout=30)
+        await wait_for(
+            lambda: any(
+                isinstance(e, ev.Newchannel) and e.caller_name == "Иван Сергеевич" for e in events
+            ),
+            timeout=30,
+        )
         assert ami.connected and peer.sessions == 1  # never dropped the link
         framing = ami.framing
         await stop(task)
@@ -59,9 +77,17 @@ async def test_hostile_frames_are_dropped_counted_logged_and_the_link_survives(
 async def test_a_flood_pauses_reading_instead_of_queueing_without_bound() -> None:
     total = 30_000
 
-    async def script(peer: Peer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        one = frame(Event="Hangup", Channel="PJSIP/101-00000001", Uniqueid="1.{n}", Linkedid="1.{n}",
-                    Cause="16", Timestamp="1795546744.0")
+    async def script(
+        peer: Peer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        one = frame(
+            Event="Hangup",
+            Channel="PJSIP/101-00000001",
+            Uniqueid="1.{n}",
+            Linkedid="1.{n}",
+            Cause="16",
+            Timestamp="1795546744.0",
+        )
         batch = b"".join(one.replace(b"{n}", str(n).encode()) for n in range(total))
         writer.write(batch)
         await writer.drain()
@@ -70,9 +96,16 @@ async def test_a_flood_pauses_reading_instead_of_queueing_without_bound() -> Non
     queue: list = []
     backlog_seen: list[int] = []
     async with Peer(script) as peer:
-        ami = AmiClient(host="127.0.0.1", port=peer.port, username="cti", secret=SECRET,
-                        on_event=queue.append, backlog=lambda: len(queue), max_backlog=2_000,
-                        ping_interval=5)
+        ami = AmiClient(
+            host="127.0.0.1",
+            port=peer.port,
+            username="cti",
+            secret=SECRET,
+            on_event=queue.append,
+            backlog=lambda: len(queue),
+            max_backlog=2_000,
+            ping_interval=5,
+        )
         task = start(ami)
         await wait_for(lambda: ami.stats.flow_pauses >= 1, timeout=10)
         await asyncio.sleep(0.2)  # a consumer that has stalled: nothing more may pile up
@@ -99,16 +132,28 @@ async def test_a_login_refusal_is_one_clean_log_line_whatever_the_peer_says(
         writer.write(b"Asterisk Call Manager/11.0.0\r\n")
         raw = await reader.readuntil(b"\r\n\r\n")
         action_id = [line for line in raw.split(b"\r\n") if line.startswith(b"ActionID: ")][0][10:]
-        writer.write(b"Response: Error\r\nActionID: " + action_id +
-                     b"\r\nMessage: Authentication failed\nFAKE LOG LINE \x1b[31m" + b"x" * 5000 + b"\r\n\r\n")
+        writer.write(
+            b"Response: Error\r\nActionID: "
+            + action_id
+            + b"\r\nMessage: Authentication failed\nFAKE LOG LINE \x1b[31m"
+            + b"x" * 5000
+            + b"\r\n\r\n"
+        )
         await writer.drain()
         writer.close()
 
     server = await asyncio.start_server(refuse, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     caplog.set_level(logging.INFO)
-    ami = AmiClient(host="127.0.0.1", port=port, username="cti", secret=SECRET,
-                    on_event=lambda e: None, reconnect_min=0.05, reconnect_max=0.1)
+    ami = AmiClient(
+        host="127.0.0.1",
+        port=port,
+        username="cti",
+        secret=SECRET,
+        on_event=lambda e: None,
+        reconnect_min=0.05,
+        reconnect_max=0.1,
+    )
     task = start(ami)
     await wait_for(lambda: ami.stats.login_failures >= 2)
     await stop(task)

@@ -44,8 +44,15 @@ def _free_port() -> int:
 
 
 def _cti(*args: str, env: dict[str, str], stdin: str = "") -> str:
-    done = subprocess.run([sys.executable, "-m", "cti.cli", *args], input=stdin, env=env,
-                          capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "cti.cli", *args],
+        input=stdin,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -63,11 +70,17 @@ def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         "CTI_LOG_LEVEL": "DEBUG",
     }
     _cti("user", "add", "admin", "--role", "admin", env=env, stdin=PASSWORD + "\n")
-    token = _cti("token", "create", "admin", "--scope", "read", "--scope", "write", env=env).splitlines()[-1]
+    token = _cti(
+        "token", "create", "admin", "--scope", "read", "--scope", "write", env=env
+    ).splitlines()[-1]
     log = home / "serve.log"
     with log.open("w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "cti.cli", "serve", "--port", str(port)],
-                                env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "cti.cli", "serve", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -102,10 +115,16 @@ def test_no_request_makes_the_server_fail(case: schemathesis.Case, api_server: S
     )
 
 
-def test_the_served_description_is_the_file_and_secrets_stay_out_of_the_log(api_server: Server) -> None:
+def test_the_served_description_is_the_file_and_secrets_stay_out_of_the_log(
+    api_server: Server,
+) -> None:
     served = requests.get(f"{api_server.url}/api/openapi.json", timeout=5)
     assert served.status_code == 200 and served.json() == schema.raw_schema
-    me = requests.get(f"{api_server.url}/api/me", headers={"Authorization": f"Bearer {api_server.token}"}, timeout=5)
+    me = requests.get(
+        f"{api_server.url}/api/me",
+        headers={"Authorization": f"Bearer {api_server.token}"},
+        timeout=5,
+    )
     assert me.json()["login"] == "admin" and me.json()["via"] == "token"
     text = api_server.log.read_text()
     assert "cti serving on" in text

@@ -63,7 +63,9 @@ async def test_user_add_creates_the_agent_and_a_hashed_password(db: object) -> N
 
     async with db() as s:  # type: ignore[operator]
         audit = (await s.scalars(select(AuditRow).where(AuditRow.entity_key == "petrova"))).all()
-    assert [(a.action, a.actor) for a in audit] == [("create", "cti user add")]  # the directory's log
+    assert [(a.action, a.actor) for a in audit] == [
+        ("create", "cti user add")
+    ]  # the directory's log
 
     signed = await auth.sign_in("petrova", PASSWORD, address="192.0.2.1")
     assert signed.principal.role is Role.SUPERVISOR and signed.principal.via is Via.SESSION
@@ -92,7 +94,15 @@ async def test_user_add_again_updates_role_and_password_and_ends_old_sessions(db
 
 async def test_an_agents_principal_carries_their_extensions(db: object) -> None:
     async with db() as s, s.begin():  # type: ignore[operator]
-        s.add(Agent(login="sidorov", name="Sidorov", role="agent", extension="101", device="PJSIP/sidorov"))
+        s.add(
+            Agent(
+                login="sidorov",
+                name="Sidorov",
+                role="agent",
+                extension="101",
+                device="PJSIP/sidorov",
+            )
+        )
     auth = service(db, Clock())
     await auth.add_user("sidorov", role=Role.AGENT, password=PASSWORD)
     signed = await auth.sign_in("sidorov", PASSWORD, address="192.0.2.1")
@@ -136,7 +146,9 @@ async def test_api_tokens_are_hashed_scoped_touched_and_revocable(db: object) ->
     clock = Clock()
     auth = service(db, clock)
     await auth.add_user("crm", role=Role.SUPERVISOR, password=PASSWORD)
-    record, token = await auth.create_token("crm", name="shop backend", scopes=frozenset({Scope.READ, Scope.WRITE}))
+    record, token = await auth.create_token(
+        "crm", name="shop backend", scopes=frozenset({Scope.READ, Scope.WRITE})
+    )
     principal = await auth.bearer(token)
     assert principal is not None and principal.via is Via.TOKEN
     assert principal.scopes == {Scope.READ, Scope.WRITE} and principal.role is Role.SUPERVISOR
@@ -168,16 +180,22 @@ async def test_wrong_passwords_lock_the_login_and_unknown_logins_look_the_same(d
         await auth.sign_in("no-such-user", "whatever1", address="203.0.113.9")
     assert str(unknown.value) == "wrong login or password"
     clock.now += 31
-    assert (await auth.sign_in("ivanov", PASSWORD, address="203.0.113.9")).principal.login == "ivanov"
+    assert (
+        await auth.sign_in("ivanov", PASSWORD, address="203.0.113.9")
+    ).principal.login == "ivanov"
 
 
 async def test_break_glass_token_is_an_admin_and_can_open_a_session(db: object) -> None:
     auth = service(db, Clock(), break_glass_tokens=("a-long-break-glass-token-123",))
     principal = await auth.bearer("a-long-break-glass-token-123")
-    assert principal is not None and principal.role is Role.ADMIN and principal.via is Via.BREAK_GLASS
+    assert (
+        principal is not None and principal.role is Role.ADMIN and principal.via is Via.BREAK_GLASS
+    )
     signed = await auth.sign_in_with_token("a-long-break-glass-token-123", address="192.0.2.1")
     via_cookie = await auth.session(signed.session_token)
-    assert via_cookie is not None and via_cookie.role is Role.ADMIN and via_cookie.via is Via.SESSION
+    assert (
+        via_cookie is not None and via_cookie.role is Role.ADMIN and via_cookie.via is Via.SESSION
+    )
     with pytest.raises(LoginRefused):
         await auth.sign_in_with_token("guess", address="192.0.2.1")
 
@@ -189,18 +207,54 @@ async def test_an_agent_lists_only_calls_they_took_part_in(db: object) -> None:
     from cti.db.calls import CallRepository
 
     base = CallRecord(
-        linkedid="x", direction=Direction.INBOUND, caller="+79161234567", caller_e164="+79161234567",
-        caller_name="", did="74950000000", agents_rung=(), answered_by=(), outcome=Outcome.ANSWERED,
-        missed_kind=None, short_abandon=False, started_at=1_764_000_000.0, answered_at=None,
-        ended_at=1_764_000_060.0, wait_seconds=1.0, talk_seconds=59.0,
+        linkedid="x",
+        direction=Direction.INBOUND,
+        caller="+79161234567",
+        caller_e164="+79161234567",
+        caller_name="",
+        did="74950000000",
+        agents_rung=(),
+        answered_by=(),
+        outcome=Outcome.ANSWERED,
+        missed_kind=None,
+        short_abandon=False,
+        started_at=1_764_000_000.0,
+        answered_at=None,
+        ended_at=1_764_000_060.0,
+        wait_seconds=1.0,
+        talk_seconds=59.0,
     )
     calls = [
-        dataclasses.replace(base, linkedid="rang-101", agents_rung=("101", "102"), answered_by=("102",)),
-        dataclasses.replace(base, linkedid="answered-101", agents_rung=("101",), answered_by=("101",), started_at=1_764_000_001.0),
-        dataclasses.replace(base, linkedid="placed-101", direction=Direction.OUTBOUND, caller="101", started_at=1_764_000_002.0),
-        dataclasses.replace(base, linkedid="ext-1010", agents_rung=("1010",), answered_by=("1010",), started_at=1_764_000_003.0),
-        dataclasses.replace(base, linkedid="inbound-from-101", caller="101", started_at=1_764_000_004.0),
-        dataclasses.replace(base, linkedid="quote", agents_rung=('1"0%1',), started_at=1_764_000_005.0),
+        dataclasses.replace(
+            base, linkedid="rang-101", agents_rung=("101", "102"), answered_by=("102",)
+        ),
+        dataclasses.replace(
+            base,
+            linkedid="answered-101",
+            agents_rung=("101",),
+            answered_by=("101",),
+            started_at=1_764_000_001.0,
+        ),
+        dataclasses.replace(
+            base,
+            linkedid="placed-101",
+            direction=Direction.OUTBOUND,
+            caller="101",
+            started_at=1_764_000_002.0,
+        ),
+        dataclasses.replace(
+            base,
+            linkedid="ext-1010",
+            agents_rung=("1010",),
+            answered_by=("1010",),
+            started_at=1_764_000_003.0,
+        ),
+        dataclasses.replace(
+            base, linkedid="inbound-from-101", caller="101", started_at=1_764_000_004.0
+        ),
+        dataclasses.replace(
+            base, linkedid="quote", agents_rung=('1"0%1',), started_at=1_764_000_005.0
+        ),
     ]
     repo = CallRepository(session_factory=db)  # type: ignore[arg-type]
     await repo.save_many(calls)

@@ -43,9 +43,18 @@ async def test_owner_follows_the_managers_state_and_the_rota(database_url: str) 
             context = miss_context(Settings(), sessions, lambda s=service: s)
             got = await context(IVAN, at)
             assert (got.owner.manager_login, got.owner.manager_available, got.owner.duty_login) == (
-                manager, available, duty)
+                manager,
+                available,
+                duty,
+            )
             assert got.customer_id is not None
-        unknown = await miss_context(Settings(), sessions, lambda: routing(AgentState.AVAILABLE, "199"))("+79990000000", at)
-        assert (unknown.customer_id, unknown.owner.manager_login, unknown.owner.duty_login) == (None, None, "199")
+        unknown = await miss_context(
+            Settings(), sessions, lambda: routing(AgentState.AVAILABLE, "199")
+        )("+79990000000", at)
+        assert (unknown.customer_id, unknown.owner.manager_login, unknown.owner.duty_login) == (
+            None,
+            None,
+            "199",
+        )
     finally:
         await engine.dispose()

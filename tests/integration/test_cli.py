@@ -14,11 +14,18 @@ CAPTURES = Path(__file__).resolve().parents[1] / "captures"
 EXPECTED = json.loads((CAPTURES / "expected.json").read_text(encoding="utf-8"))
 
 
-def cti(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def cti(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", "cti.cli", *args], capture_output=True, text=True, env=full_env,
-        cwd=cwd, timeout=120, check=False,
+        [sys.executable, "-m", "cti.cli", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=cwd,
+        timeout=120,
+        check=False,
     )
 
 
@@ -33,9 +40,23 @@ def test_replay_json_prints_each_capture_outcome(chunk: list[str], tmp_path: Pat
         (w["linkedid"], w["outcome"], w["missed_kind"], w["short_abandon"]) for w in want
     ]
     for got in lines:
-        for key in ("linkedid", "direction", "caller", "caller_name", "did", "agents_rung", "answered_by",
-                    "outcome", "missed_kind", "short_abandon", "started_at", "answered_at", "ended_at",
-                    "wait_seconds", "talk_seconds"):
+        for key in (
+            "linkedid",
+            "direction",
+            "caller",
+            "caller_name",
+            "did",
+            "agents_rung",
+            "answered_by",
+            "outcome",
+            "missed_kind",
+            "short_abandon",
+            "started_at",
+            "answered_at",
+            "ended_at",
+            "wait_seconds",
+            "talk_seconds",
+        ):
             assert key in got
 
 
@@ -59,7 +80,13 @@ def test_replay_store_then_calls_lists_the_same(database_url: str, tmp_path: Pat
 def test_errors_say_what_to_do(tmp_path: Path) -> None:
     missing = cti("replay", str(tmp_path / "nope.ami"), cwd=tmp_path)
     assert missing.returncode == 2 and "no such file" in missing.stderr
-    bad_since = cti("calls", "--since", "yesterday", env={"CTI_DATABASE_URL": f"sqlite:///{tmp_path}/x.db"}, cwd=tmp_path)
+    bad_since = cti(
+        "calls",
+        "--since",
+        "yesterday",
+        env={"CTI_DATABASE_URL": f"sqlite:///{tmp_path}/x.db"},
+        cwd=tmp_path,
+    )
     assert bad_since.returncode == 2 and "ISO 8601" in bad_since.stderr
     (tmp_path / "cti.toml").write_text("ami_prot = 5038\n")
     typo = cti("calls", cwd=tmp_path)
@@ -69,8 +96,15 @@ def test_errors_say_what_to_do(tmp_path: Path) -> None:
 
 
 def test_every_command_has_help() -> None:
-    for command in (["--help"], ["serve", "--help"], ["db", "upgrade", "--help"], ["replay", "--help"],
-                    ["calls", "--help"], ["simulate", "--help"], ["demo", "--help"]):
+    for command in (
+        ["--help"],
+        ["serve", "--help"],
+        ["db", "upgrade", "--help"],
+        ["replay", "--help"],
+        ["calls", "--help"],
+        ["simulate", "--help"],
+        ["demo", "--help"],
+    ):
         out = cti(*command)
         assert out.returncode == 0 and "usage: cti" in out.stdout, command
 
@@ -78,4 +112,6 @@ def test_every_command_has_help() -> None:
 def test_simulate_lists_its_scenarios() -> None:
     out = cti("simulate", "--list")
     assert out.returncode == 0
-    assert {"answered", "queue_abandoned", "click_to_call", "out_of_hours"} <= set(out.stdout.split())
+    assert {"answered", "queue_abandoned", "click_to_call", "out_of_hours"} <= set(
+        out.stdout.split()
+    )

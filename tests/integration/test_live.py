@@ -37,8 +37,13 @@ async def running_server(settings: Settings) -> AsyncIterator[Components]:
 
 def server_settings(database_url: str, sim: PbxSimulator) -> Settings:
     return Settings(
-        database_url=database_url, ami_port=sim.port, ami_secret=SECRET,
-        ami_reconnect_min=0.05, ami_reconnect_max=0.2, ami_ping_interval=1.0, ami_ping_timeout=1.0,
+        database_url=database_url,
+        ami_port=sim.port,
+        ami_secret=SECRET,
+        ami_reconnect_min=0.05,
+        ami_reconnect_max=0.2,
+        ami_ping_interval=1.0,
+        ami_ping_timeout=1.0,
         api_tokens=("t",),
     )
 
@@ -69,15 +74,30 @@ async def test_live_server_records_what_replay_of_the_same_bytes_gives(
     async with PbxSimulator(secret=SECRET, speed=SPEED, seed=7, record_path=str(capture)) as sim:
         async with running_server(server_settings(database_url, sim)) as c:
             await until(lambda: c.ami.connected)
-            names = ["answered", "no_answer_then_duty", "abandoned", "short_abandon", "busy",
-                     "no_answer_voicemail", "out_of_hours", "queue_answered", "queue_abandoned",
-                     "blind_transfer", "attended_transfer", "click_to_call", "internal", "pickup"]
+            names = [
+                "answered",
+                "no_answer_then_duty",
+                "abandoned",
+                "short_abandon",
+                "busy",
+                "no_answer_voicemail",
+                "out_of_hours",
+                "queue_answered",
+                "queue_abandoned",
+                "blind_transfer",
+                "attended_transfer",
+                "click_to_call",
+                "internal",
+                "pickup",
+            ]
             started = [sim.start_scenario(name, caller_name="Иван Сергеевич") for name in names]
             expected = await asyncio.gather(*(task for _, _, task in started))
             await until(lambda: not c.service.tracker.calls and c.service.backlog == 0)
             await c.service.flush()
             stored = {r.linkedid: r.to_json() for r in await c.repository.list_calls()}
-    replayed = {r.linkedid: r.to_json() for r in replay_files([capture], rules=tracking_rules(Settings()))}
+    replayed = {
+        r.linkedid: r.to_json() for r in replay_files([capture], rules=tracking_rules(Settings()))
+    }
     assert stored == replayed
     for want in expected:
         got = stored[want["linkedid"]]
@@ -118,11 +138,18 @@ async def test_call_that_ends_while_the_link_is_down_is_closed_once(database_url
             records = await c.repository.list_calls()
     assert len(records) == 1
     rec = records[0]
-    assert (rec.linkedid, rec.outcome.value, rec.answered_by, rec.resynced) == (linkedid, "answered", ("101",), True)
+    assert (rec.linkedid, rec.outcome.value, rec.answered_by, rec.resynced) == (
+        linkedid,
+        "answered",
+        ("101",),
+        True,
+    )
 
 
 @pytest.mark.parametrize("rate", [20.0])
-async def test_overlapping_random_traffic_is_recorded_call_for_call(database_url: str, rate: float) -> None:
+async def test_overlapping_random_traffic_is_recorded_call_for_call(
+    database_url: str, rate: float
+) -> None:
     done: list[dict[str, Any]] = []
     async with PbxSimulator(secret=SECRET, speed=SPEED * 2, seed=11) as sim:
         async with running_server(server_settings(database_url, sim)) as c:
@@ -152,7 +179,9 @@ async def test_replay_store_makes_and_resolves_callbacks_as_the_live_server(
             await sim.play("abandoned", caller="89031112233")
             await sim.play("no_answer_voicemail", caller="+79031112233")  # the same customer again
             await sim.play("short_abandon", caller="89265550000")
-            await sim.play("click_to_call", agent="102", number="89031112233")  # the callback, answered
+            await sim.play(
+                "click_to_call", agent="102", number="89031112233"
+            )  # the callback, answered
             await until(lambda: not c.service.tracker.calls and c.service.backlog == 0)
             await c.service.flush()
             live = await c.callbacks.list(CallbackFilter())
@@ -167,7 +196,9 @@ async def test_replay_store_makes_and_resolves_callbacks_as_the_live_server(
     finally:
         await engine.dispose()
     keys = ("number", "state", "misses", "attempts", "resolution", "resolved_by", "deadline_at")
-    assert [{k: cb[k] for k in keys} for cb in live] == [{k: cb[k] for k in keys} for cb in replayed]
+    assert [{k: cb[k] for k in keys} for cb in live] == [
+        {k: cb[k] for k in keys} for cb in replayed
+    ]
     by_number = {cb["number"]: cb for cb in live}
     assert by_number["+79031112233"]["misses"] == 2
     assert by_number["+79031112233"]["resolution"] == "outbound_answered"

@@ -63,28 +63,39 @@ async def world(aiohttp_client: Any) -> tuple[Office, Any]:
 async def test_an_agent_goes_to_lunch_and_the_supervisor_sees_how_long(world) -> None:
     o, client = world
     agent, boss = o.tokens["ivanova"], o.tokens["boss"]
-    resp = await client.post("/api/agents/ivanova/state", json={"state": "paused",
-                                                                "reason": "lunch"}, headers=agent)
+    resp = await client.post(
+        "/api/agents/ivanova/state", json={"state": "paused", "reason": "lunch"}, headers=agent
+    )
     assert resp.status == 200, await resp.text()
     assert (await resp.json())["state"] == "paused"
     o.clock[0] += 40 * 60
     listing = await (await client.get("/api/agents/states", headers=boss)).json()
     ivanova = next(a for a in listing["agents"] if a["login"] == "ivanova")
     assert (ivanova["state"], ivanova["reason"], ivanova["seconds_in_state"]) == (
-        "paused", "lunch", 2400.0)
+        "paused",
+        "lunch",
+        2400.0,
+    )
     assert ivanova["available"] is False and ivanova["why_not"] == "Ivanova is away (lunch)"
     mine = await (await client.get("/api/agents/states", headers=agent)).json()
     assert [a["login"] for a in mine["agents"]] == ["ivanova"]  # an agent sees their own
-    resp = await client.post("/api/agents/ivanova/state", json={"state": "available"},
-                             headers=agent)
+    resp = await client.post(
+        "/api/agents/ivanova/state", json={"state": "available"}, headers=agent
+    )
     assert resp.status == 200
     history = await (await client.get("/api/agents/ivanova/state-history", headers=boss)).json()
-    assert history["totals"] == [{"state": "paused", "reason": "lunch", "seconds": 2400.0},
-                                 {"state": "available", "reason": "", "seconds": 0.0}]
+    assert history["totals"] == [
+        {"state": "paused", "reason": "lunch", "seconds": 2400.0},
+        {"state": "available", "reason": "", "seconds": 0.0},
+    ]
     # routing follows at once: the manager is back
-    decision = await (await client.get("/api/route", params={"caller": "+79161234567",
-                                                             "did": "74951112233",
-                                                             "dry_run": "1"}, headers=boss)).json()
+    decision = await (
+        await client.get(
+            "/api/route",
+            params={"caller": "+79161234567", "did": "74951112233", "dry_run": "1"},
+            headers=boss,
+        )
+    ).json()
     assert decision["targets"][0]["kind"] == "manager"
 
 
@@ -95,8 +106,9 @@ async def test_who_may_set_and_see_states(world) -> None:
     assert resp.status == 403  # not her own
     resp = await client.post("/api/agents/kozlov/state", json={"state": "offline"}, headers=boss)
     assert resp.status == 200
-    resp = await client.post("/api/agents/kozlov/state", json={"state": "dnd"},
-                             headers=o.tokens["boss-read"])
+    resp = await client.post(
+        "/api/agents/kozlov/state", json={"state": "dnd"}, headers=o.tokens["boss-read"]
+    )
     assert resp.status == 403  # a read-only token changes nothing
     assert (await client.get("/api/agents/kozlov/state-history", headers=agent)).status == 403
     assert (await client.get("/api/route", params={"caller": "1"}, headers=agent)).status == 403
@@ -121,8 +133,9 @@ async def test_the_rota_is_edited_over_the_api_and_decides_at_once(world) -> Non
     added = await resp.json()
     now = await (await client.get("/api/duty/now", headers=boss)).json()
     assert [d["login"] for d in now["on_duty"]] == ["smirnova", "petrov"]
-    resp = await client.put(f"/api/duty/{added['id']}", json={**row, "start": "13:00",
-                                                              "end": "14:00"}, headers=boss)
+    resp = await client.put(
+        f"/api/duty/{added['id']}", json={**row, "start": "13:00", "end": "14:00"}, headers=boss
+    )
     assert resp.status == 200 and (await resp.json())["start"] == "13:00"
     assert (await client.delete(f"/api/duty/{added['id']}", headers=boss)).status == 204
     assert (await client.delete(f"/api/duty/{added['id']}", headers=boss)).status == 404
@@ -135,11 +148,15 @@ async def test_the_rota_is_edited_over_the_api_and_decides_at_once(world) -> Non
     assert resp.status == 200 and (await resp.json())["count"] == 1
     listing = await (await client.get("/api/duty", headers=agent)).json()
     assert [(s["login"], s["days"]) for s in listing["shifts"]] == [("petrov", "daily")]
-    broken = await client.put("/api/duty", data="petrov,daily,25:00,24:00\n",
-                              headers={**boss, "Content-Type": "text/csv"})
+    broken = await client.put(
+        "/api/duty", data="petrov,daily,25:00,24:00\n", headers={**boss, "Content-Type": "text/csv"}
+    )
     assert broken.status == 422 and "line 1" in (await broken.json())["detail"]
-    decision = await (await client.get("/api/route", params={"caller": "+79990000000",
-                                                             "did": "74951112233",
-                                                             "state": "ivanova=offline"},
-                                       headers=boss)).json()
+    decision = await (
+        await client.get(
+            "/api/route",
+            params={"caller": "+79990000000", "did": "74951112233", "state": "ivanova=offline"},
+            headers=boss,
+        )
+    ).json()
     assert [t["agent"] for t in decision["targets"] if t["kind"] == "duty"] == ["petrov"]

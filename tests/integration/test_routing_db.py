@@ -32,10 +32,23 @@ async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncS
     async with factory() as s, s.begin():
         s.add_all(
             [
-                Agent(login="ivanova", name="Ivanova", extension="101", device="PJSIP/101",
-                      mobile="+79167654321", teams=["sales"], seniority=3, max_calls=2),
-                Agent(login="petrov", name="Petrov", extension="199", device="PJSIP/199",
-                      teams=["duty"]),
+                Agent(
+                    login="ivanova",
+                    name="Ivanova",
+                    extension="101",
+                    device="PJSIP/101",
+                    mobile="+79167654321",
+                    teams=["sales"],
+                    seniority=3,
+                    max_calls=2,
+                ),
+                Agent(
+                    login="petrov",
+                    name="Petrov",
+                    extension="199",
+                    device="PJSIP/199",
+                    teams=["duty"],
+                ),
             ]
         )
         customer = Customer(name="Иван Сергеевич", company="Уютный дом", manager_login="ivanova")
@@ -81,19 +94,25 @@ async def test_the_rota_is_edited_and_replaced(sessions) -> None:
     await repo.add_shift(make_shift("petrov", "daily", "20:00", "08:00"))
     await repo.update_shift(first.id or 0, make_shift("ivanova", "mon-fri", "13:00", "15:00"))
     assert [(s.login, s.days, s.hours) for s in await repo.shifts()] == [
-        ("ivanova", "mon-fri", "13:00-15:00"), ("petrov", "daily", "20:00-08:00")]
+        ("ivanova", "mon-fri", "13:00-15:00"),
+        ("petrov", "daily", "20:00-08:00"),
+    ]
     await repo.delete_shift(first.id or 0)
     with pytest.raises(UnknownShift):
         await repo.delete_shift(first.id or 0)
     with pytest.raises(UnknownAgent):
         await repo.add_shift(make_shift("ghost", "sat", "10:00", "12:00"))
     count = await repo.replace_shifts(
-        [make_shift("petrov", "sat,sun", "00:00", "24:00"),
-         make_shift("nobody", "2026-12-31", "00:00", "24:00")]
+        [
+            make_shift("petrov", "sat,sun", "00:00", "24:00"),
+            make_shift("nobody", "2026-12-31", "00:00", "24:00"),
+        ]
     )
     assert count == 2
     assert [(s.login, s.days) for s in await repo.shifts()] == [
-        ("petrov", "sat,sun"), ("", "2026-12-31")]
+        ("petrov", "sat,sun"),
+        ("", "2026-12-31"),
+    ]
 
 
 async def test_the_service_decides_from_the_database_and_the_call_keeps_why(sessions) -> None:
@@ -112,15 +131,30 @@ async def test_the_service_decides_from_the_database_and_the_call_keeps_why(sess
     decision = await routing.decide("8 (916) 123-45-67", "74951112233", key="1795503600.1")
     assert decision.customer is not None and decision.customer.company == "Уютный дом"
     assert [t.kind.value for t in decision.targets] == [
-        "manager", "manager_mobile", "duty", "voicemail"]
+        "manager",
+        "manager_mobile",
+        "duty",
+        "voicemail",
+    ]
     await routing.set_state("ivanova", AgentState.PAUSED, "lunch")
     assert (await repo.current_states())["ivanova"].reason == "lunch"
     record = CallRecord(
-        linkedid="1795503600.1", direction=Direction.INBOUND, caller="89161234567",
-        caller_e164="+79161234567", caller_name="", did="74951112233",
-        agents_rung=("101", "199"), answered_by=("199",), outcome=Outcome.ANSWERED,
-        missed_kind=None, short_abandon=False, started_at=T0, answered_at=T0 + 30,
-        ended_at=T0 + 90, wait_seconds=30.0, talk_seconds=60.0,
+        linkedid="1795503600.1",
+        direction=Direction.INBOUND,
+        caller="89161234567",
+        caller_e164="+79161234567",
+        caller_name="",
+        did="74951112233",
+        agents_rung=("101", "199"),
+        answered_by=("199",),
+        outcome=Outcome.ANSWERED,
+        missed_kind=None,
+        short_abandon=False,
+        started_at=T0,
+        answered_at=T0 + 30,
+        ended_at=T0 + 90,
+        wait_seconds=30.0,
+        talk_seconds=60.0,
     )
     calls = CallRepository(session_factory=sessions)
     await calls.save_many([routing.annotate(record)])

@@ -41,19 +41,46 @@ class Asterisk:
                     ok = action.get("Secret") == SECRET
                     writer.write(frame(Response="Success" if ok else "Error", ActionID=aid))
                 elif name == "CoreShowChannels":
-                    writer.write(frame(Response="Success", ActionID=aid, EventList="start",
-                                       Message="Channels will follow"))
-                    writer.write(frame(Event="CoreShowChannelsComplete", EventList="Complete",
-                                       ListItems="0", ActionID=aid))
+                    writer.write(
+                        frame(
+                            Response="Success",
+                            ActionID=aid,
+                            EventList="start",
+                            Message="Channels will follow",
+                        )
+                    )
+                    writer.write(
+                        frame(
+                            Event="CoreShowChannelsComplete",
+                            EventList="Complete",
+                            ListItems="0",
+                            ActionID=aid,
+                        )
+                    )
                 elif name == "DeviceStateList":
                     self.lists += 1
-                    writer.write(frame(Response="Success", ActionID=aid, EventList="start",
-                                       Message="Device State Changes will follow"))
+                    writer.write(
+                        frame(
+                            Response="Success",
+                            ActionID=aid,
+                            EventList="start",
+                            Message="Device State Changes will follow",
+                        )
+                    )
                     for device, state in self.states.items():
-                        writer.write(frame(Event="DeviceStateChange", ActionID=aid,
-                                           Device=device, State=state))
-                    writer.write(frame(Event="DeviceStateListComplete", ActionID=aid,
-                                       EventList="Complete", ListItems=str(len(self.states))))
+                        writer.write(
+                            frame(
+                                Event="DeviceStateChange", ActionID=aid, Device=device, State=state
+                            )
+                        )
+                    writer.write(
+                        frame(
+                            Event="DeviceStateListComplete",
+                            ActionID=aid,
+                            EventList="Complete",
+                            ListItems=str(len(self.states)),
+                        )
+                    )
                 elif name == "Ping":
                     writer.write(frame(Response="Success", ActionID=aid, Ping="Pong"))
                 await writer.drain()
@@ -81,22 +108,39 @@ async def test_phones_states_after_every_connect_and_live(caplog) -> None:
         if not routing.on_ami_event(event):  # type: ignore[arg-type]
             calls.append(event)
 
-    ami = AmiClient(host="127.0.0.1", port=port, username="cti", secret=SECRET,
-                    on_event=on_event, on_connected=routing.ami_connected,
-                    reconnect_min=0.05, reconnect_max=0.1, ping_interval=5.0)
-    tasks = [asyncio.ensure_future(ami.run()),
-             asyncio.ensure_future(routing.sync_devices_forever(ami.action))]
+    ami = AmiClient(
+        host="127.0.0.1",
+        port=port,
+        username="cti",
+        secret=SECRET,
+        on_event=on_event,
+        on_connected=routing.ami_connected,
+        reconnect_min=0.05,
+        reconnect_max=0.1,
+        ping_interval=5.0,
+    )
+    tasks = [
+        asyncio.ensure_future(ami.run()),
+        asyncio.ensure_future(routing.sync_devices_forever(ami.action)),
+    ]
     ivanova, sidorova = AGENTS[0], AGENTS[2]
     try:
         await until(lambda: routing.devices.state_of(sidorova) is DeviceState.UNAVAILABLE)
         assert routing.devices.state_of(ivanova) is DeviceState.NOT_INUSE
         decision = await routing.decide("+79990000000", "74951112233", record_offer=False)
         assert "sidorova" not in [t.agent for t in decision.targets]  # her phone is unreachable
-        pbx.push(Event="DeviceStateChange", Privilege="call,all", Device="PJSIP/102",
-                 State="NOT_INUSE")
+        pbx.push(
+            Event="DeviceStateChange", Privilege="call,all", Device="PJSIP/102", State="NOT_INUSE"
+        )
         await until(lambda: routing.devices.state_of(sidorova) is DeviceState.NOT_INUSE)
-        pbx.push(Event="ContactStatus", Privilege="system,all", URI="sip:101@10.0.0.7",
-                 ContactStatus="Removed", AOR="101", EndpointName="101")
+        pbx.push(
+            Event="ContactStatus",
+            Privilege="system,all",
+            URI="sip:101@10.0.0.7",
+            ContactStatus="Removed",
+            AOR="101",
+            EndpointName="101",
+        )
         await until(lambda: routing.devices.state_of(ivanova) is DeviceState.UNAVAILABLE)
         # the link drops; while away a phone changed: the next session lists it again
         pbx.states = {"PJSIP/101": "INUSE"}
@@ -104,8 +148,9 @@ async def test_phones_states_after_every_connect_and_live(caplog) -> None:
         await until(lambda: pbx.lists == 2)
         await until(lambda: routing.devices.state_of(ivanova) is DeviceState.INUSE)
         assert routing.devices.state_of(sidorova) is None  # forgotten: unknown, hence tried
-        assert calls == [e for e in calls if type(e).__name__ not in ("DeviceStateChange",
-                                                                      "ContactStatus")]
+        assert calls == [
+            e for e in calls if type(e).__name__ not in ("DeviceStateChange", "ContactStatus")
+        ]
     finally:
         for task in tasks:
             task.cancel()

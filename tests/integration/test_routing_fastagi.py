@@ -42,7 +42,9 @@ async def agi(routing: RoutingService) -> AsyncIterator[FastAgiServer]:
 
 def inbound(**kwargs: Any) -> list[tuple[str, str]]:
     defaults: dict[str, Any] = dict(
-        callerid="+79161234567", calleridname="Ivan", extension="74951112233",
+        callerid="+79161234567",
+        calleridname="Ivan",
+        extension="74951112233",
         uniqueid="1795512600.17",
     )
     return channel_env(**{**defaults, **kwargs})
@@ -53,12 +55,20 @@ async def test_asterisk_gets_the_chain_as_channel_variables(agi: FastAgiServer) 
     v = session.variables
     assert v["CTI_TARGET_COUNT"] == "4"
     assert [v[f"CTI_TARGET_{n}"] for n in range(1, 5)] == [
-        "PJSIP/101", "Local/79167654321@cti-followme", "PJSIP/150", "100@default"]
+        "PJSIP/101",
+        "Local/79167654321@cti-followme",
+        "PJSIP/150",
+        "100@default",
+    ]
     assert [v[f"CTI_TIMEOUT_{n}"] for n in range(1, 5)] == ["20", "25", "30", "0"]
     assert v["CTI_REASON_1"] == 'account manager of ООО "Уютный дом"'
     assert v["CTI_REASON_3"] == "duty operator Smirnova"
     assert [v[f"CTI_KIND_{n}"] for n in range(1, 5)] == [
-        "manager", "manager_mobile", "duty", "voicemail"]
+        "manager",
+        "manager_mobile",
+        "duty",
+        "voicemail",
+    ]
     assert (v["CTI_CUSTOMER_ID"], v["CTI_CUSTOMER_NAME"]) == ("42", "Иван Сергеевич")
     # the count comes last: a dialplan that sees it has every target
     assert session.commands[-1] == 'SET VARIABLE CTI_TARGET_COUNT "4"'
@@ -83,15 +93,18 @@ async def test_the_wire_as_res_agi_writes_and_reads_it(agi: FastAgiServer) -> No
     writer.close()
     assert lines[-1] == b'SET VARIABLE CTI_TARGET_COUNT "4"\n'
     reason = next(line for line in lines if line.startswith(b"SET VARIABLE CTI_REASON_1 "))
-    assert reason == 'SET VARIABLE CTI_REASON_1 "account manager of ООО \\"Уютный дом\\""\n'.encode()
+    assert (
+        reason == 'SET VARIABLE CTI_REASON_1 "account manager of ООО \\"Уютный дом\\""\n'.encode()
+    )
     assert parse_args(reason.decode().strip())[3] == 'account manager of ООО "Уютный дом"'
 
 
 async def test_arguments_win_over_the_environment_and_key_the_decision(
     agi: FastAgiServer, routing: RoutingService
 ) -> None:
-    env = inbound(callerid="unknown", extension="s", args=["8 916 123-45-67", "74951112233",
-                                                          "1795512600.1"])
+    env = inbound(
+        callerid="unknown", extension="s", args=["8 916 123-45-67", "74951112233", "1795512600.1"]
+    )
     session = await run_agi("127.0.0.1", agi.port, env)
     assert session.variables["CTI_CUSTOMER_ID"] == "42"
     decision = routing.decision_for("1795512600.1")  # the Linkedid the dialplan passed
@@ -103,7 +116,9 @@ async def test_arguments_win_over_the_environment_and_key_the_decision(
     assert routing.decision_for("1795512600.17") is not None  # no argument: the Uniqueid
 
 
-async def test_a_caller_hanging_up_mid_session_still_gets_every_variable(agi: FastAgiServer) -> None:
+async def test_a_caller_hanging_up_mid_session_still_gets_every_variable(
+    agi: FastAgiServer,
+) -> None:
     session = await run_agi("127.0.0.1", agi.port, inbound(), hangup_after=2)
     assert session.variables["CTI_TARGET_COUNT"] == "4"
 
@@ -119,7 +134,9 @@ async def test_broken_peers_never_hang_the_server(agi: FastAgiServer) -> None:
     unknown = await run_agi("127.0.0.1", agi.port, channel_env(script="nowhere"))
     assert unknown.commands == []
     # Asterisk refusing a command ends the session at once
-    refused = await run_agi("127.0.0.1", agi.port, inbound(), reply="510 Invalid or unknown command")
+    refused = await run_agi(
+        "127.0.0.1", agi.port, inbound(), reply="510 Invalid or unknown command"
+    )
     assert len(refused.commands) == 1
     assert await asyncio.wait_for(silent_reader.read(), 5.0) == b""  # closed by the timeout
     silent.close()
@@ -140,15 +157,29 @@ async def test_many_calls_at_once(agi: FastAgiServer) -> None:
     assert {s.variables["CTI_TARGET_COUNT"] for s in sessions} == {"4"}
 
 
-async def test_the_decision_reaches_the_stored_call(agi: FastAgiServer, routing: RoutingService) -> None:
+async def test_the_decision_reaches_the_stored_call(
+    agi: FastAgiServer, routing: RoutingService
+) -> None:
     env = inbound(args=["+79161234567", "74951112233", "1795512600.99"])
     await routing.set_state("ivanova", AgentState.PAUSED, "lunch")
     await run_agi("127.0.0.1", agi.port, env)
     record = CallRecord(
-        linkedid="1795512600.99", direction=Direction.INBOUND, caller="+79161234567",
-        caller_e164="+79161234567", caller_name="", did="74951112233", agents_rung=("150",),
-        answered_by=("150",), outcome=Outcome.ANSWERED, missed_kind=None, short_abandon=False,
-        started_at=1.0, answered_at=5.0, ended_at=60.0, wait_seconds=4.0, talk_seconds=55.0,
+        linkedid="1795512600.99",
+        direction=Direction.INBOUND,
+        caller="+79161234567",
+        caller_e164="+79161234567",
+        caller_name="",
+        did="74951112233",
+        agents_rung=("150",),
+        answered_by=("150",),
+        outcome=Outcome.ANSWERED,
+        missed_kind=None,
+        short_abandon=False,
+        started_at=1.0,
+        answered_at=5.0,
+        ended_at=60.0,
+        wait_seconds=4.0,
+        talk_seconds=55.0,
     )
     stored = routing.annotate(record)
     assert (stored.route_kind, stored.fallback) == ("duty", True)
@@ -181,8 +212,12 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 async def test_curl_gets_a_hash_compatible_answer(http: Any, routing: RoutingService) -> None:
     resp = await http.get(
         "/api/route",
-        params={"caller": "89161234567", "did": "74951112233", "linkedid": "1795512600.7",
-                "format": "hash"},
+        params={
+            "caller": "89161234567",
+            "did": "74951112233",
+            "linkedid": "1795512600.7",
+            "format": "hash",
+        },
         headers=AUTH,
     )
     assert resp.status == 200 and resp.content_type == "text/plain"
@@ -195,19 +230,29 @@ async def test_curl_gets_a_hash_compatible_answer(http: Any, routing: RoutingSer
     assert routing.decision_for("1795512600.7") is not None
 
 
-async def test_json_answer_and_what_if_without_side_effects(http: Any, routing: RoutingService) -> None:
+async def test_json_answer_and_what_if_without_side_effects(
+    http: Any, routing: RoutingService
+) -> None:
     resp = await http.get(
         "/api/route",
-        params=[("caller", "+79161234567"), ("did", "74951112233"), ("linkedid", "x1"),
-                ("state", "ivanova=paused:lunch")],
+        params=[
+            ("caller", "+79161234567"),
+            ("did", "74951112233"),
+            ("linkedid", "x1"),
+            ("state", "ivanova=paused:lunch"),
+        ],
         headers=AUTH,
     )
     body = await resp.json()
     assert resp.status == 200
     assert [t["kind"] for t in body["targets"]] == ["duty", "voicemail"]
-    assert body["reasons"][0] == {"step": "manager", "code": "paused",
-                                  "text": "account manager Ivanova is away (lunch)",
-                                  "agent": "ivanova", "detail": "lunch"}
+    assert body["reasons"][0] == {
+        "step": "manager",
+        "code": "paused",
+        "text": "account manager Ivanova is away (lunch)",
+        "agent": "ivanova",
+        "detail": "lunch",
+    }
     assert body["variables"]["CTI_TARGET_1"] == "PJSIP/150"
     assert routing.decision_for("x1") is None and routing.last_offered == {}
 

@@ -36,14 +36,27 @@ async def seed(url: str) -> None:
     try:
         sessions = session_factory(engine)
         async with sessions() as s, s.begin():
-            s.add_all([
-                Agent(login="ivanova", name="Ivanova", extension="101", device="PJSIP/101",
-                      teams=["sales"]),
-                Agent(login="petrov", name="Petrov", extension="199", device="PJSIP/199",
-                      teams=["duty"]),
-            ])
-            customer = Customer(name="Иван Сергеевич", company="Уютный дом",
-                                manager_login="ivanova")
+            s.add_all(
+                [
+                    Agent(
+                        login="ivanova",
+                        name="Ivanova",
+                        extension="101",
+                        device="PJSIP/101",
+                        teams=["sales"],
+                    ),
+                    Agent(
+                        login="petrov",
+                        name="Petrov",
+                        extension="199",
+                        device="PJSIP/199",
+                        teams=["duty"],
+                    ),
+                ]
+            )
+            customer = Customer(
+                name="Иван Сергеевич", company="Уютный дом", manager_login="ivanova"
+            )
             customer.phones = [CustomerPhone(e164="+79161234567", raw="8 916 123-45-67")]
             s.add(customer)
         await RoutingRepository(session_factory=sessions).replace_shifts(
@@ -56,8 +69,12 @@ async def seed(url: str) -> None:
 async def test_the_dialplan_asks_the_call_happens_the_record_says_why(database_url: str) -> None:
     await seed(database_url)
     settings = Settings(
-        database_url=database_url, ami_port=free_port(), agi_port=free_port(),
-        ami_reconnect_min=0.5, ami_reconnect_max=1.0, api_tokens=("t",),
+        database_url=database_url,
+        ami_port=free_port(),
+        agi_port=free_port(),
+        ami_reconnect_min=0.5,
+        ami_reconnect_max=1.0,
+        api_tokens=("t",),
     )
     components = build(settings)
     runner = web.AppRunner(create_server_app(components))
@@ -66,11 +83,18 @@ async def test_the_dialplan_asks_the_call_happens_the_record_says_why(database_u
         assert components.agi is not None and components.agi.listening
         asked = {}
         for linkedid, caller in (("1795546744.0", "+79161234567"), ("1795546762.4", "89161234567")):
-            env = channel_env(callerid=caller, extension="74952220101", uniqueid=linkedid,
-                              args=[caller, "74952220101", linkedid])
+            env = channel_env(
+                callerid=caller,
+                extension="74952220101",
+                uniqueid=linkedid,
+                args=[caller, "74952220101", linkedid],
+            )
             asked[linkedid] = (await run_agi("127.0.0.1", settings.agi_port, env)).variables
         assert [asked["1795546744.0"][f"CTI_TARGET_{n}"] for n in (1, 2, 3)] == [
-            "PJSIP/101", "PJSIP/199", "100@default"]
+            "PJSIP/101",
+            "PJSIP/199",
+            "100@default",
+        ]
         assert asked["1795546744.0"]["CTI_CUSTOMER_NAME"] == "Иван Сергеевич"
 
         stream = EventStream(on_event=components.service.submit)
@@ -91,6 +115,8 @@ async def test_the_dialplan_asks_the_call_happens_the_record_says_why(database_u
         exposed = metrics(components)
         assert "cti_routing_decisions_total 2\n" in exposed
         assert "cti_routing_annotated_total 2\n" in exposed
-        assert "cti_fastagi_sessions_total 2\n" in exposed and "cti_fastagi_listening 1\n" in exposed
+        assert (
+            "cti_fastagi_sessions_total 2\n" in exposed and "cti_fastagi_listening 1\n" in exposed
+        )
     finally:
         await runner.cleanup()

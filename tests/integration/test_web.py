@@ -13,16 +13,15 @@ import aiohttp
 import pytest
 from aiohttp import WSMsgType
 
-from cti.bus import InProcessBus
-from cti.calls.model import CallRecord, Direction, MissedKind, Outcome
-from cti.config import Settings
-from web.app import create_app
 from cti.auth.memory import MemoryAuthStore
 from cti.auth.passwords import fast_passwords
 from cti.auth.principal import Role
 from cti.auth.service import AuthService
 from cti.auth.sessions import SessionPolicy
-from cti.auth.store import Person
+from cti.bus import InProcessBus
+from cti.calls.model import CallRecord, Direction, MissedKind, Outcome
+from cti.config import Settings
+from web.app import create_app
 from web.auth import SESSION_COOKIE
 from web.ws import WS_CONNECTIONS, WsLimits, close_all
 
@@ -79,7 +78,9 @@ class Sources:
     def live_calls(self) -> list[dict[str, Any]]:
         return list(self.live)
 
-    async def recent_calls(self, limit: int, involving: frozenset[str] | None) -> list[dict[str, Any]]:
+    async def recent_calls(
+        self, limit: int, involving: frozenset[str] | None
+    ) -> list[dict[str, Any]]:
         self.limits_asked.append(limit)
         if self.failure:
             raise self.failure

@@ -28,9 +28,17 @@ PASSWORD = "a long enough password"
 
 def live(linkedid: str, **changes: Any) -> dict[str, Any]:
     call = {
-        "linkedid": linkedid, "direction": "inbound", "caller": "+79161234567", "caller_name": "",
-        "did": "74951230000", "state": "ringing", "agents_ringing": [], "answered_by": [],
-        "started_at": "2026-11-25T09:00:00.000Z", "answered_at": None, "customer": None,
+        "linkedid": linkedid,
+        "direction": "inbound",
+        "caller": "+79161234567",
+        "caller_name": "",
+        "did": "74951230000",
+        "state": "ringing",
+        "agents_ringing": [],
+        "answered_by": [],
+        "started_at": "2026-11-25T09:00:00.000Z",
+        "answered_at": None,
+        "customer": None,
     }
     call.update(changes)
     return call
@@ -67,7 +75,9 @@ class World:
             health=lambda: {"status": "ok"},
             metrics=lambda: "",
             auth=self.auth,
-            ws_limits=WsLimits(max_inbound_rate=2, max_inbound_burst=5, max_per_login=3, recheck_every=0.2),
+            ws_limits=WsLimits(
+                max_inbound_rate=2, max_inbound_burst=5, max_per_login=3, recheck_every=0.2
+            ),
         )
 
     async def _recent(self, limit: int, involving: frozenset[str] | None) -> list[dict[str, Any]]:
@@ -76,7 +86,11 @@ class World:
 
     async def users(self) -> None:
         await self.auth.add_user("ivanov", role=Role.AGENT, password=PASSWORD)
-        self.store.put_person(Person(login="ivanov", name="Ivanov", role=Role.AGENT, extension="101", device="PJSIP/101"))
+        self.store.put_person(
+            Person(
+                login="ivanov", name="Ivanov", role=Role.AGENT, extension="101", device="PJSIP/101"
+            )
+        )
         await self.auth.add_user("boss", role=Role.SUPERVISOR, password=PASSWORD)
         await self.auth.add_user("root", role=Role.ADMIN, password=PASSWORD)
 
@@ -94,8 +108,12 @@ def origin(client: Any) -> str:
 
 async def signed_in(aiohttp_client: Any, world: World, login: str) -> Any:
     client = await aiohttp_client(world.app)
-    resp = await client.post("/login", data={"login": login, "password": PASSWORD},
-                             headers={"Origin": origin(client)}, allow_redirects=False)
+    resp = await client.post(
+        "/login",
+        data={"login": login, "password": PASSWORD},
+        headers={"Origin": origin(client)},
+        allow_redirects=False,
+    )
     assert resp.status == 303, await resp.text()
     return client
 
@@ -115,7 +133,9 @@ async def drain(ws: Any, timeout: float = 0.3) -> list[dict[str, Any]]:
 # --- everything but health and metrics needs authentication -----------------------------------
 
 
-async def test_every_route_but_the_public_ones_needs_authentication(aiohttp_client: Any, world: World) -> None:
+async def test_every_route_but_the_public_ones_needs_authentication(
+    aiohttp_client: Any, world: World
+) -> None:
     client = await aiohttp_client(world.app)
     checked = 0
     for resource in world.app.router.resources():
@@ -139,30 +159,63 @@ async def test_every_route_but_the_public_ones_needs_authentication(aiohttp_clie
 async def test_me_says_who_the_server_takes_you_for(aiohttp_client: Any, world: World) -> None:
     client = await signed_in(aiohttp_client, world, "ivanov")
     me = await (await client.get("/api/me")).json()
-    assert me == {"login": "ivanov", "name": "Ivanov", "role": "agent", "via": "session",
-                  "scopes": ["read", "write"], "extensions": ["101"]}
+    assert me == {
+        "login": "ivanov",
+        "name": "Ivanov",
+        "role": "agent",
+        "via": "session",
+        "scopes": ["read", "write"],
+        "extensions": ["101"],
+    }
 
 
 # --- authorization on the server side ---------------------------------------------------------
 
 
-async def test_an_agents_feed_has_only_their_calls_whatever_they_send(aiohttp_client: Any, world: World) -> None:
+async def test_an_agents_feed_has_only_their_calls_whatever_they_send(
+    aiohttp_client: Any, world: World
+) -> None:
     client = await signed_in(aiohttp_client, world, "ivanov")
     async with client.ws_connect("/ws", headers={"Origin": origin(client)}) as ws:
         snapshot = await ws.receive_json(timeout=5)
         assert sorted(c["linkedid"] for c in snapshot["calls"]) == ["out.101", "ring.101"]
-        await ws.send_json({"type": "subscribe", "agent": "boss", "all": True, "extensions": ["103"]})
-        world.bus.publish({"type": "call.live", "call": live("ring.103", state="talking", answered_by=["103"])})
+        await ws.send_json(
+            {"type": "subscribe", "agent": "boss", "all": True, "extensions": ["103"]}
+        )
+        world.bus.publish(
+            {"type": "call.live", "call": live("ring.103", state="talking", answered_by=["103"])}
+        )
         # 102 answers the call that rang 101 too: 101 still sees how it ends
-        world.bus.publish({"type": "call.live", "call": {**RINGS_101, "state": "talking", "agents_ringing": [], "answered_by": ["102"]}})
+        world.bus.publish(
+            {
+                "type": "call.live",
+                "call": {
+                    **RINGS_101,
+                    "state": "talking",
+                    "agents_ringing": [],
+                    "answered_by": ["102"],
+                },
+            }
+        )
         # a pop names its one recipient: petrov's never reaches ivanov, even for a call he is on
-        world.bus.publish({"type": "call.ringing", "agent": "petrov", "linkedid": "ring.101", "pop": {}})
-        world.bus.publish({"type": "call.ringing", "agent": "ivanov", "linkedid": "ring.101", "pop": {}})
-        world.bus.publish({"type": "call.ended", "call": {**RINGS_101, "agents_rung": ["101", "102"], "answered_by": ["102"]}})
+        world.bus.publish(
+            {"type": "call.ringing", "agent": "petrov", "linkedid": "ring.101", "pop": {}}
+        )
+        world.bus.publish(
+            {"type": "call.ringing", "agent": "ivanov", "linkedid": "ring.101", "pop": {}}
+        )
+        world.bus.publish(
+            {
+                "type": "call.ended",
+                "call": {**RINGS_101, "agents_rung": ["101", "102"], "answered_by": ["102"]},
+            }
+        )
         world.bus.publish({"type": "call.ended", "call": {**RINGS_103, "agents_rung": ["103"]}})
         got = await drain(ws)
     assert [(m["type"], m.get("agent") or m["call"]["linkedid"], m["seq"]) for m in got] == [
-        ("call.live", "ring.101", 1), ("call.ringing", "ivanov", 2), ("call.ended", "ring.101", 3),
+        ("call.live", "ring.101", 1),
+        ("call.ringing", "ivanov", 2),
+        ("call.ended", "ring.101", 3),
     ]
 
 
@@ -178,7 +231,9 @@ async def test_a_supervisor_gets_every_call(aiohttp_client: Any, world: World) -
     assert world.asked == [None]
 
 
-async def test_an_agents_lists_are_filtered_by_their_extensions(aiohttp_client: Any, world: World) -> None:
+async def test_an_agents_lists_are_filtered_by_their_extensions(
+    aiohttp_client: Any, world: World
+) -> None:
     client = await signed_in(aiohttp_client, world, "ivanov")
     calls = (await (await client.get("/api/calls/live")).json())["calls"]
     assert [c["linkedid"] for c in calls] == ["ring.101", "out.101"]
@@ -189,7 +244,9 @@ async def test_an_agents_lists_are_filtered_by_their_extensions(aiohttp_client: 
 # --- tokens and scopes ------------------------------------------------------------------------
 
 
-async def test_bearer_tokens_carry_their_scopes_and_die_when_revoked(aiohttp_client: Any, world: World) -> None:
+async def test_bearer_tokens_carry_their_scopes_and_die_when_revoked(
+    aiohttp_client: Any, world: World
+) -> None:
     client = await aiohttp_client(world.app)
     record, read_only = await world.auth.create_token("boss", scopes=frozenset({Scope.READ}))
     _, writer = await world.auth.create_token("boss", scopes=frozenset({Scope.READ, Scope.WRITE}))
@@ -203,10 +260,14 @@ async def test_bearer_tokens_carry_their_scopes_and_die_when_revoked(aiohttp_cli
         assert (await ws.receive_json(timeout=5))["type"] == "snapshot"
     await world.auth.revoke_token(record.id)
     assert (await client.get("/api/calls/live", headers=bearer)).status == 401
-    assert (await client.get("/api/calls/live", headers={"Authorization": "Basic Ym9zczp4"})).status == 401
+    assert (
+        await client.get("/api/calls/live", headers={"Authorization": "Basic Ym9zczp4"})
+    ).status == 401
 
 
-async def test_a_bad_bearer_header_does_not_fall_back_to_the_cookie(aiohttp_client: Any, world: World) -> None:
+async def test_a_bad_bearer_header_does_not_fall_back_to_the_cookie(
+    aiohttp_client: Any, world: World
+) -> None:
     client = await signed_in(aiohttp_client, world, "boss")
     resp = await client.get("/api/calls/live", headers={"Authorization": "Bearer forged"})
     assert resp.status == 401
@@ -215,7 +276,9 @@ async def test_a_bad_bearer_header_does_not_fall_back_to_the_cookie(aiohttp_clie
 # --- browsers: Origin, CSRF, cookies ----------------------------------------------------------
 
 
-async def test_cookie_requests_that_change_things_must_come_from_our_pages(aiohttp_client: Any, world: World) -> None:
+async def test_cookie_requests_that_change_things_must_come_from_our_pages(
+    aiohttp_client: Any, world: World
+) -> None:
     client = await signed_in(aiohttp_client, world, "root")
     no_origin = await client.post("/api/calls/live")
     assert no_origin.status == 403 and "page of this site" in (await no_origin.json())["detail"]
@@ -231,7 +294,11 @@ async def test_allowed_origins_let_a_configured_site_open_the_feed(aiohttp_clien
     client = await signed_in(aiohttp_client, world, "boss")
     async with client.ws_connect("/ws", headers={"Origin": "https://console.example.com"}) as ws:
         assert (await ws.receive_json(timeout=5))["type"] == "snapshot"
-    for hostile in ("https://console.example.com.evil.example", "http://console.example.com", "null"):
+    for hostile in (
+        "https://console.example.com.evil.example",
+        "http://console.example.com",
+        "null",
+    ):
         with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
             await client.ws_connect("/ws", headers={"Origin": hostile})
         assert caught.value.status == 403, hostile
@@ -242,27 +309,42 @@ async def test_allowed_origins_let_a_configured_site_open_the_feed(aiohttp_clien
     [
         ({}, {}, False),
         ({}, {"X-Forwarded-Proto": "https"}, True),  # the test client is 127.0.0.1: a trusted proxy
-        ({"trusted_proxies": ()}, {"X-Forwarded-Proto": "https"}, False),  # anyone can send that header
+        (
+            {"trusted_proxies": ()},
+            {"X-Forwarded-Proto": "https"},
+            False,
+        ),  # anyone can send that header
         ({"cookie_secure": "true"}, {}, True),
         ({"cookie_secure": "false"}, {"X-Forwarded-Proto": "https"}, False),
     ],
 )
-async def test_secure_cookie_flag(aiohttp_client: Any, settings: dict[str, Any], headers: dict[str, str], secure: bool) -> None:
+async def test_secure_cookie_flag(
+    aiohttp_client: Any, settings: dict[str, Any], headers: dict[str, str], secure: bool
+) -> None:
     world = World(**settings)
     await world.users()
     client = await aiohttp_client(world.app)
-    resp = await client.post("/login", data={"login": "boss", "password": PASSWORD},
-                             headers={"Origin": origin(client), **headers}, allow_redirects=False)
+    resp = await client.post(
+        "/login",
+        data={"login": "boss", "password": PASSWORD},
+        headers={"Origin": origin(client), **headers},
+        allow_redirects=False,
+    )
     cookie = resp.cookies[SESSION_COOKIE]
     assert bool(cookie["secure"]) is secure
     assert cookie["httponly"] is True and cookie["samesite"] == "Strict"
 
 
-async def test_login_page_renders_a_hostile_login_as_text(aiohttp_client: Any, world: World) -> None:
+async def test_login_page_renders_a_hostile_login_as_text(
+    aiohttp_client: Any, world: World
+) -> None:
     client = await aiohttp_client(world.app)
     hostile = '"><script>alert(1)</script>'
-    resp = await client.post("/login", data={"login": hostile, "password": "x"},
-                             headers={"Origin": origin(client), "Accept": "text/html"})
+    resp = await client.post(
+        "/login",
+        data={"login": hostile, "password": "x"},
+        headers={"Origin": origin(client), "Accept": "text/html"},
+    )
     text = await resp.text()
     assert resp.status == 401 and "<script>alert" not in text and "&lt;script&gt;" in text
 
@@ -270,12 +352,18 @@ async def test_login_page_renders_a_hostile_login_as_text(aiohttp_client: Any, w
 # --- brute force ------------------------------------------------------------------------------
 
 
-async def test_repeated_wrong_passwords_lock_the_login_with_429(aiohttp_client: Any, world: World) -> None:
+async def test_repeated_wrong_passwords_lock_the_login_with_429(
+    aiohttp_client: Any, world: World
+) -> None:
     client = await aiohttp_client(world.app)
 
     async def attempt(password: str, **headers: str) -> aiohttp.ClientResponse:
-        return await client.post("/login", data={"login": "boss", "password": password},
-                                 headers={"Origin": origin(client), **headers}, allow_redirects=False)
+        return await client.post(
+            "/login",
+            data={"login": "boss", "password": password},
+            headers={"Origin": origin(client), **headers},
+            allow_redirects=False,
+        )
 
     assert [(await attempt(f"guess {n}")).status for n in range(4)] == [401, 401, 401, 401]
     locked = await attempt(PASSWORD)
@@ -297,8 +385,11 @@ async def test_x_forwarded_for_counts_only_from_trusted_proxies(aiohttp_client: 
     client = await aiohttp_client(world.app)
     statuses = []
     for n in range(4):  # a client rotating a forged X-Forwarded-For is still one address
-        resp = await client.post("/login", data={"login": f"user{n}", "password": "wrong one"},
-                                 headers={"Origin": origin(client), "X-Forwarded-For": f"203.0.113.{n}"})
+        resp = await client.post(
+            "/login",
+            data={"login": f"user{n}", "password": "wrong one"},
+            headers={"Origin": origin(client), "X-Forwarded-For": f"203.0.113.{n}"},
+        )
         statuses.append(resp.status)
     assert statuses == [401, 401, 401, 429]
 
@@ -306,7 +397,9 @@ async def test_x_forwarded_for_counts_only_from_trusted_proxies(aiohttp_client: 
 # --- websocket limits and session end ---------------------------------------------------------
 
 
-async def test_a_client_flooding_the_socket_is_closed_with_1008(aiohttp_client: Any, world: World) -> None:
+async def test_a_client_flooding_the_socket_is_closed_with_1008(
+    aiohttp_client: Any, world: World
+) -> None:
     client = await signed_in(aiohttp_client, world, "boss")
     async with client.ws_connect("/ws", headers={"Origin": origin(client)}) as ws:
         await ws.receive_json(timeout=5)
@@ -328,7 +421,9 @@ async def test_feeds_per_user_are_capped(aiohttp_client: Any, world: World) -> N
         await ws.close()
 
 
-async def test_logout_elsewhere_closes_the_feed_with_4401(aiohttp_client: Any, world: World) -> None:
+async def test_logout_elsewhere_closes_the_feed_with_4401(
+    aiohttp_client: Any, world: World
+) -> None:
     client = await signed_in(aiohttp_client, world, "ivanov")
     async with client.ws_connect("/ws", headers={"Origin": origin(client)}) as ws:
         await ws.receive_json(timeout=5)

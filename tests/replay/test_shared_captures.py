@@ -11,7 +11,9 @@ import pytest
 from cti.calls.endpoints import TrackingRules
 from cti.calls.replay import replay_files
 
-CAPTURES = Path(os.environ.get("CTI_CAPTURES", Path(__file__).resolve().parents[2] / "tests" / "captures"))
+CAPTURES = Path(
+    os.environ.get("CTI_CAPTURES", Path(__file__).resolve().parents[2] / "tests" / "captures")
+)
 EXPECTED = json.loads((CAPTURES / "expected.json").read_text(encoding="utf-8"))
 
 
@@ -28,14 +30,19 @@ def _check(records: list[dict], expected: list[dict]) -> None:
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 @pytest.mark.parametrize("chunk_size", [None, 1, 7, 4096])
 def test_capture_gives_stated_outcome(name: str, chunk_size: int | None) -> None:
-    records = [r.to_json() for r in replay_files([CAPTURES / name], rules=TrackingRules(), chunk_size=chunk_size)]
+    records = [
+        r.to_json()
+        for r in replay_files([CAPTURES / name], rules=TrackingRules(), chunk_size=chunk_size)
+    ]
     _check(records, EXPECTED[name])
 
 
 def test_all_captures_back_to_back_are_separate_sessions() -> None:
     """Several sessions in a row (each with its banner) are reconnects: nothing lost or doubled."""
     names = sorted(EXPECTED)
-    records = [r.to_json() for r in replay_files([CAPTURES / n for n in names], rules=TrackingRules())]
+    records = [
+        r.to_json() for r in replay_files([CAPTURES / n for n in names], rules=TrackingRules())
+    ]
     want = [call for n in names for call in EXPECTED[n]]
     _check(records, want)
 
@@ -50,8 +57,10 @@ def test_capture_without_timestamps_gives_same_outcomes(tmp_path: Path) -> None:
         target = tmp_path / name
         target.write_bytes(stripped)
         records = [r.to_json() for r in replay_files([target], rules=TrackingRules())]
-        assert [(r["linkedid"], r["outcome"], r["missed_kind"], r["direction"], r["answered_by"])
-                for r in records] == [
+        assert [
+            (r["linkedid"], r["outcome"], r["missed_kind"], r["direction"], r["answered_by"])
+            for r in records
+        ] == [
             (e["linkedid"], e["outcome"], e["missed_kind"], e["direction"], e["answered_by"])
             for e in expected
         ]

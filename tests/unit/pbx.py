@@ -28,12 +28,24 @@ class Pbx:
             if isinstance(effect, Finished):
                 self.records.append(effect.record)
 
-    def channel(self, endpoint: str, linkedid: str | None = None, *, num: str = "", name: str = "",
-                exten: str = "s", state: str = "Down") -> str:
+    def channel(
+        self,
+        endpoint: str,
+        linkedid: str | None = None,
+        *,
+        num: str = "",
+        name: str = "",
+        exten: str = "s",
+        state: str = "Down",
+    ) -> str:
         self.n += 1
         uid = f"1000.{self.n}"
         linkedid = linkedid or uid
-        name_ = f"{endpoint}-{self.n:08x}" if not endpoint.startswith("Local/") else f"{endpoint}-{self.n:08x};1"
+        name_ = (
+            f"{endpoint}-{self.n:08x}"
+            if not endpoint.startswith("Local/")
+            else f"{endpoint}-{self.n:08x};1"
+        )
         self.chan[uid] = (name_, linkedid)
         self.send(ev.Newchannel(self.t, uid, linkedid, name_, state, num, name, "ctx", exten))
         return uid

@@ -12,16 +12,38 @@ from cti.auth.tokens import new_api_token, parse_scopes, token_hash
 
 
 def person(role: Role, *exts: str, login: str = "ivanov", scopes=ALL_SCOPES) -> Principal:
-    return Principal(login=login, role=role, via=Via.SESSION, scopes=scopes, extensions=frozenset(exts))
+    return Principal(
+        login=login, role=role, via=Via.SESSION, scopes=scopes, extensions=frozenset(exts)
+    )
 
 
 AGENT_101 = person(Role.AGENT, "101")
 SUPERVISOR = person(Role.SUPERVISOR, login="boss")
 
-INBOUND_RINGING = {"direction": "inbound", "caller": "+79161234567", "agents_ringing": ["101", "102"], "answered_by": []}
-INBOUND_ENDED = {"direction": "inbound", "caller": "101", "agents_rung": ["102"], "answered_by": ["102"]}
-OUTBOUND_BY_101 = {"direction": "outbound", "caller": "101", "agents_ringing": [], "answered_by": []}
-INTERNAL_103_TO_102 = {"direction": "internal", "caller": "103", "agents_ringing": ["102"], "answered_by": []}
+INBOUND_RINGING = {
+    "direction": "inbound",
+    "caller": "+79161234567",
+    "agents_ringing": ["101", "102"],
+    "answered_by": [],
+}
+INBOUND_ENDED = {
+    "direction": "inbound",
+    "caller": "101",
+    "agents_rung": ["102"],
+    "answered_by": ["102"],
+}
+OUTBOUND_BY_101 = {
+    "direction": "outbound",
+    "caller": "101",
+    "agents_ringing": [],
+    "answered_by": [],
+}
+INTERNAL_103_TO_102 = {
+    "direction": "internal",
+    "caller": "103",
+    "agents_ringing": ["102"],
+    "answered_by": [],
+}
 
 
 def test_an_agent_sees_calls_that_ring_them_or_that_they_placed() -> None:
@@ -80,7 +102,9 @@ class Clock:
 
 def test_login_lockout_grows_exponentially_and_is_capped() -> None:
     clock = Clock()
-    throttle = LoginThrottle(clock=clock, per_login=Lockout(free_failures=3, base_delay=2, max_delay=60))
+    throttle = LoginThrottle(
+        clock=clock, per_login=Lockout(free_failures=3, base_delay=2, max_delay=60)
+    )
     waits = [throttle.failed("ivanov", f"10.0.0.{n}") for n in range(10)]
     assert waits == [0, 0, 0, 2, 4, 8, 16, 32, 60, 60]
     assert throttle.retry_after("ivanov", "10.9.9.9") == 60  # another address: still locked
@@ -153,8 +177,14 @@ def test_password_hashes_are_argon2id_and_verify() -> None:
 
 @pytest.mark.parametrize(
     ("password", "reason"),
-    [("short", "at least 8"), ("ivanov", "at least 8"), ("Ivanov1234", None), ("x" * 2000, "at most"),
-     ("ivanov.login", "not be the login"), (" padded pass ", "spaces")],
+    [
+        ("short", "at least 8"),
+        ("ivanov", "at least 8"),
+        ("Ivanov1234", None),
+        ("x" * 2000, "at most"),
+        ("ivanov.login", "not be the login"),
+        (" padded pass ", "spaces"),
+    ],
 )
 def test_password_policy(password: str, reason: str | None) -> None:
     if reason is None:

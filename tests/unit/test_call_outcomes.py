@@ -28,7 +28,12 @@ def test_answered_by_account_manager() -> None:
     p.at(5)
     p.hangup(c, a)
     r = p.only()
-    assert (r.direction, r.outcome, r.answered_by, r.agents_rung) == (Direction.INBOUND, Outcome.ANSWERED, ("101",), ("101",))
+    assert (r.direction, r.outcome, r.answered_by, r.agents_rung) == (
+        Direction.INBOUND,
+        Outcome.ANSWERED,
+        ("101",),
+        ("101",),
+    )
     assert r.caller_name == "Иван Сергеевич"
     assert r.caller_e164 == "+79161234567"
     assert r.wait_seconds == pytest.approx(2.0) and r.talk_seconds == pytest.approx(3.0)
@@ -65,7 +70,11 @@ def test_caller_hangs_up_while_ringing_is_abandoned(ring: float, short: bool) ->
     p.dial_end(c, a, "CANCEL")
     p.hangup(c, a, cause="127")
     r = p.only()
-    assert (r.outcome, r.missed_kind, r.short_abandon) == (Outcome.MISSED, MissedKind.ABANDONED, short)
+    assert (r.outcome, r.missed_kind, r.short_abandon) == (
+        Outcome.MISSED,
+        MissedKind.ABANDONED,
+        short,
+    )
 
 
 def test_caller_hangup_before_dialend_is_abandoned() -> None:
@@ -113,7 +122,11 @@ def test_dialplan_answering_is_not_a_person_out_of_hours() -> None:
     p.at(12)
     p.hangup(c)
     r = p.only()
-    assert (r.outcome, r.missed_kind, r.agents_rung) == (Outcome.MISSED, MissedKind.OUT_OF_HOURS, ())
+    assert (r.outcome, r.missed_kind, r.agents_rung) == (
+        Outcome.MISSED,
+        MissedKind.OUT_OF_HOURS,
+        (),
+    )
     assert r.wait_seconds == pytest.approx(12.0) and r.talk_seconds == 0.0
 
 
@@ -183,7 +196,11 @@ def test_ring_all_answer_wins_over_cancels_in_any_order() -> None:
     p.at(6)
     p.hangup(c, b)
     r = p.only()
-    assert r.outcome is Outcome.ANSWERED and r.answered_by == ("102",) and r.agents_rung == ("101", "102")
+    assert (
+        r.outcome is Outcome.ANSWERED
+        and r.answered_by == ("102",)
+        and r.agents_rung == ("101", "102")
+    )
 
 
 def test_internal_call_is_never_missed() -> None:
@@ -195,7 +212,12 @@ def test_internal_call_is_never_missed() -> None:
     p.dial_end(a, b, "NOANSWER")
     p.hangup(b, a)
     r = p.only()
-    assert (r.direction, r.outcome, r.missed_kind, r.agents_rung) == (Direction.INTERNAL, Outcome.UNANSWERED, None, ("102",))
+    assert (r.direction, r.outcome, r.missed_kind, r.agents_rung) == (
+        Direction.INTERNAL,
+        Outcome.UNANSWERED,
+        None,
+        ("102",),
+    )
 
 
 def test_outbound_answered_and_unanswered() -> None:
@@ -212,7 +234,12 @@ def test_outbound_answered_and_unanswered() -> None:
         p.hangup(t, a)
         r = p.only()
         assert (r.direction, r.outcome, r.caller, r.did, r.agents_rung) == (
-            Direction.OUTBOUND, outcome, "103", "89031112233", ("103",))
+            Direction.OUTBOUND,
+            outcome,
+            "103",
+            "89031112233",
+            ("103",),
+        )
         assert r.answered_by == (("103",) if outcome is Outcome.ANSWERED else ())
 
 
@@ -222,10 +249,19 @@ def test_click_to_call_agent_never_picks_up_is_outbound_unanswered() -> None:
     p.dial(None, a)
     p.at(30)
     p.dial_end(None, a, "NOANSWER")
-    p.send(ev.OriginateResponse(p.t, a, p.chan[a][0], "89161234567", "from-internal", "Failure", "3", "x"))
+    p.send(
+        ev.OriginateResponse(
+            p.t, a, p.chan[a][0], "89161234567", "from-internal", "Failure", "3", "x"
+        )
+    )
     p.hangup(a)
     r = p.only()
-    assert (r.direction, r.outcome, r.did, r.agents_rung) == (Direction.OUTBOUND, Outcome.UNANSWERED, "89161234567", ("102",))
+    assert (r.direction, r.outcome, r.did, r.agents_rung) == (
+        Direction.OUTBOUND,
+        Outcome.UNANSWERED,
+        "89161234567",
+        ("102",),
+    )
 
 
 def test_follow_me_to_mobile_answered_is_answered() -> None:
@@ -306,7 +342,9 @@ def test_attended_transfer(linkedid_moves: bool) -> None:
     assert len(p.records) == 2
     consult_rec = next(r for r in p.records if r.linkedid == lid2)
     call = next(r for r in p.records if r.linkedid == lid)
-    assert call.answered_by == ("101", "102") and call.transferred and call.outcome is Outcome.ANSWERED
+    assert (
+        call.answered_by == ("101", "102") and call.transferred and call.outcome is Outcome.ANSWERED
+    )
     assert call.hold_seconds == pytest.approx(7.0)
     assert consult_rec.direction is Direction.INTERNAL and consult_rec.answered_by == ("102",)
 
@@ -338,4 +376,8 @@ def test_withheld_number_and_odd_names() -> None:
     p.up(c)
     p.hangup(c)
     r = p.only()
-    assert r.caller == "anonymous" and r.caller_e164 is None and r.caller_name == '<script>"Ёлка"\u202e'
+    assert (
+        r.caller == "anonymous"
+        and r.caller_e164 is None
+        and r.caller_name == '<script>"Ёлка"\u202e'
+    )

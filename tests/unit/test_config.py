@@ -12,13 +12,20 @@ from cti.config import Settings, SettingsError, load_settings
 def test_defaults_fit_a_typical_asterisk(tmp_path: Path) -> None:
     s = load_settings(environ={"CTI_CONFIG": str(tmp_path / "absent.toml")})
     assert (s.ami_host, s.ami_port, s.database_url, s.default_region) == (
-        "127.0.0.1", 5038, "sqlite+aiosqlite:///cti.db", "RU")
+        "127.0.0.1",
+        5038,
+        "sqlite+aiosqlite:///cti.db",
+        "RU",
+    )
 
 
 def test_toml_then_environment(tmp_path: Path) -> None:
     cfg = tmp_path / "cti.toml"
-    cfg.write_text('database_url = "postgresql://db/cti"\ntrunk_endpoints = ["trunk*", "sipnet*"]\n'
-                   '[ami]\nhost = "10.0.0.2"\nport = 5039\n', encoding="utf-8")
+    cfg.write_text(
+        'database_url = "postgresql://db/cti"\ntrunk_endpoints = ["trunk*", "sipnet*"]\n'
+        '[ami]\nhost = "10.0.0.2"\nport = 5039\n',
+        encoding="utf-8",
+    )
     s = load_settings(cfg, environ={"CTI_AMI_PORT": "6000", "CTI_AGENT_ENDPOINTS": "1??, 2??"})
     assert s.ami_host == "10.0.0.2" and s.ami_port == 6000
     assert s.trunk_endpoints == ("trunk*", "sipnet*") and s.agent_endpoints == ("1??", "2??")
@@ -27,8 +34,13 @@ def test_toml_then_environment(tmp_path: Path) -> None:
 def test_secret_from_file_and_never_in_repr(tmp_path: Path) -> None:
     secret = tmp_path / "secret"
     secret.write_text("Пароль-123\n", encoding="utf-8")
-    s = load_settings(environ={"CTI_AMI_SECRET_FILE": str(secret), "CTI_AMI_SECRET": "other",
-                               "CTI_CONFIG": str(tmp_path / "absent.toml")})
+    s = load_settings(
+        environ={
+            "CTI_AMI_SECRET_FILE": str(secret),
+            "CTI_AMI_SECRET": "other",
+            "CTI_CONFIG": str(tmp_path / "absent.toml"),
+        }
+    )
     assert s.secret() == "Пароль-123"
     assert "other" not in repr(s) and "Пароль" not in repr(s)
     with pytest.raises(SettingsError, match="ami_secret_file"):

@@ -15,7 +15,10 @@ NEWCHANNEL = (
     "CallerIDName: Иван Сергеевич «Уютный дом» 🏠\r\nContext: from-trunk\r\nExten: 74952220101\r\n"
     "Uniqueid: 1795546744.0\r\nLinkedid: 1795546744.0\r\n\r\n"
 ).encode()
-STREAM = b"Asterisk Call Manager/11.0.0\r\nResponse: Success\r\nMessage: Authentication accepted\r\n\r\n" + NEWCHANNEL * 3
+STREAM = (
+    b"Asterisk Call Manager/11.0.0\r\nResponse: Success\r\nMessage: Authentication accepted\r\n\r\n"
+    + NEWCHANNEL * 3
+)
 
 
 def _events(chunks: list[bytes]) -> list:
@@ -48,7 +51,9 @@ def test_any_chunking_gives_the_same_events(cuts: list[int]) -> None:
 
 def test_byte_at_a_time_keeps_cyrillic() -> None:
     events = _events([STREAM[i : i + 1] for i in range(len(STREAM))])
-    assert [e.caller_name for e in events if isinstance(e, Newchannel)] == ["Иван Сергеевич «Уютный дом» 🏠"] * 3
+    assert [e.caller_name for e in events if isinstance(e, Newchannel)] == [
+        "Иван Сергеевич «Уютный дом» 🏠"
+    ] * 3
 
 
 def test_two_event_headers_keep_the_first_and_do_not_break_the_stream() -> None:
@@ -71,7 +76,11 @@ def test_oversized_frame_is_dropped_and_the_next_frame_survives() -> None:
 def test_binary_garbage_and_headerless_frames_are_counted_not_fatal() -> None:
     seen: list = []
     framer = Framer(on_frame=seen.append, on_banner=lambda b: None)
-    framer.feed(b"\xff\xfe\x00garbage\r\n\r\n" + b"Event: Newchannel\r\nCallerIDName: \xd0\x98\xff\r\n\r\n" + NEWCHANNEL)
+    framer.feed(
+        b"\xff\xfe\x00garbage\r\n\r\n"
+        + b"Event: Newchannel\r\nCallerIDName: \xd0\x98\xff\r\n\r\n"
+        + NEWCHANNEL
+    )
     assert framer.stats.malformed == 1 and framer.stats.undecodable == 2
     assert [f["Event"] for f in seen] == ["Newchannel", "Newchannel"]
 

@@ -29,7 +29,9 @@ hostile_line = st.one_of(
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(hostile_line, max_size=30), st.integers(1, 40))
-def test_parse_frame_never_raises_and_respects_the_header_limit(lines: list[str], limit: int) -> None:
+def test_parse_frame_never_raises_and_respects_the_header_limit(
+    lines: list[str], limit: int
+) -> None:
     frame = parse_frame("\r\n".join(lines), limit)
     if frame is None:
         return
@@ -45,10 +47,14 @@ def test_parse_frame_never_raises_and_respects_the_header_limit(lines: list[str]
     st.lists(st.binary(max_size=3000) | st.just(VALID) | st.just(b"\r\n\r\n"), max_size=25),
     st.lists(st.integers(1, 5000), min_size=1, max_size=10),
 )
-def test_framer_survives_arbitrary_bytes_in_arbitrary_chunks(parts: list[bytes], sizes: list[int]) -> None:
+def test_framer_survives_arbitrary_bytes_in_arbitrary_chunks(
+    parts: list[bytes], sizes: list[int]
+) -> None:
     limit = 2048
     frames: list[Frame] = []
-    framer = Framer(on_frame=frames.append, on_banner=lambda b: None, max_frame_bytes=limit, max_headers=64)
+    framer = Framer(
+        on_frame=frames.append, on_banner=lambda b: None, max_frame_bytes=limit, max_headers=64
+    )
     data = b"".join(parts)
     at, i = 0, 0
     while at < len(data):
@@ -76,9 +82,27 @@ def test_valid_frames_survive_garbage_between_them(garbage: list[bytes]) -> None
 @given(
     st.sampled_from(sorted(_BUILDERS)),
     st.dictionaries(
-        st.sampled_from(["Channel", "Uniqueid", "Linkedid", "CallerIDNum", "CallerIDName", "Exten",
-                         "Timestamp", "DestChannel", "DialStatus", "Cause", "BridgeUniqueid",
-                         "Variable", "Value", "Queue", "Interface", "EventList", "ActionID"]),
+        st.sampled_from(
+            [
+                "Channel",
+                "Uniqueid",
+                "Linkedid",
+                "CallerIDNum",
+                "CallerIDName",
+                "Exten",
+                "Timestamp",
+                "DestChannel",
+                "DialStatus",
+                "Cause",
+                "BridgeUniqueid",
+                "Variable",
+                "Value",
+                "Queue",
+                "Interface",
+                "EventList",
+                "ActionID",
+            ]
+        ),
         st.text(max_size=30) | st.sampled_from(["", "nan", "inf", "-1", "1e400", "\x00", "PJSIP/"]),
         max_size=12,
     ),

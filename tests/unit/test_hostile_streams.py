@@ -17,8 +17,12 @@ from cti.calls.tracker import CallTracker
 CAPTURES = Path(__file__).resolve().parents[1] / "captures"
 FRAMES = [
     frame + b"\r\n\r\n"
-    for name in ("02_inbound_101_no_answer_then_duty_199_answers.ami", "06_queue_support_answered_by_102.ami",
-                 "07_click2call_originate_102_then_external.ami", "10_coreshowchannels_and_queuestatus_responses.ami")
+    for name in (
+        "02_inbound_101_no_answer_then_duty_199_answers.ami",
+        "06_queue_support_answered_by_102.ami",
+        "07_click2call_originate_102_then_external.ami",
+        "10_coreshowchannels_and_queuestatus_responses.ami",
+    )
     for frame in (CAPTURES / name).read_bytes().split(b"\r\n\r\n")
     if frame
 ]
@@ -36,13 +40,17 @@ def run(frames: list[bytes]) -> list[str]:
     stream = EventStream(on_event=on_event, variables=("CTI_DID",))
     for frame in frames:
         stream.feed(frame, 0.0)
-    finished.extend(e.record.linkedid for e in tracker.sweep(now=10**12, max_idle=0) if isinstance(e, Finished))
+    finished.extend(
+        e.record.linkedid for e in tracker.sweep(now=10**12, max_idle=0) if isinstance(e, Finished)
+    )
     return finished
 
 
 @settings(max_examples=150, deadline=None)
 @given(st.integers(0, 2**32), st.floats(0, 0.3), st.floats(0, 0.3), st.floats(0, 0.2))
-def test_shuffled_duplicated_dropped_frames(seed: int, dup: float, drop: float, swap: float) -> None:
+def test_shuffled_duplicated_dropped_frames(
+    seed: int, dup: float, drop: float, swap: float
+) -> None:
     rng = random.Random(seed)
     frames: list[bytes] = []
     for frame in FRAMES:

@@ -15,10 +15,18 @@ E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 phoneish = st.text(alphabet="0123456789+-() .#*\u00a0", max_size=25)
 unicode_digits = st.text(alphabet="٠١٢٣٤٥٦٧٨٩０１２３４５６７８９²³¹⁰", min_size=1, max_size=16)
 anything = st.text(max_size=60)
-prefixed = st.builds(lambda p, d: p + d, st.sampled_from(["", "+", "00", "8", "+7", "7", "+0", "+00", "0"]),
-                     st.text(alphabet="0123456789", max_size=18))
-raw_numbers = st.one_of(phoneish, unicode_digits, anything, prefixed,
-                        st.sampled_from(["anonymous", "<unknown>", '"Restricted"', "", " ", "\x00", "+", "00"]))
+prefixed = st.builds(
+    lambda p, d: p + d,
+    st.sampled_from(["", "+", "00", "8", "+7", "7", "+0", "+00", "0"]),
+    st.text(alphabet="0123456789", max_size=18),
+)
+raw_numbers = st.one_of(
+    phoneish,
+    unicode_digits,
+    anything,
+    prefixed,
+    st.sampled_from(["anonymous", "<unknown>", '"Restricted"', "", " ", "\x00", "+", "00"]),
+)
 regions = st.sampled_from(["RU", "US", "GB", "DE", "KZ", "ZZ", "001", "xx", ""])
 
 
@@ -39,7 +47,13 @@ def test_normalize_is_idempotent_on_its_own_output(raw: str, region: str) -> Non
 
 
 def test_known_forms() -> None:
-    for raw in ("8 (916) 123-45-67", "+7 916 123 45 67", "79161234567", "9161234567", "0079161234567"):
+    for raw in (
+        "8 (916) 123-45-67",
+        "+7 916 123 45 67",
+        "79161234567",
+        "9161234567",
+        "0079161234567",
+    ):
         assert normalize(raw, "RU").e164 == "+79161234567", raw
     assert normalize("anonymous", "RU").e164 is None
     assert normalize("101", "RU").e164 is None

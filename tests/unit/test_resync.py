@@ -21,9 +21,13 @@ def _answered_call(p: Pbx) -> tuple[str, str, str]:
     return c, a, lid
 
 
-def _listing(p: Pbx, uid: str, state: str = "Up", duration: float = 5, bridge: str = "") -> ev.CoreShowChannel:
+def _listing(
+    p: Pbx, uid: str, state: str = "Up", duration: float = 5, bridge: str = ""
+) -> ev.CoreShowChannel:
     name, lid = p.chan[uid]
-    return ev.CoreShowChannel(p.t, uid, lid, name, state, "", "", "", "", "", "Dial", duration, bridge, "r1")
+    return ev.CoreShowChannel(
+        p.t, uid, lid, name, state, "", "", "", "", "", "Dial", duration, bridge, "r1"
+    )
 
 
 def test_call_that_continues_across_a_reconnect_is_recorded_once() -> None:
@@ -60,9 +64,42 @@ def test_call_that_began_during_the_outage_is_picked_up_from_the_listing() -> No
     p.chan[uid] = ("PJSIP/trunk-00000099", lid)
     p.chan["2000.2"] = ("PJSIP/102-0000009a", lid)
     p.at(10)
-    p.send(ev.CoreShowChannel(p.t, uid, lid, "PJSIP/trunk-00000099", "Up", "+79031112233", "", "102",
-                              "from-trunk", "74952220101", "Dial", 8.0, "bx", "r1"))
-    p.send(ev.CoreShowChannel(p.t, "2000.2", lid, "PJSIP/102-0000009a", "Up", "102", "", "", "", "", "AppDial", 6.0, "bx", "r1"))
+    p.send(
+        ev.CoreShowChannel(
+            p.t,
+            uid,
+            lid,
+            "PJSIP/trunk-00000099",
+            "Up",
+            "+79031112233",
+            "",
+            "102",
+            "from-trunk",
+            "74952220101",
+            "Dial",
+            8.0,
+            "bx",
+            "r1",
+        )
+    )
+    p.send(
+        ev.CoreShowChannel(
+            p.t,
+            "2000.2",
+            lid,
+            "PJSIP/102-0000009a",
+            "Up",
+            "102",
+            "",
+            "",
+            "",
+            "",
+            "AppDial",
+            6.0,
+            "bx",
+            "r1",
+        )
+    )
     p.send(ev.CoreShowChannelsComplete(p.t, "r1"))
     p.at(15)
     p.hangup(uid, "2000.2")

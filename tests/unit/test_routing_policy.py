@@ -328,9 +328,7 @@ def test_which_step_a_finished_call_reached() -> None:
     assert answered is not None and (answered.kind, answered.fallback) == ("manager", False)
     duty = route_outcome(normal, answered_by=["150"], agents_rung=["101", "150"], agents=MOBILE)
     assert duty is not None and (duty.kind, duty.fallback) == ("duty", True)
-    mobile = route_outcome(
-        normal, answered_by=["+79167654321"], agents_rung=["101"], agents=MOBILE
-    )
+    mobile = route_outcome(normal, answered_by=["+79167654321"], agents_rung=["101"], agents=MOBILE)
     assert mobile is not None and (mobile.kind, mobile.fallback) == ("manager_mobile", True)
     rang_out = route_outcome(normal, answered_by=[], agents_rung=["101", "150"], agents=MOBILE)
     assert rang_out is not None and rang_out.kind == "duty"

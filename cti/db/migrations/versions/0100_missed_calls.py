@@ -54,11 +54,23 @@ def upgrade() -> None:
         sa.Column("resolving_linkedid", sa.String(), nullable=True),
         sa.PrimaryKeyConstraint("id", name="pk_callbacks"),
     )
-    for column in ("number", "customer_id", "state", "owner_login", "created_at", "deadline_at", "escalated_at"):
+    for column in (
+        "number",
+        "customer_id",
+        "state",
+        "owner_login",
+        "created_at",
+        "deadline_at",
+        "escalated_at",
+    ):
         op.create_index(f"ix_callbacks_{column}", "callbacks", [column])
     op.create_index(
-        "uq_callbacks_open_number", "callbacks", ["number"], unique=True,
-        postgresql_where=sa.text("state = 'open'"), sqlite_where=sa.text("state = 'open'"),
+        "uq_callbacks_open_number",
+        "callbacks",
+        ["number"],
+        unique=True,
+        postgresql_where=sa.text("state = 'open'"),
+        sqlite_where=sa.text("state = 'open'"),
     )
     op.create_table(
         "missed_calls",
@@ -78,7 +90,12 @@ def upgrade() -> None:
         sa.Column("created_at", _TS, server_default=sa.func.now(), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_missed_calls"),
         sa.UniqueConstraint("linkedid", name="uq_missed_calls_linkedid"),
-        sa.ForeignKeyConstraint(["callback_id"], ["callbacks.id"], name="fk_missed_calls_callback_id_callbacks", ondelete="SET NULL"),
+        sa.ForeignKeyConstraint(
+            ["callback_id"],
+            ["callbacks.id"],
+            name="fk_missed_calls_callback_id_callbacks",
+            ondelete="SET NULL",
+        ),
     )
     op.create_index("ix_missed_calls_missed_at", "missed_calls", ["missed_at"])
     op.create_index("ix_missed_calls_caller_e164", "missed_calls", ["caller_e164"])
@@ -93,7 +110,12 @@ def upgrade() -> None:
         sa.Column("linkedid", sa.String(), nullable=True),
         sa.Column("detail", sa.JSON(), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_callback_log"),
-        sa.ForeignKeyConstraint(["callback_id"], ["callbacks.id"], name="fk_callback_log_callback_id_callbacks", ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["callback_id"],
+            ["callbacks.id"],
+            name="fk_callback_log_callback_id_callbacks",
+            ondelete="CASCADE",
+        ),
     )
     op.create_index("ix_callback_log_callback_id_at", "callback_log", ["callback_id", "at"])
 
