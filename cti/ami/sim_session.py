@@ -31,6 +31,7 @@ class SessionHost(Protocol):
     def session_sent(self, session: AmiSession, data: bytes) -> None: ...
     def session_closed(self, session: AmiSession) -> None: ...
     def core_show_channels(self) -> list[Fields]: ...
+    def device_states(self) -> list[tuple[str, str]]: ...
     def originate(self, *, agent: str, number: str, action_id: str | None) -> None: ...
 
 
@@ -59,6 +60,7 @@ class AmiSession:
             "ping": self._ping,
             "events": self._events,
             "coreshowchannels": self._core_show_channels,
+            "devicestatelist": self._device_state_list,
             "originate": self._originate,
             "redirect": self._redirect,
         }
@@ -219,6 +221,22 @@ class AmiSession:
             self.send(encode([("Event", "CoreShowChannel"), *action_id, *fields]))
         done = [("EventList", "Complete"), ("ListItems", str(len(items)))]
         self.send(encode([("Event", "CoreShowChannelsComplete"), *action_id, *done]))
+        return True
+
+    async def _device_state_list(self, action: Action) -> bool:
+        """Every phone's state, as Asterisk lists them (DeviceStateChange items, then Complete)."""
+        action_id = [("ActionID", action["actionid"])] if "actionid" in action else []
+        items = self._host.device_states()
+        self._respond(
+            action,
+            "Success",
+            [("EventList", "start"), ("Message", "Device State Changes will follow")],
+        )
+        for device, state in items:
+            fields = [("Event", "DeviceStateChange"), *action_id]
+            self.send(encode([*fields, ("Device", device), ("State", state)]))
+        done = [("EventList", "Complete"), ("ListItems", str(len(items)))]
+        self.send(encode([("Event", "DeviceStateListComplete"), *action_id, *done]))
         return True
 
     async def _originate(self, action: Action) -> bool:

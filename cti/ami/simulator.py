@@ -16,7 +16,7 @@ from cti.ami import scenarios as catalog
 from cti.ami.scenarios_kit import Call, Params
 from cti.ami.sim_clock import Scheduler, SimClock
 from cti.ami.sim_dialplan import Dialplan
-from cti.ami.sim_pbx import STATE_DESC, Fields, Pbx
+from cti.ami.sim_pbx import AGENT_NAMES, STATE_DESC, Fields, Pbx
 from cti.ami.sim_session import AmiSession
 
 log = logging.getLogger(__name__)
@@ -219,6 +219,14 @@ class PbxSimulator:
         self._sessions.discard(session)
         if self._recorder is not None:
             self._recorder.release(session)
+
+    def device_states(self) -> list[tuple[str, str]]:
+        """The agents' phones: in use while one of their channels exists, else not in use."""
+        busy = {ch.name.rsplit("-", 1)[0] for ch in self._pbx.channels.values()}
+        return [
+            (f"PJSIP/{name}", "INUSE" if f"PJSIP/{name}" in busy else "NOT_INUSE")
+            for name in sorted(AGENT_NAMES)
+        ]
 
     def core_show_channels(self) -> list[Fields]:
         now = self._clock.sim_time()

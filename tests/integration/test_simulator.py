@@ -244,6 +244,27 @@ async def test_core_show_channels_is_empty_when_idle(client: AmiClient) -> None:
     assert items == [] and complete["ListItems"] == "0"
 
 
+async def test_device_state_list_names_every_phone_and_the_one_in_a_call(
+    sim: PbxSimulator, client: AmiClient
+) -> None:
+    sim.start_scenario("answered", talk=3600.0)
+    await client.until(
+        lambda f: f.get("Event") == "BridgeEnter" and f["Channel"].startswith("PJSIP/101-")
+    )
+    await client.send("DeviceStateList", ActionID="ds-1")
+    frames = await client.until(lambda f: f.get("Event") == "DeviceStateListComplete")
+    start, *items, complete = [f for f in frames if f.get("ActionID") == "ds-1"]
+    assert start["Response"] == "Success" and start["EventList"] == "start"
+    states = {f["Device"]: f["State"] for f in items if f["Event"] == "DeviceStateChange"}
+    assert states == {
+        "PJSIP/101": "INUSE",
+        "PJSIP/102": "NOT_INUSE",
+        "PJSIP/103": "NOT_INUSE",
+        "PJSIP/199": "NOT_INUSE",
+    }
+    assert complete["EventList"] == "Complete" and complete["ListItems"] == "4"
+
+
 # ----- the event stream ----------------------------------------------------------------------
 
 
