@@ -91,6 +91,8 @@ def start_server(
         "CTI_AUTO_MIGRATE": "false",
         "CTI_WS_QUEUE_SIZE": "1024",
         "CTI_LOG_LEVEL": os.environ.get("BENCH_SERVER_LOG_LEVEL", "WARNING"),
+        # asyncio's debug mode in the servers only: stalls over 100 ms logged to serve-N.log
+        **({"PYTHONASYNCIODEBUG": "1"} if os.environ.get("BENCH_LOOP_DEBUG") else {}),
     }
     with log.open("wb") as out:
         return subprocess.Popen(

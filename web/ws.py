@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import re
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
@@ -286,7 +287,9 @@ async def websocket(request: web.Request) -> web.StreamResponse:
 async def _recheck(request: web.Request, conn: FeedConnection, hub: FeedHub) -> None:
     """Close the feed once its credentials stop being valid (logout, expiry, disable, revoke)."""
     while True:
-        await asyncio.sleep(conn.recheck_every)
+        # spread over 0.5x..1.5x: a thousand consoles that connected together (a restart, a
+        # shift starting) must not all ask the database at the same instant every interval
+        await asyncio.sleep(conn.recheck_every * (0.5 + random.random()))
         try:
             principal = await identify(request)
         except Exception:
