@@ -4,14 +4,7 @@ responses match their documented status codes and shapes, and no secret reaches 
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import requests
@@ -24,82 +17,15 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-OPENAPI = Path(__file__).resolve().parents[2] / "schemas" / "openapi.json"
-PASSWORD = "fuzzing admin password"
+from tests.fuzz_server import OPENAPI, PASSWORD, Server, fuzz_server
 
 schema = schemathesis.openapi.from_path(OPENAPI)
 
 
-@dataclass
-class Server:
-    url: str
-    token: str
-    log: Path
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _cti(*args: str, env: dict[str, str], stdin: str = "") -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "cti.cli", *args],
-        input=stdin,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
 @pytest.fixture(scope="module")
 def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    home = tmp_path_factory.mktemp("api")
-    port = _free_port()
-    env = {
-        **os.environ,
-        "CTI_DATABASE_URL": f"sqlite:///{home / 'cti.db'}",
-        "CTI_AMI_PORT": str(_free_port()),  # nobody there: the server keeps retrying, as in life
-        "CTI_AMI_RECONNECT_MAX": "2",
-        "CTI_AGI_PORT": str(_free_port()),
-        "CTI_LOG_LEVEL": "DEBUG",
-    }
-    _cti("user", "add", "admin", "--role", "admin", env=env, stdin=PASSWORD + "\n")
-    token = _cti(
-        "token", "create", "admin", "--scope", "read", "--scope", "write", env=env
-    ).splitlines()[-1]
-    log = home / "serve.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "cti.cli", "serve", "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if requests.get(f"{url}/health/live", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
-            time.sleep(0.2)
-        yield Server(url, token, log)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with fuzz_server(tmp_path_factory.mktemp("api"), scopes="read,write") as server:
+        yield server
 
 
 @schema.parametrize()

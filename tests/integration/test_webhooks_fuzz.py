@@ -4,10 +4,6 @@ the server fail, answers match their documented shapes, and no secret reaches th
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -21,58 +17,21 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from tests.integration.test_api_fuzz import OPENAPI, PASSWORD, Server, _cti, _free_port
+from tests.fuzz_server import OPENAPI, Server, cti, fuzz_server
 
 schema = schemathesis.openapi.from_path(OPENAPI).include(path_regex="^/api/webhooks")
 SECRET = "fuzz-known-subscription-secret"
 
 
+def _subscribe(env: dict[str, str]) -> None:
+    cti("webhook", "add", "http://127.0.0.1:9/hook", "--events", "all", "--secret", SECRET, env=env)
+
+
 @pytest.fixture(scope="module")
 def admin_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     home = tmp_path_factory.mktemp("webhooks-api")
-    port = _free_port()
-    env = {
-        **os.environ,
-        "CTI_DATABASE_URL": f"sqlite:///{home / 'cti.db'}",
-        "CTI_AMI_PORT": str(_free_port()),
-        "CTI_AMI_RECONNECT_MAX": "2",
-        "CTI_AGI_PORT": str(_free_port()),
-        "CTI_LOG_LEVEL": "DEBUG",
-    }
-    _cti("user", "add", "admin", "--role", "admin", env=env, stdin=PASSWORD + "\n")
-    token = _cti("token", "create", "admin", "--scope", "read,write,admin", env=env).splitlines()[
-        -1
-    ]
-    _cti(
-        "webhook", "add", "http://127.0.0.1:9/hook", "--events", "all", "--secret", SECRET, env=env
-    )
-    log = home / "serve.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "cti.cli", "serve", "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if requests.get(f"{url}/health/live", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
-            time.sleep(0.2)
-        yield Server(url, token, log)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with fuzz_server(home, scopes="read,write,admin", prepare=_subscribe) as server:
+        yield server
 
 
 @schema.parametrize()
