@@ -8,9 +8,11 @@ import platform
 import statistics
 import sys
 import time
+import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -88,3 +90,29 @@ def package_versions(*names: str) -> str:
         except PackageNotFoundError:
             out.append(f"{name} (not installed)")
     return ", ".join(out)
+
+
+async def throwaway_postgres(admin_url: str, label: str) -> tuple[str, Any]:
+    """A fresh database `cti_bench_<label>_<random>` on the server of `admin_url`: its async URL
+    and a coroutine function that drops it."""
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    admin = make_url(admin_url)
+    name = f"cti_bench_{label}_{uuid.uuid4().hex[:10]}"
+    dsn = admin.set(drivername="postgresql").render_as_string(hide_password=False)
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    url = admin.set(drivername="postgresql+asyncpg", database=name)
+    return url.render_as_string(hide_password=False), drop

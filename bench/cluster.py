@@ -30,7 +30,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from bench._common import REPO, print_machine, progress
+from bench._common import REPO, print_machine, progress, throwaway_postgres
 from bench.pops import (
     AGENT_BASE,
     SECRET,
@@ -49,31 +49,6 @@ POSTGRES_URL = os.environ.get(
     "CTI_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )
 REDIS_URL = os.environ.get("CTI_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-
-
-async def fresh_database(admin_url: str) -> tuple[str, Any]:
-    import asyncpg
-    from sqlalchemy.engine import make_url
-
-    admin = make_url(admin_url)
-    name = f"cti_bench_cluster_{uuid.uuid4().hex[:10]}"
-    dsn = admin.set(drivername="postgresql").render_as_string(hide_password=False)
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-
-    async def drop() -> None:
-        conn = await asyncpg.connect(dsn)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
-
-    return admin.set(drivername="postgresql+asyncpg", database=name).render_as_string(
-        hide_password=False
-    ), drop
 
 
 def start_server(
@@ -132,7 +107,7 @@ async def run_one(args: argparse.Namespace, servers: int) -> dict[str, Any]:
     from cti.ami.simulator import PbxSimulator
 
     home = Path(tempfile.mkdtemp(prefix=f"cti-bench-cluster-{servers}-"))
-    database_url, drop = await fresh_database(args.postgres_url)
+    database_url, drop = await throwaway_postgres(args.postgres_url, "cluster")
     prefix = f"cti-bench-{uuid.uuid4().hex[:8]}:"
     procs: list[Any] = []
     nodes: list[subprocess.Popen[bytes]] = []

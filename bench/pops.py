@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench._common import REPO, print_machine, progress
+from bench._common import REPO, print_machine, progress, throwaway_postgres
 
 SECRET = "bench-secret"
 AGENT_BASE = 1000
@@ -122,31 +122,6 @@ async def prepare(database_url: str, agents: int, customers: int) -> dict[str, s
     finally:
         await engine.dispose()
     return tokens
-
-
-async def throwaway_postgres(admin_url: str) -> tuple[str, Any]:
-    """A database of its own on the server of `admin_url` (dropped by the returned coroutine)."""
-    import asyncpg
-    from sqlalchemy.engine import make_url
-
-    admin = make_url(admin_url)
-    name = f"cti_bench_pops_{os.getpid()}"
-    dsn = admin.set(drivername="postgresql").render_as_string(hide_password=False)
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-
-    async def drop() -> None:
-        conn = await asyncpg.connect(dsn)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
-
-    url = admin.set(drivername="postgresql+asyncpg", database=name)
-    return url.render_as_string(hide_password=False), drop
 
 
 def known_number(n: int) -> str:
@@ -307,7 +282,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     database_url = f"sqlite+aiosqlite:///{home / 'cti.db'}"
     dropper = None
     if args.postgres_url:
-        database_url, dropper = await throwaway_postgres(args.postgres_url)
+        database_url, dropper = await throwaway_postgres(args.postgres_url, "pops")
     progress(f"preparing {args.agents} agents with tokens and {args.customers} customers")
     tokens = await prepare(database_url, args.agents, args.customers)
 
