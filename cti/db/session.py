@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -106,7 +106,7 @@ _SQLITE_IMMEDIATE = "cti_sqlite_begin_immediate"
 
 
 @asynccontextmanager
-async def writing(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+async def writing(sessions: Callable[[], AsyncSession]) -> AsyncIterator[AsyncSession]:
     """A transaction that reads, then writes what it read (a PATCH, resolving a callback).
 
     On SQLite it takes the write lock at BEGIN (IMMEDIATE), waiting its turn behind other

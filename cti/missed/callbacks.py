@@ -132,8 +132,8 @@ class Callbacks:
             state = CallbackState.RESOLVED.value if f.resolved else CallbackState.OPEN.value
             query = query.where(CallbackRow.state == state)
         if f.agent:  # narrowed in SQL before the limit (JSON as text), checked exactly below
-            rung = cast(MissedCallRow.agents_rung, String).like(
-                f"%{_like_escaped(json.dumps(f.agent))}%", escape="\\"
+            rung = cast(MissedCallRow.agents_rung, String).contains(
+                json.dumps(f.agent), autoescape=True
             )
             query = query.where(or_(rung, CallbackRow.owner_login == f.agent))
         query = query.order_by(MissedCallRow.missed_at.desc(), MissedCallRow.id.desc()).limit(
@@ -320,7 +320,3 @@ class Callbacks:
         if row.state != CallbackState.OPEN.value:
             raise CallbackConflict(f"callback {callback_id} is already resolved")
         return row
-
-
-def _like_escaped(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from cti.db.session import writing
 from cti.webhooks import outbox
 from cti.webhooks.outbox import Claimed
 from cti.webhooks.retry import RetryPolicy
@@ -151,7 +152,7 @@ class DeliveryWorker:
 
     async def step(self) -> int:
         """Claim what is due and send it; returns how many deliveries were attempted."""
-        async with self._sessions() as session, session.begin():
+        async with writing(self._sessions) as session:
             claimed = await outbox.claim(
                 session, now=self._clock(), lease=self.lease, limit=self._batch
             )
@@ -198,8 +199,7 @@ class DeliveryWorker:
 
     async def _record(self, item: Claimed, attempt: Attempt) -> None:
         now = self._clock()
-        async with self._sessions() as session, session.begin():
-            await outbox.write_lock(session)
+        async with writing(self._sessions) as session:
             if attempt.error is None:
                 self.stats.delivered += 1
                 await outbox.delivered(

@@ -12,7 +12,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cti.calls.machine import Answered, Effect, Ringing
-from cti.webhooks import model, outbox
+from cti.db.session import writing
+from cti.webhooks import model
 from cti.webhooks.model import Event, EventType
 from cti.webhooks.service import WebhookService
 
@@ -104,8 +105,7 @@ class LiveEvents:
                     delay = min(delay * 2, 10.0)
 
     async def write(self, batch: list[Event]) -> None:
-        async with self._sessions() as session, session.begin():
-            await outbox.write_lock(session)
+        async with writing(self._sessions) as session:
             await self._service.enqueue_now(session, batch)
         self.written += len(batch)
         for event in batch:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, and_, delete, exists, func, select, text, update
+from sqlalchemy import Select, Table, and_, delete, exists, func, select, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -40,14 +40,6 @@ async def subscriptions(session: AsyncSession) -> list[Subscription]:
         await session.scalars(select(WebhookSubscriptionRow).order_by(WebhookSubscriptionRow.id))
     ).all()
     return [subscription_of(r) for r in rows]
-
-
-async def write_lock(session: AsyncSession) -> None:
-    """On SQLite, take the database's write lock before reading (a no-op UPDATE): a deferred
-    transaction that reads, then writes after another connection committed, fails at once
-    ("database is locked") instead of waiting its turn. PostgreSQL needs nothing."""
-    if session.get_bind().dialect.name == "sqlite":
-        await session.execute(text("UPDATE webhook_subscriptions SET id = id WHERE 0 = 1"))
 
 
 async def enqueue(session: AsyncSession, events: Sequence[Event]) -> int:
@@ -142,7 +134,6 @@ async def claim(
     moved to `now + lease`, so no other process takes it meanwhile (PostgreSQL: rows locked with
     SKIP LOCKED while claiming; SQLite serializes writers). A process that dies mid-send leaves
     the delivery to be tried again once the lease passes."""
-    await write_lock(session)
     query = _due(now).limit(limit).with_for_update(of=WebhookDeliveryRow, skip_locked=True)
     rows = (await session.scalars(query)).all()
     if not rows:
@@ -294,7 +285,6 @@ async def summary(session: AsyncSession) -> dict[int, dict[str, Any]]:
 
 
 async def remove_subscription(session: AsyncSession, subscription_id: int) -> bool:
-    await write_lock(session)
     await session.execute(
         delete(WebhookDeliveryRow).where(WebhookDeliveryRow.subscription_id == subscription_id)
     )
@@ -313,7 +303,6 @@ async def prune(session: AsyncSession, *, before: datetime) -> int:
         )
     )
     old = select(WebhookEventRow.id).where(WebhookEventRow.created_at < before, ~open_delivery)
-    await write_lock(session)
     ids = list((await session.scalars(old.limit(10_000))).all())
     if not ids:
         return 0
@@ -334,7 +323,6 @@ __all__ = [
     "deliveries",
     "delivered",
     "enqueue",
-    "write_lock",
     "failed",
     "next_due",
     "prune",

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cti.calls.model import CallRecord
 from cti.db.missed_models import CallbackRow, MissedCallRow
+from cti.db.session import writing
 from cti.db.webhook_models import WebhookSubscriptionRow
 from cti.missed.rules import is_missed
 from cti.missed.views import callback_view, missed_view
@@ -122,8 +123,7 @@ class WebhookService:
             created_at=self._clock(),
             created_by=actor,
         )
-        async with self._sessions() as session, session.begin():
-            await outbox.write_lock(session)
+        async with writing(self._sessions) as session:
             session.add(row)
             await session.flush()
             view = outbox.subscription_of(row).to_json()
@@ -143,7 +143,7 @@ class WebhookService:
         raise SubscriptionNotFound(f"no webhook subscription with id {subscription_id}")
 
     async def remove(self, subscription_id: int) -> None:
-        async with self._sessions() as session, session.begin():
+        async with writing(self._sessions) as session:
             if not await outbox.remove_subscription(session, subscription_id):
                 raise SubscriptionNotFound(f"no webhook subscription with id {subscription_id}")
 

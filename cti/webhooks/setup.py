@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cti.config import Settings
+from cti.db.session import writing
 from cti.webhooks import outbox
 from cti.webhooks.delivery import DeliveryWorker
 from cti.webhooks.links import Links
@@ -57,7 +58,7 @@ class Webhooks:
         while True:
             await asyncio.sleep(every)
             try:
-                async with self.service.sessions() as session, session.begin():
+                async with writing(self.service.sessions) as session:
                     before = self.service.now() - timedelta(days=self.keep_days)
                     await outbox.prune(session, before=before)
             except Exception as exc:

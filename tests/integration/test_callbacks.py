@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -321,3 +322,13 @@ async def test_a_call_before_the_miss_does_not_resolve_it(world) -> None:
         [missed("m1", at(10, 0)), outbound("o-early", at(10, 0, 5))]
     )  # answered 9:59:45
     assert len(await open_callbacks(callbacks)) == 1
+
+
+async def test_an_agents_missed_calls_are_found_behind_newer_ones_of_others(world) -> None:
+    repo, callbacks, _, _ = world
+    mine = dataclasses.replace(missed("m-mine", at(9, 0), number=FAR), agents_rung=("102",))
+    others = [missed(f"m-{n}", at(10, n)) for n in range(3)]  # rang 101, newer
+    await repo.save_many([mine, *others])
+    rows = await callbacks.missed(MissedFilter(agent="102", limit=2))
+    assert [r["linkedid"] for r in rows] == ["m-mine"]
+    assert await callbacks.missed(MissedFilter(agent="10", limit=5)) == []  # "10" is not "101"
