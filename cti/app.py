@@ -216,7 +216,7 @@ def build(settings: Settings) -> Components:
         secret=settings.secret(),
         on_event=on_event,
         on_connected=routing.ami_connected,
-        variables=(*rules.did_variables, *rules.recording_variables),
+        variables=(*rules.did_variables, *rules.recording_variables, *rules.out_of_hours_variables),
         ping_interval=settings.ami_ping_interval,
         ping_timeout=settings.ami_ping_timeout,
         connect_timeout=settings.ami_connect_timeout,

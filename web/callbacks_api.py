@@ -142,8 +142,10 @@ def _mine(principal: Principal, row: dict[str, Any]) -> bool:
 async def list_missed(request: web.Request) -> web.Response:
     principal = principal_of(request)
     kind = request.query.get("kind")
-    if kind and kind not in ("abandoned", "no_answer", "busy", "out_of_hours"):
-        raise Problem(status=400, detail="kind must be abandoned, no_answer, busy or out_of_hours")
+    if kind and kind not in ("abandoned", "no_answer", "busy", "no_agent", "out_of_hours"):
+        raise Problem(
+            status=400, detail="kind must be abandoned, no_answer, busy, no_agent or out_of_hours"
+        )
     f = MissedFilter(
         since=_when(request, "from"),
         until=_when(request, "to"),

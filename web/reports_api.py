@@ -23,7 +23,7 @@ from web.errors import Problem
 REPORTS = web.AppKey("reports", Reports)
 REPORT_CALLBACKS = web.AppKey("report_callbacks", Callbacks)
 
-_KINDS = ("abandoned", "no_answer", "busy", "out_of_hours")
+_KINDS = ("abandoned", "no_answer", "busy", "no_agent", "out_of_hours")
 _MISSED_COLUMNS = (
     "missed_at",
     "kind",

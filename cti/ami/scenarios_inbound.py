@@ -171,6 +171,7 @@ def out_of_hours(c: Call) -> Steps:
     pbx.new_exten(trunk, "GotoIfTime", "09:00-18:00,mon-fri,*,*?open,s,1", priority=2)
     pbx.new_exten(trunk, "Goto", "closed,s,1", priority=3)
     pbx.new_exten(trunk, "NoOp", "Closed hours", context="closed", exten="s", priority=1)
+    pbx.var_set(trunk, "CTI_OUT_OF_HOURS", "1")  # the documented mark of a closed line
     dp.play_prompt(trunk, "Playback", "custom/closed-hours")
     answered_at = c.now
     yield p.prompt

@@ -24,6 +24,8 @@ class TrackingRules:
     )
     did_variables: tuple[str, ...] = ("CTI_DID", "FROM_DID", "__FROM_DID")
     recording_variables: tuple[str, ...] = ("MIXMONITOR_FILENAME", "CTI_RECORDING")
+    #: a dialplan sets one of these (to anything but 0/no/false) when the line is closed
+    out_of_hours_variables: tuple[str, ...] = ("CTI_OUT_OF_HOURS", "__CTI_OUT_OF_HOURS")
     short_abandon_seconds: float = 5.0
     default_region: str = "RU"
 

@@ -379,6 +379,9 @@ def _pickup(call: Call, e: ev.Pickup, rules: TrackingRules):
 def _varset(call: Call, e: ev.VarSet, rules: TrackingRules):
     if e.variable in rules.recording_variables and e.value:
         return replace(call, recording=e.value), []
+    if e.variable in rules.out_of_hours_variables and call.direction is Direction.INBOUND:
+        closed = e.value.strip().lower() not in ("", "0", "no", "false")
+        return replace(call, out_of_hours=closed), []
     if e.variable in rules.did_variables and e.value and call.direction is Direction.INBOUND:
         if e.uniqueid == call.caller_uniqueid:
             return replace(call, did=e.value), []

@@ -24,7 +24,8 @@ class Outcome(enum.StrEnum):
 
 class MissedKind(enum.StrEnum):
     ABANDONED = "abandoned"  #: the caller hung up while a phone rang or while queued
-    OUT_OF_HOURS = "out_of_hours"  #: no agent was ever offered the call
+    OUT_OF_HOURS = "out_of_hours"  #: the line was closed (routing or the dialplan says so)
+    NO_AGENT = "no_agent"  #: the line was open but no agent was offered the call
     BUSY = "busy"  #: every offer ended busy, congestion or unavailable
     NO_ANSWER = "no_answer"  #: offers rang out
 
@@ -91,6 +92,7 @@ class Call:
     cancel_pending_at: float | None = None
     hold_started_at: float | None = None
     hold_seconds: float = 0.0
+    out_of_hours: bool = False  #: the dialplan marked the call as outside business hours
     transferred: bool = False
     pickups: tuple[tuple[str, str], ...] = ()  #: (ringing leg uniqueid, agent who picked it up)
     recording: str | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from cti.calls.endpoints import TrackingRules
 from cti.calls.model import (
@@ -32,11 +33,13 @@ def final_direction(call: Call, rules: TrackingRules) -> Direction:
 
 
 def missed_kind(call: Call) -> MissedKind:
-    """SPEC order: abandoned, out_of_hours, busy, no_answer."""
+    """SPEC order: abandoned, out_of_hours, no_agent, busy, no_answer."""
     if call.queue_abandoned or call.abandoned_while_ringing:
         return MissedKind.ABANDONED
-    if not call.offers:
+    if call.out_of_hours:
         return MissedKind.OUT_OF_HOURS
+    if not call.offers:
+        return MissedKind.NO_AGENT
     if all(o.status is OfferStatus.BUSY for o in call.offers):
         return MissedKind.BUSY
     return MissedKind.NO_ANSWER
@@ -50,6 +53,14 @@ def agents_rung(call: Call, direction: Direction) -> tuple[str, ...]:
     for offer in call.offers:
         seen.setdefault(offer.target, None)
     return tuple(seen)
+
+
+def closed_line(record: CallRecord) -> CallRecord:
+    """The record of a missed call that came while its line was closed (routing's decision said
+    so): out_of_hours ranks after abandoned and before every other kind."""
+    if record.outcome is not Outcome.MISSED or record.missed_kind is MissedKind.ABANDONED:
+        return record
+    return replace(record, missed_kind=MissedKind.OUT_OF_HOURS)
 
 
 def decide(call: Call, rules: TrackingRules) -> CallRecord:

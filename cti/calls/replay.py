@@ -75,7 +75,11 @@ class Replayer:
         self.tracker = CallTracker(rules=rules)
         self.stream = EventStream(
             on_event=self._event,
-            variables=(*rules.did_variables, *rules.recording_variables),
+            variables=(
+                *rules.did_variables,
+                *rules.recording_variables,
+                *rules.out_of_hours_variables,
+            ),
         )
         self.records: list[CallRecord] = []
 

@@ -25,7 +25,7 @@ def add_parsers(sub: Any) -> None:
     m.add_argument("--since", help="missed at or after this ISO 8601 time")
     m.add_argument("--until", help="missed before this ISO 8601 time")
     m.add_argument("--did", help="only calls to this DID")
-    m.add_argument("--kind", choices=["abandoned", "no_answer", "busy", "out_of_hours"])
+    m.add_argument("--kind", choices=["abandoned", "no_answer", "busy", "no_agent", "out_of_hours"])
     m.add_argument("--json", action="store_true", help="one JSON object per line")
 
 

@@ -105,6 +105,7 @@ def render(result: dict[str, Any]) -> str:
             head,
             f"offered {f['offered']}  answered {f['answered']}  missed {f['missed']} "
             f"(abandoned {f['missed_abandoned']}, no answer {f['missed_no_answer']}, busy {f['missed_busy']}, "
+            f"no agent {f['missed_no_agent']}, "
             f"out of hours {f['missed_out_of_hours']})  short abandons {f['short_abandons']}",
             f"service level {t:g} s: {_pct(f['service_level'])} of offered{_mark(g['service_level']['status'])}, "
             f"{_pct(f['service_level_answered'])} of answered",

@@ -14,7 +14,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 #: kinds of missed calls, in the order SPEC decides them
-MISSED_KINDS: tuple[str, ...] = ("abandoned", "out_of_hours", "busy", "no_answer")
+MISSED_KINDS: tuple[str, ...] = ("abandoned", "out_of_hours", "no_agent", "busy", "no_answer")
 
 #: contact-centre goals the tiles are coloured against: (comparison, goal, warning band)
 GOALS: dict[str, tuple[str, float, float]] = {
@@ -33,6 +33,7 @@ class Tally:
     answered_within: int = 0  #: answered with wait <= T (inclusive)
     abandoned: int = 0  #: missed, kind abandoned (short abandons included)
     out_of_hours: int = 0
+    no_agent: int = 0  #: the line was open, nobody could be offered the call
     busy: int = 0
     no_answer: int = 0
     short_abandons: int = 0  #: abandoned within short_abandon_seconds
@@ -45,7 +46,7 @@ class Tally:
 
     @property
     def missed(self) -> int:
-        return self.abandoned + self.out_of_hours + self.busy + self.no_answer
+        return self.abandoned + self.out_of_hours + self.no_agent + self.busy + self.no_answer
 
     def __add__(self, other: Tally) -> Tally:
         values: dict[str, Any] = {}
@@ -80,6 +81,7 @@ def tally_calls(calls: Iterable[Mapping[str, Any]], *, threshold: float) -> Tall
             answered_within=int(answered and wait <= threshold),
             abandoned=int(kind == "abandoned"),
             out_of_hours=int(kind == "out_of_hours"),
+            no_agent=int(kind == "no_agent"),
             busy=int(kind == "busy"),
             no_answer=int(kind == "no_answer"),
             short_abandons=int(kind == "abandoned" and bool(call.get("short_abandon"))),

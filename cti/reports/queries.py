@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cti.db.missed_models import CallbackRow
 from cti.db.models import Agent, CallRow, UTCDateTime
 from cti.db.routing_models import AgentStateRow
-from cti.reports.kpi import CallbackTally, Tally
+from cti.reports.kpi import MISSED_KINDS, CallbackTally, Tally
 from cti.reports.period import Period, utc_offsets
 
 
@@ -149,10 +149,7 @@ def _tally_columns(threshold: float) -> list[Any]:
         func.count().label("offered"),
         count_if(answered).label("answered"),
         count_if(and_(answered, c.wait_seconds <= threshold)).label("answered_within"),
-        *(
-            count_if(and_(missed, c.missed_kind == kind)).label(kind)
-            for kind in ("abandoned", "out_of_hours", "busy", "no_answer")
-        ),
+        *(count_if(and_(missed, c.missed_kind == kind)).label(kind) for kind in MISSED_KINDS),
         count_if(and_(missed, c.missed_kind == "abandoned", c.short_abandon == true())).label(
             "short_abandons"
         ),
@@ -219,7 +216,7 @@ async def agent_tallies(session: AsyncSession, scope: CallScope) -> dict[str, Ta
             func.count().label("offered"),
             *(
                 func.count().filter(and_(missed, c.missed_kind == kind)).label(kind)
-                for kind in ("abandoned", "out_of_hours", "busy", "no_answer")
+                for kind in MISSED_KINDS
             ),
             func.count()
             .filter(and_(missed, c.missed_kind == "abandoned", c.short_abandon == true()))

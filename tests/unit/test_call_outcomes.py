@@ -115,7 +115,8 @@ def test_busy_then_ring_out_is_no_answer() -> None:
     assert p.only().missed_kind is MissedKind.NO_ANSWER
 
 
-def test_dialplan_answering_is_not_a_person_out_of_hours() -> None:
+def test_dialplan_answering_is_not_a_person_no_agent() -> None:
+    """Voicemail straight away while the line is open: nobody was offered the call (no_agent)."""
     p = Pbx()
     c = inbound(p)
     p.up(c)
@@ -124,10 +125,35 @@ def test_dialplan_answering_is_not_a_person_out_of_hours() -> None:
     r = p.only()
     assert (r.outcome, r.missed_kind, r.agents_rung) == (
         Outcome.MISSED,
-        MissedKind.OUT_OF_HOURS,
+        MissedKind.NO_AGENT,
         (),
     )
     assert r.wait_seconds == pytest.approx(12.0) and r.talk_seconds == 0.0
+
+
+@pytest.mark.parametrize(("value", "kind"), [("1", "out_of_hours"), ("0", "no_agent")])
+def test_dialplan_marks_the_line_closed(value: str, kind: str) -> None:
+    p = Pbx()
+    c = inbound(p)
+    p.send(ev.VarSet(p.t, *p._c(c), "CTI_OUT_OF_HOURS", value))
+    p.up(c)
+    p.at(8)
+    p.hangup(c)
+    assert p.only().missed_kind == kind
+
+
+def test_out_of_hours_ranks_before_busy_and_after_abandoned() -> None:
+    p = Pbx()
+    c = inbound(p)
+    p.send(ev.VarSet(p.t, *p._c(c), "CTI_OUT_OF_HOURS", "yes"))
+    d = p.channel("PJSIP/199", p.chan[c][1])
+    p.dial(c, d)
+    p.at(1)
+    p.dial_end(c, d, "BUSY")
+    p.hangup(d, cause="17")
+    p.at(5)
+    p.hangup(c)
+    assert p.only().missed_kind is MissedKind.OUT_OF_HOURS
 
 
 def test_queue_abandon_and_waiting_with_nobody_logged_in() -> None:

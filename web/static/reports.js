@@ -36,7 +36,7 @@
       'tile.abandon_rate': 'Abandoned', 'tile.abandon_rate.sub': 'caller hung up while waiting',
       'tile.offered': 'Offered', 'tile.offered.sub': 'inbound calls',
       'tile.answered': 'Answered', 'tile.missed': 'Missed calls',
-      'tile.missed.sub': 'abandoned {a} · no answer {n} · busy {b} · out of hours {o}',
+      'tile.missed.sub': 'abandoned {a} · no answer {n} · busy {b} · no agent free {g} · out of hours {o}',
       'tile.short_abandons': 'Short abandons', 'tile.short_abandons.sub': 'hung up within seconds',
       'tile.average_speed_of_answer': 'Speed of answer', 'tile.average_speed_of_answer.sub': 'average wait of answered calls',
       'tile.average_wait': 'Average wait', 'tile.longest_wait': 'Longest wait', 'tile.average_talk': 'Average talk',
@@ -77,7 +77,7 @@
       'tile.abandon_rate': 'Брошено', 'tile.abandon_rate.sub': 'клиент положил трубку в ожидании',
       'tile.offered': 'Поступило', 'tile.offered.sub': 'входящих звонков',
       'tile.answered': 'Принято', 'tile.missed': 'Пропущенных',
-      'tile.missed.sub': 'брошено {a} · без ответа {n} · занято {b} · нерабочее время {o}',
+      'tile.missed.sub': 'брошено {a} · без ответа {n} · занято {b} · нет свободных {g} · нерабочее время {o}',
       'tile.short_abandons': 'Короткие сбросы', 'tile.short_abandons.sub': 'положили трубку за секунды',
       'tile.average_speed_of_answer': 'Скорость ответа', 'tile.average_speed_of_answer.sub': 'среднее ожидание принятых',
       'tile.average_wait': 'Среднее ожидание', 'tile.longest_wait': 'Самое долгое ожидание', 'tile.average_talk': 'Средний разговор',
@@ -268,7 +268,7 @@
       tile('offered', num(x.offered), rt('tile.offered.sub')),
       tile('answered', num(x.answered)),
       tile('missed', num(x.missed), rt('tile.missed.sub', {
-        a: num(x.missed_abandoned), n: num(x.missed_no_answer), b: num(x.missed_busy), o: num(x.missed_out_of_hours)
+        a: num(x.missed_abandoned), n: num(x.missed_no_answer), b: num(x.missed_busy), o: num(x.missed_out_of_hours), g: num(x.missed_no_agent)
       })),
       tile('short_abandons', num(x.short_abandons), rt('tile.short_abandons.sub')),
       tile('abandon_rate', pct(x.abandon_rate), rt('tile.abandon_rate.sub')),
