@@ -217,6 +217,7 @@ def build(settings: Settings) -> Components:
         on_event=on_event,
         on_connected=routing.ami_connected,
         variables=(*rules.did_variables, *rules.recording_variables, *rules.out_of_hours_variables),
+        status_variables=rules.status_variables,
         ping_interval=settings.ami_ping_interval,
         ping_timeout=settings.ami_ping_timeout,
         connect_timeout=settings.ami_connect_timeout,

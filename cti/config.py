@@ -76,7 +76,7 @@ class Settings:
     #: glob patterns of endpoint names that are agents' phones
     agent_endpoints: tuple[str, ...] = ("[0-9][0-9]", "[0-9][0-9][0-9]", "[0-9][0-9][0-9][0-9]")
     #: channel variables that carry the DID when the trunk's Exten does not (e.g. exten "s")
-    did_variables: tuple[str, ...] = ("CTI_DID", "FROM_DID", "__FROM_DID")
+    did_variables: tuple[str, ...] = ("CTI_DID", "__CTI_DID", "FROM_DID", "__FROM_DID")
     #: an abandon within this many seconds of waiting is a short abandon
     short_abandon_seconds: float = 5.0
     #: a missed call must be called back within this many minutes (moved into the window)

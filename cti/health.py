@@ -24,6 +24,8 @@ def health(c: Components) -> dict[str, Any]:
     reasons = []
     if leader and not c.ami.connected:
         reasons.append("AMI not connected")
+    if leader and c.ami.pbx_problem:
+        reasons.append(c.ami.pbx_problem)
     if c.probes is not None and not c.probes.database_ok:
         reasons.append("database unreachable")
     if c.probes is not None and not c.probes.redis_ok:

@@ -17,6 +17,7 @@ from panoramisk.message import Message
 from cti.ami.events import AmiEvent
 from cti.ami.framing import Frame, FramingStats
 from cti.ami.ingest import EventStream
+from cti.ami.version import untested, untrackable
 
 log = logging.getLogger(__name__)
 
@@ -178,6 +179,7 @@ class AmiClient:
         on_event: Callable[[AmiEvent], None],
         on_connected: Callable[[], None] | None = None,
         variables: tuple[str, ...] = (),
+        status_variables: tuple[str, ...] = (),
         ping_interval: float = 10.0,
         ping_timeout: float = 5.0,
         connect_timeout: float = 5.0,
@@ -194,6 +196,10 @@ class AmiClient:
         self._on_event = on_event
         self._on_connected = on_connected
         self._variables = variables
+        #: asked of every live channel after a resync (`Status`): Asterisk's own start and answer
+        #: times, and the DID variable, for the calls that went on while cti was away
+        self._status_variables = status_variables
+        self.pbx_problem: str | None = None  #: why calls on this PBX cannot be tracked
         self._ping_interval, self._ping_timeout = ping_interval, ping_timeout
         self._connect_timeout = connect_timeout
         self._low, self._high = reconnect_min, reconnect_max
@@ -307,11 +313,46 @@ class AmiClient:
             "" if consuming else " (standby: actions only, no events)",
             extra={"event": "ami_connected", "consuming": consuming},
         )
+        self._check_version(protocol.stream.banner)
         if consuming:  # resynchronize: the reply's items flow through the event stream
             await self._send(protocol, Action({"Action": "CoreShowChannels"}), 30.0)
+            await self._channel_status(protocol)
         if self._on_connected is not None:
             self._on_connected()
         await self._keepalive(protocol)
+
+    def _check_version(self, banner: str) -> None:
+        self.pbx_problem = untrackable(banner)
+        if self.pbx_problem is not None:
+            log.error(
+                "AMI %s:%s: %s",
+                self.host,
+                self.port,
+                self.pbx_problem,
+                extra={"event": "pbx_unsupported", "banner": banner},
+            )
+        elif (warning := untested(banner)) is not None:
+            log.warning("AMI %s:%s: %s", self.host, self.port, warning)
+
+    async def _channel_status(self, protocol: AmiProtocol) -> None:
+        if not self._status_variables:
+            return
+        action = {"Action": "Status", "Variables": ",".join(self._status_variables)}
+        try:
+            reply = await self._send(protocol, Action(action), 30.0)
+        except TimeoutError:
+            log.warning(
+                "AMI Status got no answer in 30 s: times of calls that went on while cti "
+                "was away are taken from when it looked"
+            )
+            return
+        first = reply[0] if isinstance(reply, list) and reply else reply
+        if isinstance(first, dict) and first.get("Response") == "Error":
+            log.warning(
+                "AMI Status refused (%s): times of calls answered while cti was away are taken "
+                "from when it looked; give the AMI user write=reporting (docs/asterisk.md)",
+                peer_text(first.get("Message", "no reason given")),
+            )
 
     async def _keepalive(self, protocol: AmiProtocol) -> None:
         while True:

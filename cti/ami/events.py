@@ -216,6 +216,30 @@ class CoreShowChannelsComplete(AmiEvent):
 
 
 @dataclass(frozen=True, slots=True)
+class ChannelStatus(ChannelEvent):
+    """One channel of a `Status` reply: what Asterisk itself knows of a live channel, with the
+    variables asked for (`CDR(start,u)`, `CDR(answer,u)`, the DID variable)."""
+
+    state: str
+    dnid: str
+    bridge_id: str
+    seconds: float
+    variables: tuple[tuple[str, str], ...]
+    action_id: str
+
+    def variable(self, name: str) -> str:
+        for key, value in self.variables:
+            if key == name:
+                return value
+        return ""
+
+
+@dataclass(frozen=True, slots=True)
+class StatusComplete(AmiEvent):
+    action_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class Shutdown(AmiEvent):
     """Asterisk is shutting down or restarting: the link will drop."""
 
@@ -248,6 +272,34 @@ class ContactStatus(AmiEvent):
     endpoint: str
     uri: str
     contact_status: str  #: Created, Reachable, Unreachable, Removed, Updated, NonQualified
+
+
+#: what Asterisk puts in a caller ID field it does not know: never a number or a name
+_UNKNOWN = "<unknown>"
+
+
+def _cid(frame: Frame, key: str) -> str:
+    value = frame.get(key, "")
+    return "" if value == _UNKNOWN else value
+
+
+def _variables(frame: Frame) -> tuple[tuple[str, str], ...]:
+    """`Variable: NAME=value` headers (the first is in the frame, repeats in `extra`)."""
+    raw = [frame["Variable"]] if "Variable" in frame else []
+    raw += [value for key, value in frame.extra if key == "Variable"]
+    pairs = []
+    for item in raw:
+        name, sep, value = item.partition("=")
+        if sep:
+            pairs.append((name.strip(), value))
+    return tuple(pairs)
+
+
+def _seconds(raw: str) -> float:
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        return 0.0
 
 
 def _ts(frame: Frame, received_at: float) -> float:
@@ -304,8 +356,8 @@ _BUILDERS: dict[str, Callable[[Frame, float], AmiEvent]] = {
         ts,
         *_chan(f),
         f.get("ChannelStateDesc", ""),
-        f.get("CallerIDNum", ""),
-        f.get("CallerIDName", ""),
+        _cid(f, "CallerIDNum"),
+        _cid(f, "CallerIDName"),
         f.get("Context", ""),
         f.get("Exten", ""),
     ),
@@ -313,11 +365,11 @@ _BUILDERS: dict[str, Callable[[Frame, float], AmiEvent]] = {
         ts,
         *_chan(f),
         f.get("ChannelStateDesc", ""),
-        f.get("CallerIDNum", ""),
-        f.get("CallerIDName", ""),
+        _cid(f, "CallerIDNum"),
+        _cid(f, "CallerIDName"),
     ),
     "NewCallerid": lambda f, ts: NewCallerid(
-        ts, *_chan(f), f.get("CallerIDNum", ""), f.get("CallerIDName", "")
+        ts, *_chan(f), _cid(f, "CallerIDNum"), _cid(f, "CallerIDName")
     ),
     "Rename": lambda f, ts: Rename(ts, *_chan(f), f.get("Newname", "")),
     "Hangup": lambda f, ts: Hangup(ts, *_chan(f), f.get("Cause", "")),
@@ -325,7 +377,7 @@ _BUILDERS: dict[str, Callable[[Frame, float], AmiEvent]] = {
         ts,
         *_chan(f),
         *_chan(f, "Dest"),
-        f.get("DestCallerIDNum", ""),
+        _cid(f, "DestCallerIDNum"),
         f.get("DestExten", ""),
         f.get("DialString", ""),
     ),
@@ -378,9 +430,9 @@ _BUILDERS: dict[str, Callable[[Frame, float], AmiEvent]] = {
         ts,
         *_chan(f),
         f.get("ChannelStateDesc", ""),
-        f.get("CallerIDNum", ""),
-        f.get("CallerIDName", ""),
-        f.get("ConnectedLineNum", ""),
+        _cid(f, "CallerIDNum"),
+        _cid(f, "CallerIDName"),
+        _cid(f, "ConnectedLineNum"),
         f.get("Context", ""),
         f.get("Exten", ""),
         f.get("Application", ""),
@@ -389,6 +441,17 @@ _BUILDERS: dict[str, Callable[[Frame, float], AmiEvent]] = {
         f.get("ActionID", ""),
     ),
     "CoreShowChannelsComplete": lambda f, ts: CoreShowChannelsComplete(ts, f.get("ActionID", "")),
+    "Status": lambda f, ts: ChannelStatus(
+        ts,
+        *_chan(f),
+        f.get("ChannelStateDesc", ""),
+        f.get("DNID", ""),
+        f.get("BridgeID", ""),
+        _seconds(f.get("Seconds", "")),
+        _variables(f),
+        f.get("ActionID", ""),
+    ),
+    "StatusComplete": lambda f, ts: StatusComplete(ts, f.get("ActionID", "")),
     "Shutdown": lambda f, ts: Shutdown(ts),
     "DeviceStateChange": lambda f, ts: DeviceStateChange(
         ts, f.get("Device", ""), f.get("State", ""), f.get("ActionID", "")

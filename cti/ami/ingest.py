@@ -49,6 +49,7 @@ class EventStream:
         self._on_response = on_response
         self._needles = tuple(f"\r\nVariable: {name}\r\n".encode() for name in variables)
         self.clock = StreamClock()
+        self.banner = ""  #: the last session's `Asterisk Call Manager/x.y.z`
         self._received = 0.0
         self.unknown_events = 0
         self.framer = Framer(
@@ -77,6 +78,7 @@ class EventStream:
         return self._on_response is not None and b"\r\nActionID: " in raw
 
     def _banner(self, banner: Banner) -> None:
+        self.banner = str(banner)
         self._on_event(SessionStarted(self.clock.receipt(self._received), str(banner)))
 
     def _frame(self, frame: Frame) -> None:

@@ -106,6 +106,8 @@ class Channel:
     application: str = ""
     app_data: str = ""
     bridge: Bridge | None = None
+    answered_at: float | None = None  #: when it went Up (Asterisk's CDR answer time)
+    variables: dict[str, str] = field(default_factory=dict)  #: what the dialplan set on it
 
     @property
     def device(self) -> str:
@@ -201,6 +203,7 @@ class Pbx:
         return ch
 
     def var_set(self, ch: Channel, variable: str, value: str) -> None:
+        ch.variables[variable.lstrip("_")] = value
         self.channel_event("VarSet", ch, [("Variable", variable), ("Value", value)], "dialplan,all")
 
     def new_exten(
@@ -222,6 +225,8 @@ class Pbx:
 
     def new_state(self, ch: Channel, state: int) -> None:
         ch.state = state
+        if state == UP and ch.answered_at is None:
+            ch.answered_at = self.clock.now
         self.channel_event("Newstate", ch)
         self._device_busy(ch)
 

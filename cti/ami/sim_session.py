@@ -32,6 +32,7 @@ class SessionHost(Protocol):
     def session_closed(self, session: AmiSession) -> None: ...
     def core_show_channels(self) -> list[Fields]: ...
     def device_states(self) -> list[tuple[str, str]]: ...
+    def channel_status(self, variables: list[str]) -> list[Fields]: ...
     def originate(self, *, agent: str, number: str, action_id: str | None) -> None: ...
 
 
@@ -60,6 +61,7 @@ class AmiSession:
             "ping": self._ping,
             "events": self._events,
             "coreshowchannels": self._core_show_channels,
+            "status": self._status,
             "devicestatelist": self._device_state_list,
             "originate": self._originate,
             "redirect": self._redirect,
@@ -221,6 +223,24 @@ class AmiSession:
             self.send(encode([("Event", "CoreShowChannel"), *action_id, *fields]))
         done = [("EventList", "Complete"), ("ListItems", str(len(items)))]
         self.send(encode([("Event", "CoreShowChannelsComplete"), *action_id, *done]))
+        return True
+
+    async def _status(self, action: Action) -> bool:
+        """Every channel's status with the variables asked for (Status items, StatusComplete)."""
+        action_id = [("ActionID", action["actionid"])] if "actionid" in action else []
+        names = [v.strip() for v in action.get("variables", "").split(",") if v.strip()]
+        items = self._host.channel_status(names)
+        self._respond(
+            action, "Success", [("EventList", "start"), ("Message", "Channel status will follow")]
+        )
+        for fields in items:
+            self.send(encode([("Event", "Status"), *action_id, *fields]))
+        done = [
+            ("EventList", "Complete"),
+            ("ListItems", str(len(items))),
+            ("Items", str(len(items))),
+        ]
+        self.send(encode([("Event", "StatusComplete"), *action_id, *done]))
         return True
 
     async def _device_state_list(self, action: Action) -> bool:

@@ -241,6 +241,28 @@ class PbxSimulator:
             for ch in self._pbx.channels.values()
         ]
 
+    def channel_status(self, variables: list[str]) -> list[Fields]:
+        """The `Status` reply: each channel with the variables asked for, CDR(start,u) and
+        CDR(answer,u) among them, as Asterisk answers them."""
+        now = self._clock.sim_time()
+        items = []
+        for ch in self._pbx.channels.values():
+            cdr = {"CDR(start,u)": f"{ch.created_at:.6f}"}
+            cdr["CDR(answer,u)"] = f"{ch.answered_at:.6f}" if ch.answered_at is not None else ""
+            values = [("Variable", f"{v}={cdr.get(v, ch.variables.get(v, ''))}") for v in variables]
+            items.append(
+                ch.snapshot()
+                + [
+                    ("Type", ch.name.split("/", 1)[0]),
+                    ("DNID", ""),
+                    ("BridgeID", ch.bridge.uniqueid if ch.bridge else ""),
+                    ("Application", ch.application),
+                    ("Seconds", str(int(now - ch.created_at))),
+                    *values,
+                ]
+            )
+        return items
+
     def originate(self, *, agent: str, number: str, action_id: str | None) -> None:
         self.start_scenario("click_to_call", agent=agent, number=number, action_id=action_id)
 

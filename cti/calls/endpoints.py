@@ -22,7 +22,7 @@ class TrackingRules:
         "[0-9][0-9][0-9]",
         "[0-9][0-9][0-9][0-9]",
     )
-    did_variables: tuple[str, ...] = ("CTI_DID", "FROM_DID", "__FROM_DID")
+    did_variables: tuple[str, ...] = ("CTI_DID", "__CTI_DID", "FROM_DID", "__FROM_DID")
     recording_variables: tuple[str, ...] = ("MIXMONITOR_FILENAME", "CTI_RECORDING")
     #: a dialplan sets one of these (to anything but 0/no/false) when the line is closed
     out_of_hours_variables: tuple[str, ...] = ("CTI_OUT_OF_HOURS", "__CTI_OUT_OF_HOURS")
@@ -32,6 +32,13 @@ class TrackingRules:
     def classify(self, channel: str) -> tuple[EndpointKind, str]:
         """(kind, endpoint) of a channel name or a dial interface such as `PJSIP/101`."""
         return _classify(channel, self.trunk_endpoints, self.agent_endpoints)
+
+    @property
+    def status_variables(self) -> tuple[str, ...]:
+        """What a resync asks `Status` for: Asterisk's start and answer times of each live
+        channel, and the variables that carry the DID and a closed line."""
+        names = [v.lstrip("_") for v in (*self.did_variables, *self.out_of_hours_variables)]
+        return (*dict.fromkeys(names), "CDR(start,u)", "CDR(answer,u)")
 
     def is_extension(self, number: str) -> bool:
         """An agent's extension rather than an external number (used for dialled numbers)."""

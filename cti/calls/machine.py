@@ -25,20 +25,32 @@ from cti.calls.outcome import decide
 
 @dataclass(frozen=True, slots=True)
 class PartyConnected:
-    """A person's channel shares a bridge with this call's customer side (or internal caller)."""
+    """A person's channel is connected with this call's customer side: in one bridge, or through
+    a chain of bridges and Local channel pairs (the tracker follows them)."""
 
     ts: float
     uniqueid: str  #: the person's channel
     agent: str  #: their extension (or the external number for a trunk party)
     external: bool = False
+    provisional: bool = False  #: found by a resync: `ts` is when we looked, not when they answered
+
+
+@dataclass(frozen=True, slots=True)
+class LegBridged:
+    """One of the call's channels entered a bridge: this PBX reports bridges."""
+
+    ts: float
+    uniqueid: str
 
 
 @dataclass(frozen=True, slots=True)
 class LegGone:
-    """A resynchronization found this leg no longer exists: it hung up while we were away."""
+    """A resynchronization found this leg no longer exists (it hung up while we were away), or
+    Asterisk moved it to another call (`moved`)."""
 
     ts: float
     uniqueid: str
+    moved: bool = False
 
 
 # --- effects -------------------------------------------------------------------------------------
@@ -75,7 +87,7 @@ class Finished:
 
 
 Effect = Ringing | OfferEnded | Answered | Changed | Finished
-Event = ev.AmiEvent | PartyConnected | LegGone
+Event = ev.AmiEvent | PartyConnected | LegBridged | LegGone
 
 _DIAL_STATUS = {
     "ANSWER": OfferStatus.ANSWERED,
@@ -113,7 +125,9 @@ def start(event: ev.ChannelEvent, rules: TrackingRules) -> Call:
             call, originator=endpoint, caller=endpoint, caller_name=caller_name, did=exten
         )
     else:
-        call = replace(call, caller=caller_num, caller_name=caller_name, did=exten)
+        # placed by the PBX (Originate through a Local channel): the agent and the number it
+        # dials tell who calls whom, not the Local channel's own extension
+        call = replace(call, caller=caller_num, caller_name=caller_name)
     leg = Leg(event.uniqueid, event.channel, kind, endpoint, event.ts)
     if isinstance(event, ev.CoreShowChannel):
         leg = replace(leg, created_at=event.ts - event.duration, up=event.state == "Up")
@@ -153,7 +167,39 @@ def _newchannel(call: Call, e: ev.Newchannel | ev.CoreShowChannel, rules: Tracki
     call = replace(call, legs={**call.legs, e.uniqueid: leg})
     if kind is EndpointKind.TRUNK and call.direction is None:
         call = replace(call, direction=Direction.OUTBOUND)
+    if isinstance(e, ev.CoreShowChannel):
+        return _found_in_resync(call, e, leg, rules)
     return call, [Changed(call.linkedid)]
+
+
+def _found_in_resync(call: Call, e: ev.CoreShowChannel, leg: Leg, rules: TrackingRules):
+    """A channel a resync lists that we never saw dialled: an agent's phone (or a follow-me
+    mobile) in an inbound call was offered it, ringing now or answered before we looked."""
+    effects: list[Effect] = [Changed(call.linkedid)]
+    if call.direction is not Direction.INBOUND or leg.uniqueid == call.caller_uniqueid:
+        if call.direction is not Direction.INBOUND and leg.kind is EndpointKind.TRUNK:
+            number = e.connected_num if e.caller_num == call.caller else e.caller_num
+            if number and not call.did:
+                call = replace(call, did=number)
+        return call, effects
+    if leg.kind is EndpointKind.AGENT:
+        target = leg.endpoint
+    elif leg.kind is EndpointKind.TRUNK and e.caller_num and e.caller_num != call.caller:
+        target = e.caller_num
+        call = replace(call, legs={**call.legs, leg.uniqueid: replace(leg, number=target)})
+    else:
+        return call, effects
+    ringing = e.state in ("Ring", "Ringing")
+    offer = Offer(
+        target=target,
+        dest_uniqueid=leg.uniqueid,
+        began_at=leg.created_at,
+        status=OfferStatus.RINGING if ringing else OfferStatus.ANSWERED,
+    )
+    call = replace(call, offers=(*call.offers, offer))
+    if ringing:
+        effects.insert(0, Ringing(call.linkedid, target, leg.uniqueid))
+    return call, effects
 
 
 def _newstate(call: Call, e: ev.Newstate, rules: TrackingRules):
@@ -192,22 +238,23 @@ def _rename(call: Call, e: ev.Rename, rules: TrackingRules):
 def _dial_begin(call: Call, e: ev.DialBegin, rules: TrackingRules):
     call = replace(call, cancel_pending_at=None)
     kind, endpoint = rules.classify(e.dest_channel)
+    number = dialled_number(e.dest_exten, e.dial_string) if kind is EndpointKind.TRUNK else ""
     if e.dest_uniqueid and e.dest_uniqueid not in call.legs:
-        leg = Leg(e.dest_uniqueid, e.dest_channel, kind, endpoint, e.ts)
+        leg = Leg(e.dest_uniqueid, e.dest_channel, kind, endpoint, e.ts, number=number)
         call = replace(call, legs={**call.legs, e.dest_uniqueid: leg})
     if any(o.dest_uniqueid == e.dest_uniqueid for o in call.offers):
         return call, []  # AgentCalled came first, or a duplicate
     if kind is EndpointKind.AGENT:
-        if not e.channel or (
-            call.direction is not Direction.INBOUND and endpoint == call.originator
-        ):
-            # Originate ringing the agent's own phone first: the agent places the call
-            if call.originator is None and call.direction is not Direction.INBOUND:
+        if call.direction is not Direction.INBOUND:
+            if call.originator is None and _placed_by_the_pbx(call, e):
+                # Originate (click-to-call, "call me now"): the first agent's phone it rings,
+                # before or after the outside number, is the agent who places the call
                 call = replace(call, originator=endpoint, caller=endpoint)
-            return call, [Changed(call.linkedid)]
+                return call, [Changed(call.linkedid)]
+            if endpoint == call.originator:
+                return call, [Changed(call.linkedid)]
         return _offer(call, endpoint, e.dest_uniqueid, e.ts)
     if kind is EndpointKind.TRUNK:
-        number = dialled_number(e.dest_exten, e.dial_string)
         if call.direction is Direction.INBOUND:
             return _offer(call, number, e.dest_uniqueid, e.ts)  # follow-me to a mobile
         call = replace(call, direction=Direction.OUTBOUND)
@@ -215,6 +262,15 @@ def _dial_begin(call: Call, e: ev.DialBegin, rules: TrackingRules):
             call = replace(call, did=number)
         return call, [Changed(call.linkedid)]
     return call, []
+
+
+def _placed_by_the_pbx(call: Call, e: ev.DialBegin) -> bool:
+    """No person started this call: an Originate's first dial (no Channel), or a call whose first
+    channel is a Local channel (`Originate Local/101@from-internal`)."""
+    if not e.channel:
+        return True
+    first = call.legs.get(call.caller_uniqueid or "")
+    return first is not None and first.kind in (EndpointKind.LOCAL, EndpointKind.OTHER)
 
 
 def _offer(call: Call, target: str, dest_uniqueid: str, ts: float):
@@ -240,27 +296,41 @@ def _dial_end(call: Call, e: ev.DialEnd, rules: TrackingRules):
         call = replace(call, cancel_pending_at=e.ts)
     if status is not OfferStatus.ANSWERED:
         return call, [*effects, Changed(call.linkedid)]
+    # A phone picked up, but that is not yet a person talking to the caller (an accept prompt,
+    # a mobile's voicemail behind a Local channel): the answer is the connection the tracker
+    # sees in the bridges. Kept for a stream that reports no bridges at all.
+    who = _direct_answer(call, e, rules)
+    if who:
+        call = replace(call, dial_answers=(*call.dial_answers, (e.dest_uniqueid, who, e.ts)))
+    return call, [*effects, Changed(call.linkedid)]
+
+
+def _direct_answer(call: Call, e: ev.DialEnd, rules: TrackingRules) -> str:
+    """Who a DialEnd ANSWER connects when no bridge events exist: only a dial made by a person's
+    own channel (never the inner half of a Local channel)."""
+    if e.channel and rules.classify(e.channel)[0] is EndpointKind.LOCAL:
+        return ""
     kind, endpoint = rules.classify(e.dest_channel)
     if kind is EndpointKind.AGENT:
         if call.direction is not Direction.INBOUND and endpoint == call.originator:
-            return call, effects  # the agent picked up their own phone for a click-to-call
-        call, more = _answer(call, endpoint, e.dest_uniqueid, e.ts)
-    elif kind is EndpointKind.TRUNK:
+            return ""  # the agent picked up their own phone for a click-to-call
+        return endpoint
+    if kind is EndpointKind.TRUNK:
         if call.direction is Direction.INBOUND:
-            target = next((o.target for o in call.offers if o.dest_uniqueid == e.dest_uniqueid), "")
-            call, more = _answer(call, target or endpoint, e.dest_uniqueid, e.ts)
-        else:
-            call, more = _answer(call, call.originator or "", e.dest_uniqueid, e.ts)
-    else:
-        more = []
-    return call, [*effects, *more]
+            return next((o.target for o in call.offers if o.dest_uniqueid == e.dest_uniqueid), "")
+        return call.originator or ""
+    return ""
 
 
 def _answer(call: Call, agent: str, uniqueid: str, ts: float):
-    agent = dict(call.pickups).get(uniqueid, agent) or "?"
+    agent = dict(call.pickups).get(uniqueid, agent)
+    if not agent:
+        return call, []  # nobody we can name: never a placeholder in a record
     effects: list[Effect] = []
     if call.answered_at is None:
         call = replace(call, answered_at=ts, cancel_pending_at=None)
+    if uniqueid not in call.answered_legs:
+        call = replace(call, answered_legs=(*call.answered_legs, uniqueid))
     if agent not in call.answered_by:
         call = replace(call, answered_by=(*call.answered_by, agent))
         effects.append(Answered(call.linkedid, agent))
@@ -268,11 +338,18 @@ def _answer(call: Call, agent: str, uniqueid: str, ts: float):
 
 
 def _party(call: Call, e: PartyConnected, rules: TrackingRules):
-    if call.direction is not Direction.INBOUND and e.agent == call.originator:
-        if call.direction is Direction.OUTBOUND:
-            return _answer(call, e.agent, e.uniqueid, e.ts)
+    first = call.answered_at is None
+    call, effects = _answer(call, e.agent, e.uniqueid, e.ts)
+    if first and call.answered_at is not None and e.provisional:
+        call = replace(call, answer_provisional=True, resynced=True)
+    call, ended = _end_offer(call, e.uniqueid, OfferStatus.ANSWERED, e.ts)
+    return call, [*ended, *effects]
+
+
+def _leg_bridged(call: Call, e: LegBridged, rules: TrackingRules):
+    if call.bridged:
         return call, []
-    return _answer(call, e.agent, e.uniqueid, e.ts)
+    return replace(call, bridged=True), []
 
 
 def _hangup(call: Call, e: ev.Hangup, rules: TrackingRules):
@@ -299,13 +376,15 @@ def _leg_gone(call: Call, e: LegGone, rules: TrackingRules):
     leg = call.legs.get(e.uniqueid)
     if leg is None or leg.hung_up_at is not None:
         return call, []
-    legs = {**call.legs, e.uniqueid: replace(leg, hung_up_at=e.ts)}
+    legs = {**call.legs, e.uniqueid: replace(leg, hung_up_at=e.ts, moved=e.moved)}
     offers = tuple(
         replace(o, status=OfferStatus.NO_ANSWER, ended_at=e.ts)
         if o.dest_uniqueid == e.uniqueid and o.status is OfferStatus.RINGING
         else o
         for o in call.offers
     )
+    if e.moved:
+        return replace(call, legs=legs, offers=offers), [Changed(call.linkedid)]
     return replace(call, legs=legs, offers=offers, resynced=True), [Changed(call.linkedid)]
 
 
@@ -323,9 +402,9 @@ def _agent_called(call: Call, e: ev.AgentCalled, rules: TrackingRules):
 def _agent_connect(call: Call, e: ev.AgentConnect, rules: TrackingRules):
     agent = interface_agent(rules, e.interface) or rules.classify(e.dest_channel)[1]
     call, effects = _end_offer(call, e.dest_uniqueid, OfferStatus.ANSWERED, e.ts)
-    call = replace(call, in_queue=False)
-    call, more = _answer(call, agent, e.dest_uniqueid, e.ts)
-    return call, [*effects, *more]
+    answers = (*call.dial_answers, (e.dest_uniqueid, agent, e.ts)) if agent else call.dial_answers
+    # the member's channel is connected to the caller in the bridge that follows
+    return replace(call, in_queue=False, dial_answers=answers), [*effects, Changed(call.linkedid)]
 
 
 def _agent_ring_no_answer(call: Call, e: ev.AgentRingNoAnswer, rules: TrackingRules):
@@ -388,6 +467,50 @@ def _varset(call: Call, e: ev.VarSet, rules: TrackingRules):
     return call, []
 
 
+def _status(call: Call, e: ev.ChannelStatus, rules: TrackingRules):
+    """Asterisk's own times and variables for a channel (the Status reply after a resync)."""
+    leg = call.legs.get(e.uniqueid)
+    if leg is None:
+        return call, []
+    start, answer = _epoch(e.variable("CDR(start,u)")), _epoch(e.variable("CDR(answer,u)"))
+    if start and call.resynced:
+        # joined late: Asterisk's own start times replace the ones guessed from Duration
+        call = replace(call, legs={**call.legs, leg.uniqueid: replace(leg, created_at=start)})
+        if leg.uniqueid == call.caller_uniqueid:
+            call = replace(call, started_at=start)
+        offers = tuple(
+            replace(o, began_at=start) if o.dest_uniqueid == leg.uniqueid else o
+            for o in call.offers
+        )
+        call = replace(call, offers=offers)
+    if answer and call.answer_provisional and call.answered_legs[:1] == (leg.uniqueid,):
+        call = replace(call, answered_at=max(answer, call.started_at), answer_provisional=False)
+    if call.direction is Direction.INBOUND and leg.uniqueid == call.caller_uniqueid:
+        call = _status_did(call, e, rules)
+        closed = next((e.variable(v.lstrip("_")) for v in rules.out_of_hours_variables), "")
+        if closed.strip().lower() not in ("", "0", "no", "false"):
+            call = replace(call, out_of_hours=True)
+    return call, [Changed(call.linkedid)]
+
+
+def _status_did(call: Call, e: ev.ChannelStatus, rules: TrackingRules) -> Call:
+    if call.did and call.did != "s":
+        return call
+    for name in rules.did_variables:
+        value = e.variable(name.lstrip("_"))
+        if value:
+            return replace(call, did=value)
+    return replace(call, did=e.dnid) if e.dnid else call
+
+
+def _epoch(raw: str) -> float | None:
+    try:
+        value = float(raw)
+    except ValueError:
+        return None
+    return value if value > 0 else None
+
+
 def _originate_response(call: Call, e: ev.OriginateResponse, rules: TrackingRules):
     if call.did or not e.exten or e.exten == "s":
         return call, []
@@ -416,7 +539,9 @@ _HANDLERS: dict[type, Callable[..., tuple[Call, list[Effect]]]] = {
     ev.Pickup: _pickup,
     ev.VarSet: _varset,
     ev.OriginateResponse: _originate_response,
+    ev.ChannelStatus: _status,
     PartyConnected: _party,
+    LegBridged: _leg_bridged,
     LegGone: _leg_gone,
 }
 
@@ -425,6 +550,7 @@ __all__ = [
     "Changed",
     "Effect",
     "Finished",
+    "LegBridged",
     "LegGone",
     "MissedKind",
     "OfferEnded",

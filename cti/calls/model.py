@@ -56,6 +56,8 @@ class Leg:
     created_at: float
     up: bool = False
     hung_up_at: float | None = None
+    number: str = ""  #: the number a trunk leg dialled (a follow-me mobile, the outside party)
+    moved: bool = False  #: it left this call for another (Asterisk re-linked it), not hung up
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +97,12 @@ class Call:
     out_of_hours: bool = False  #: the dialplan marked the call as outside business hours
     transferred: bool = False
     pickups: tuple[tuple[str, str], ...] = ()  #: (ringing leg uniqueid, agent who picked it up)
+    answered_legs: tuple[str, ...] = ()  #: the channels of the people connected, in order
+    bridged: bool = False  #: one of its channels entered a bridge (Asterisk reports bridges)
+    #: dials answered straight from the customer's side, (uniqueid, who, when): the answer when
+    #: the stream has no bridge events at all (an AMI user without them, an old recording)
+    dial_answers: tuple[tuple[str, str, float], ...] = ()
+    answer_provisional: bool = False  #: answered_at is when a resync found the call connected
     recording: str | None = None
     resynced: bool = False  #: part of what we know came from a resynchronization after a reconnect
     last_event_at: float = 0.0

@@ -63,11 +63,23 @@ def closed_line(record: CallRecord) -> CallRecord:
     return replace(record, missed_kind=MissedKind.OUT_OF_HOURS)
 
 
+def _without_bridge_events(call: Call) -> Call:
+    """A stream with no bridge events for this call (an AMI user without them, an old
+    recording): the answer is the first DialEnd ANSWER or AgentConnect from the caller's side."""
+    if call.answered_at is not None or call.bridged or not call.dial_answers:
+        return call
+    people: dict[str, None] = {}
+    for _uid, who, _ts in call.dial_answers:
+        people.setdefault(who, None)
+    return replace(call, answered_at=call.dial_answers[0][2], answered_by=tuple(people))
+
+
 def decide(call: Call, rules: TrackingRules) -> CallRecord:
     """The finished record of a call (its `ended_at` set, or the last event seen as the end)."""
     ended = call.ended_at if call.ended_at is not None else call.last_event_at
     ended = max(ended, call.started_at)
     direction = final_direction(call, rules)
+    call = _without_bridge_events(call)
     answered = call.answered_at is not None and bool(call.answered_by)
     answered_at = call.answered_at if answered else None
     wait = (answered_at if answered_at is not None else ended) - call.started_at

@@ -9,9 +9,10 @@ from dataclasses import dataclass, field, replace
 
 from cti.ami import events as ev
 from cti.calls import machine
+from cti.calls.connections import Switch
 from cti.calls.endpoints import TrackingRules
-from cti.calls.machine import Effect, Finished, LegGone, PartyConnected
-from cti.calls.model import Call, EndpointKind, Leg
+from cti.calls.machine import Effect, Finished, LegBridged, LegGone, PartyConnected
+from cti.calls.model import Call, Direction, EndpointKind, Leg
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ class _Resync:
     live_before: set[str]
     seen: set[str] = field(default_factory=set)
     listed: set[str] = field(default_factory=set)
+    items: list[ev.CoreShowChannel] = field(default_factory=list)
 
 
 class CallTracker:
@@ -59,8 +61,7 @@ class CallTracker:
         self.calls: dict[str, Call] = {}
         self.stats = TrackerStats()
         self._leg_call: dict[str, str] = {}
-        self._bridges: dict[str, set[str]] = {}
-        self._leg_bridge: dict[str, str] = {}
+        self.switch = Switch()
         self._finished: OrderedDict[str, None] = OrderedDict()
         self._finished_memory = finished_memory
         self._absorbed: set[str] = set()
@@ -136,6 +137,7 @@ class CallTracker:
             call = machine.start(event, self.rules)
             self.calls[linkedid] = call
             self._leg_call[event.uniqueid] = linkedid
+            self.switch.add_channel(event.uniqueid, event.channel)
             self.stats.calls_started += 1
             if isinstance(event, ev.Newchannel | ev.CoreShowChannel):
                 return [*effects, machine.Changed(linkedid)]
@@ -148,6 +150,7 @@ class CallTracker:
             if len(new.legs) != len(call.legs):
                 for uid in new.legs.keys() - call.legs.keys():
                     self._leg_call[uid] = linkedid
+                    self.switch.add_channel(uid, new.legs[uid].channel)
         if effects and isinstance(effects[-1], Finished):
             return self._done(linkedid, effects)
         return effects
@@ -158,10 +161,12 @@ class CallTracker:
             for uid in call.legs:
                 if self._leg_call.get(uid) == linkedid:
                     del self._leg_call[uid]
-                    self._leave_bridge(uid)
+                    self.switch.remove_channel(uid)
         self._finished[linkedid] = None
         if len(self._finished) > self._finished_memory:
             self._finished.popitem(last=False)
+        if call is not None and _folded_into_another(call):
+            self._absorbed.add(linkedid)  # a pickup's or a parked call's retriever, say
         if linkedid in self._absorbed:
             self._absorbed.discard(linkedid)
             self.stats.absorbed += 1
@@ -171,7 +176,7 @@ class CallTracker:
 
     def _migrate(self, uniqueid: str, old: str, ts: float) -> list[Effect]:
         """Asterisk gave a bridged channel the older Linkedid: the leg moves to that call."""
-        effects = self._apply(old, self.calls[old], LegGone(ts, uniqueid))
+        effects = self._apply(old, self.calls[old], LegGone(ts, uniqueid, moved=True))
         if self._leg_call.get(uniqueid) == old:
             del self._leg_call[uniqueid]
         return effects
@@ -179,58 +184,81 @@ class CallTracker:
     # --- events that span calls ----------------------------------------------------------------
 
     def _dial(self, event: ev.DialBegin | ev.DialEnd) -> list[Effect]:
+        linkedid = event.linkedid or event.dest_linkedid
+        owner = self._leg_call.get(event.dest_uniqueid)
+        if isinstance(event, ev.DialBegin) and owner is not None and owner != linkedid:
+            # a "dial" toward a channel that already lives in another call: the phone picking
+            # up a ringing call (Asterisk 13+ reports it so), not a phone this call rang
+            return []
         # an Originate's first DialBegin has no Channel: the call is the destination's
-        return self._route(event, event.linkedid or event.dest_linkedid)
+        return self._route(event, linkedid)
 
-    def _bridge_enter(self, event: ev.BridgeEnter) -> list[Effect]:
+    def _bridge_enter(self, event: ev.BridgeEnter, *, provisional: bool = False) -> list[Effect]:
         effects = self._route(event)
         uid = event.uniqueid
-        if uid not in self._leg_call:
+        call_id = self._leg_call.get(uid)
+        if call_id is None:
             return effects
-        self._leave_bridge(uid)
-        members = self._bridges.setdefault(event.bridge_id, set())
-        members.add(uid)
-        self._leg_bridge[uid] = event.bridge_id
-        for other in list(members):
-            if other != uid:
-                effects.extend(self._connect(uid, other, event.ts))
-                effects.extend(self._connect(other, uid, event.ts))
+        effects.extend(self._apply(call_id, self.calls[call_id], LegBridged(event.ts, uid)))
+        self.switch.enter(uid, event.bridge_id)
+        return effects + self._connect(uid, event.ts, provisional)
+
+    def _connect(self, uid: str, ts: float, provisional: bool) -> list[Effect]:
+        """Everyone now connected with `uid` (bridges and Local pairs, however deep): each call
+        whose customer side is among them is answered by the people among them."""
+        group = self.switch.connected(uid)
+        if len(group) < 2:
+            return []
+        effects: list[Effect] = []
+        for call_id in {self._leg_call[u] for u in group if u in self._leg_call}:
+            call = self.calls.get(call_id)
+            if call is None:
+                continue
+            sides = _customer_side(call)
+            if not sides & group:
+                continue
+            for person in sorted(group - sides, key=self._leg_age):
+                who = self._person(call, person)
+                if who is None or person in call.answered_legs:
+                    continue
+                party = PartyConnected(ts, person, who, provisional=provisional)
+                effects.extend(self._apply(call_id, call, party))
+                call = self.calls.get(call_id)
+                if call is None:
+                    break
         return effects
 
-    def _connect(self, side: str, person: str, ts: float) -> list[Effect]:
-        """`person` now talks with `side`: credit them to side's call if side is its customer."""
-        side_call_id = self._leg_call.get(side)
-        person_call_id = self._leg_call.get(person)
-        if side_call_id is None or person_call_id is None:
-            return []
-        side_call = self.calls[side_call_id]
-        side_leg = side_call.legs.get(side)
-        person_leg = self.calls[person_call_id].legs.get(person)
-        if side_leg is None or person_leg is None or person_leg.kind is not EndpointKind.AGENT:
-            return []
-        if side_leg.kind is not EndpointKind.TRUNK and side != side_call.caller_uniqueid:
-            return []
-        party = PartyConnected(ts, person, person_leg.endpoint)
-        return self._apply(side_call_id, side_call, party)
+    def _leg_age(self, uid: str) -> float:
+        call = self.calls.get(self._leg_call.get(uid, ""))
+        leg = call.legs.get(uid) if call is not None else None
+        return leg.created_at if leg is not None else 0.0
+
+    def _person(self, call: Call, uid: str) -> str | None:
+        """Who `uid` is for `call`: an agent's extension, the number a trunk leg reached."""
+        owner = self.calls.get(self._leg_call.get(uid, ""))
+        leg = owner.legs.get(uid) if owner is not None else None
+        if leg is None or leg.hung_up_at is not None:
+            return None
+        direction = call.direction
+        if leg.kind is EndpointKind.AGENT:
+            if direction is not Direction.INBOUND and _has_trunk(call):
+                return leg.endpoint  # outbound: the agent (who placed it, or took it over)
+            if direction is not Direction.INBOUND and leg.endpoint == call.originator:
+                return None  # internal: the caller is not their own answer
+            return leg.endpoint
+        if leg.kind is EndpointKind.TRUNK and direction is Direction.INBOUND:
+            offered = next((o.target for o in call.offers if o.dest_uniqueid == uid), "")
+            return offered or leg.number or None
+        return None
 
     def _bridge_leave(self, event: ev.BridgeLeave) -> list[Effect]:
         effects = self._route(event)
-        self._leave_bridge(event.uniqueid)
+        self.switch.leave(event.uniqueid)
         return effects
-
-    def _leave_bridge(self, uid: str) -> None:
-        bridge = self._leg_bridge.pop(uid, None)
-        if bridge is None:
-            return
-        members = self._bridges.get(bridge)
-        if members is not None:
-            members.discard(uid)
-            if not members:
-                del self._bridges[bridge]
 
     def _hangup(self, event: ev.Hangup) -> list[Effect]:
         effects = self._route(event)
-        self._leave_bridge(event.uniqueid)
+        self.switch.leave(event.uniqueid)
         return effects
 
     def _by_linkedid(self, linkedid: str, event: machine.Event) -> list[Effect]:
@@ -240,10 +268,22 @@ class CallTracker:
         return self._apply(linkedid, call, event)
 
     def _blind_transfer(self, event: ev.BlindTransfer) -> list[Effect]:
-        return self._by_linkedid(event.transferee_linkedid, event)
+        for linkedid in (event.transferee_linkedid, event.transferer_linkedid):
+            if linkedid in self.calls:
+                return self._by_linkedid(linkedid, event)
+        return []
 
     def _attended_transfer(self, event: ev.AttendedTransfer) -> list[Effect]:
-        return self._by_linkedid(event.transferee_linkedid, event)
+        # Transferee* is absent when the first bridge held only the transferer (an internal
+        # call whose caller is the one transferring, say): the call is then the transferer's
+        for linkedid in (
+            event.transferee_linkedid,
+            event.orig_transferer_linkedid,
+            event.second_transferer_linkedid,
+        ):
+            if linkedid in self.calls:
+                return self._by_linkedid(linkedid, event)
+        return []
 
     def _pickup(self, event: ev.Pickup) -> list[Effect]:
         if (
@@ -269,24 +309,14 @@ class CallTracker:
         if self._resync is None:
             return []
         self._resync.listed.add(event.uniqueid)
-        effects: list[Effect] = []
-        if event.uniqueid not in self._leg_call:
-            effects = self._route(event)
-        if event.bridge_id:
-            effects.extend(
-                self._bridge_enter(
-                    ev.BridgeEnter(
-                        event.ts, event.uniqueid, event.linkedid, event.channel, event.bridge_id
-                    )
-                )
-            )
-        return effects
+        self._resync.items.append(event)  # taken in together once the list is complete
+        return []
 
     def _core_show_channels_complete(self, event: ev.CoreShowChannelsComplete) -> list[Effect]:
         resync, self._resync = self._resync, None
         if resync is None:
             return []
-        effects: list[Effect] = []
+        effects = self._take_in(resync.items)
         for linkedid in resync.live_before:
             call = self.calls.get(linkedid)
             if call is None:
@@ -297,15 +327,63 @@ class CallTracker:
                     effects.extend(self._by_linkedid(linkedid, LegGone(event.ts, uid)))
         return effects
 
+    def _take_in(self, items: list[ev.CoreShowChannel]) -> list[Effect]:
+        """The live channels a resync lists, in the order that rebuilds each call right: its
+        originating channel first (Uniqueid == Linkedid; else its oldest), then the others,
+        then the bridges (Asterisk lists channels in no particular order)."""
+        effects: list[Effect] = []
+        ordered = sorted(items, key=lambda e: (e.uniqueid != e.linkedid, -e.duration))
+        for item in ordered:
+            if item.uniqueid not in self._leg_call:
+                effects.extend(self._route(item))
+        for item in ordered:
+            if item.bridge_id and self.switch.bridge_of(item.uniqueid) != item.bridge_id:
+                enter = ev.BridgeEnter(
+                    item.ts, item.uniqueid, item.linkedid, item.channel, item.bridge_id
+                )
+                effects.extend(self._bridge_enter(enter, provisional=True))
+        return effects
+
+    def _status(self, event: ev.ChannelStatus) -> list[Effect]:
+        linkedid = self._leg_call.get(event.uniqueid, "")
+        return self._by_linkedid(linkedid, event) if linkedid else []
+
 
 def _open(leg: Leg) -> bool:
     return leg.hung_up_at is None
+
+
+def _has_trunk(call: Call) -> bool:
+    return any(leg.kind is EndpointKind.TRUNK for leg in call.legs.values())
+
+
+def _customer_side(call: Call) -> set[str]:
+    """The channels whose connection to a person answers the call: the caller of an inbound
+    call; the outside party of an outbound one; the agent who placed an internal one."""
+    if call.direction is Direction.INBOUND:
+        return {call.caller_uniqueid} if call.caller_uniqueid else set()
+    trunks = {u for u, leg in call.legs.items() if leg.kind is EndpointKind.TRUNK and _open(leg)}
+    if trunks:
+        return trunks
+    return {
+        u
+        for u, leg in call.legs.items()
+        if leg.kind is EndpointKind.AGENT and leg.endpoint == call.originator and _open(leg)
+    }
+
+
+def _folded_into_another(call: Call) -> bool:
+    """Every channel of the call went over to another call and nobody was offered it: the short
+    call of a phone that picked up (or retrieved) someone else's call is part of that call."""
+    legs = call.legs.values()
+    return bool(call.legs) and not call.offers and all(leg.moved for leg in legs)
 
 
 _SPECIAL: dict[type, Callable[..., list[Effect]]] = {
     ev.SessionStarted: CallTracker._session_started,
     ev.CoreShowChannel: CallTracker._core_show_channel,
     ev.CoreShowChannelsComplete: CallTracker._core_show_channels_complete,
+    ev.ChannelStatus: CallTracker._status,
     ev.DialBegin: CallTracker._dial,
     ev.DialEnd: CallTracker._dial,
     ev.BridgeEnter: CallTracker._bridge_enter,
