@@ -362,7 +362,7 @@ def _hangup(call: Call, e: ev.Hangup, rules: TrackingRules):
         status = OfferStatus.BUSY if e.cause in _BUSY_CAUSES else OfferStatus.NO_ANSWER
         call, effects = _end_offer(call, e.uniqueid, status, e.ts)
     if e.uniqueid == call.caller_uniqueid and call.answered_at is None:
-        ringing = any(o.status is OfferStatus.RINGING for o in call.offers)
+        ringing = any(_still_offered(call, o) for o in call.offers)
         cancelled = (
             call.cancel_pending_at is not None
             and e.ts - call.cancel_pending_at <= CANCEL_TO_HANGUP_SECONDS
@@ -370,6 +370,15 @@ def _hangup(call: Call, e: ev.Hangup, rules: TrackingRules):
         if ringing or call.in_queue or cancelled:
             call = replace(call, abandoned_while_ringing=True)
     return call, [*effects, Changed(call.linkedid)]
+
+
+def _still_offered(call: Call, offer: Offer) -> bool:
+    """Still ringing, or picked up but not connected to the caller yet (an accept prompt on a
+    mobile): a caller who hangs up now abandons the call."""
+    if offer.status is OfferStatus.RINGING:
+        return True
+    leg = call.legs.get(offer.dest_uniqueid)
+    return offer.status is OfferStatus.ANSWERED and leg is not None and leg.hung_up_at is None
 
 
 def _leg_gone(call: Call, e: LegGone, rules: TrackingRules):

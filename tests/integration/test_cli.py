@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-CAPTURES = Path(__file__).resolve().parents[1] / "captures"
-EXPECTED = json.loads((CAPTURES / "expected.json").read_text(encoding="utf-8"))
+from tests.captures_index import CAPTURES
+from tests.captures_index import SAMPLE_EXPECTED as EXPECTED
 
 
 def cti(
