@@ -173,6 +173,8 @@ async def _replay(args: argparse.Namespace, settings: Settings) -> int:
             records.append(record)
             _print_record(record.to_json(), args.json)
     result = replayer.result()
+    for warning in result.warnings:
+        print(f"cti replay: {warning}", file=sys.stderr)
     if result.open_calls:
         print(
             f"cti replay: {result.open_calls} call(s) still in progress at the end of the capture "

@@ -346,8 +346,8 @@ class AmiClient:
                 "was away are taken from when it looked"
             )
             return
-        first = reply[0] if isinstance(reply, list) and reply else reply
-        if isinstance(first, dict) and first.get("Response") == "Error":
+        first = (reply[0] if reply else None) if isinstance(reply, list) else reply
+        if first is not None and first.get("Response") == "Error":
             log.warning(
                 "AMI Status refused (%s): times of calls answered while cti was away are taken "
                 "from when it looked; give the AMI user write=reporting (docs/asterisk.md)",

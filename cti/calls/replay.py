@@ -8,8 +8,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cti.ami.events import AmiEvent
+from cti.ami.events import AmiEvent, SessionStarted
 from cti.ami.ingest import EventStream
+from cti.ami.version import untested, untrackable
 from cti.calls.endpoints import TrackingRules
 from cti.calls.machine import Finished
 from cti.calls.model import CallRecord
@@ -22,6 +23,7 @@ class ReplayResult:
     open_calls: int = 0
     events: int = 0
     frames: int = 0
+    warnings: list[str] = field(default_factory=list)  #: what a reader must know of the capture
 
 
 class Timing:
@@ -82,8 +84,13 @@ class Replayer:
             ),
         )
         self.records: list[CallRecord] = []
+        self.warnings: dict[str, None] = {}
 
     def _event(self, event: AmiEvent) -> None:
+        if isinstance(event, SessionStarted):
+            for problem in (untrackable(event.banner), untested(event.banner)):
+                if problem:
+                    self.warnings.setdefault(problem, None)
         for effect in self.tracker.handle(event):
             if isinstance(effect, Finished):
                 self.records.append(effect.record)
@@ -111,7 +118,17 @@ class Replayer:
             open_calls=len(self.tracker.calls),
             events=self.tracker.stats.events,
             frames=self.stream.stats.frames,
+            warnings=[*self.warnings, *self._orphan_warning()],
         )
+
+    def _orphan_warning(self) -> list[str]:
+        stats = self.tracker.stats
+        if stats.no_linkedid and not stats.calls_started:
+            return [
+                f"{stats.no_linkedid} channel event(s) carry no Linkedid: the PBX is older than "
+                "Asterisk 12 or hides it; cti cannot track its calls"
+            ]
+        return []
 
 
 def replay_files(

@@ -39,6 +39,7 @@ class TrackerStats:
     resyncs: int = 0
     ended_by_resync: int = 0  #: legs found gone after a reconnect
     absorbed: int = 0  #: helper calls folded into another (the *8 leg of a pickup)
+    no_linkedid: int = 0  #: channel events without a Linkedid (Asterisk 11 and older)
 
 
 @dataclass
@@ -105,6 +106,8 @@ class CallTracker:
             linkedid = self._leg_call.get(event.uniqueid, "")
         if not linkedid:
             self.stats.orphans += 1
+            if event.uniqueid:
+                self.stats.no_linkedid += 1
             return []
         effects: list[Effect] = []
         moved: Leg | None = None

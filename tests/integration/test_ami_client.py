@@ -33,8 +33,17 @@ async def read_frame(reader: asyncio.StreamReader) -> dict[str, str]:
 class Peer:
     """A scripted AMI server: banner, login check, then the test's script."""
 
-    def __init__(self, script: Handler, *, answer_pings: bool = True) -> None:
+    def __init__(
+        self,
+        script: Handler,
+        *,
+        answer_pings: bool = True,
+        banner: bytes = b"Asterisk Call Manager/11.0.0",
+        refuse_status: bool = False,
+    ) -> None:
         self.script = script
+        self.banner = banner
+        self.refuse_status = refuse_status
         self.answer_pings = answer_pings
         self.sessions = 0
         self.actions: list[dict[str, str]] = []
@@ -56,7 +65,7 @@ class Peer:
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.sessions += 1
-        writer.write(b"Asterisk Call Manager/11.0.0\r\n")
+        writer.write(self.banner + b"\r\n")
         try:
             login = await read_frame(reader)
             self.logins += 1
@@ -101,6 +110,13 @@ class Peer:
             name, aid = action.get("Action"), action.get("ActionID", "")
             if name == "Ping" and self.answer_pings:
                 writer.write(frame(Response="Success", ActionID=aid, Ping="Pong"))
+            elif name == "Status" and self.refuse_status:
+                writer.write(frame(Response="Error", ActionID=aid, Message="Permission denied"))
+            elif name == "Status":
+                writer.write(frame(Response="Success", ActionID=aid, EventList="start"))
+                writer.write(
+                    frame(Event="StatusComplete", EventList="Complete", Items="0", ActionID=aid)
+                )
             elif name == "CoreShowChannels":
                 writer.write(
                     frame(
@@ -304,3 +320,47 @@ def test_backoff_is_capped_and_jittered() -> None:
     delays = [backoff_delay(n, low=0.5, high=30, rand=lambda: 1.0) for n in range(12)]
     assert delays[0] == 0.5 and delays[-1] == 30 and delays == sorted(delays)
     assert backoff_delay(20, low=0.5, high=30, rand=lambda: 0.0) == 15
+
+
+async def test_resync_asks_asterisk_for_each_channels_times_and_did() -> None:
+    async with Peer(_forever) as peer:
+        events: list = []
+        ami = client(peer, events, status_variables=("CTI_DID", "CDR(start,u)", "CDR(answer,u)"))
+        task = start(ami)
+        try:
+            await wait_for(lambda: any(a.get("Action") == "Status" for a in peer.actions))
+            names = [a.get("Action") for a in peer.actions]
+            assert names.index("CoreShowChannels") < names.index("Status")
+            status = next(a for a in peer.actions if a.get("Action") == "Status")
+            assert status["Variables"] == "CTI_DID,CDR(start,u),CDR(answer,u)"
+        finally:
+            await stop(task)
+
+
+async def test_status_refused_is_a_warning_and_the_link_stays_up(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with Peer(_forever, refuse_status=True) as peer:
+        events: list = []
+        ami = client(peer, events, status_variables=("CDR(answer,u)",))
+        task = start(ami)
+        try:
+            await wait_for(lambda: "Status refused" in caplog.text)
+            await wait_for(lambda: sum(a.get("Action") == "Ping" for a in peer.actions) >= 1)
+            assert ami.connected and peer.sessions == 1
+            assert "write=reporting" in caplog.text
+        finally:
+            await stop(task)
+
+
+async def test_asterisk_11_is_named_as_unsupported(caplog: pytest.LogCaptureFixture) -> None:
+    async with Peer(_forever, banner=b"Asterisk Call Manager/1.3") as peer:
+        events: list = []
+        ami = client(peer, events)
+        task = start(ami)
+        try:
+            await wait_for(lambda: ami.pbx_problem is not None)
+            assert "Asterisk 11 or older" in ami.pbx_problem
+            assert "Asterisk 12 or newer" in caplog.text and "16-22" in caplog.text
+        finally:
+            await stop(task)

@@ -65,3 +65,22 @@ def test_capture_without_timestamps_gives_same_outcomes(tmp_path: Path) -> None:
             assert {k: got[k] for k in keys if k in want} == {
                 k: want[k] for k in keys if k in want
             }, name
+
+
+def test_asterisk_11_capture_records_nothing_and_says_why() -> None:
+    from cti.calls.replay import Replayer
+
+    replayer = Replayer(rules=TrackingRules())
+    name = "50_asterisk11_written_not_recorded_untrackable.ami"
+    assert list(replayer.feed_capture(CAPTURES / name)) == []
+    warnings = replayer.result().warnings
+    assert any("Asterisk 11 or older" in w for w in warnings), warnings
+    assert any("no Linkedid" in w for w in warnings), warnings
+
+
+def test_a_supported_capture_has_no_warnings() -> None:
+    from cti.calls.replay import Replayer
+
+    replayer = Replayer(rules=TrackingRules())
+    list(replayer.feed_capture(CAPTURES / "01_inbound_answered_by_101_caller_hangs_up.ami"))
+    assert replayer.result().warnings == []
