@@ -228,7 +228,7 @@ class AmiSession:
     async def _status(self, action: Action) -> bool:
         """Every channel's status with the variables asked for (Status items, StatusComplete)."""
         action_id = [("ActionID", action["actionid"])] if "actionid" in action else []
-        names = [v.strip() for v in action.get("variables", "").split(",") if v.strip()]
+        names = _variable_names(action.get("variables", ""))
         items = self._host.channel_status(names)
         self._respond(
             action, "Success", [("EventList", "start"), ("Message", "Channel status will follow")]
@@ -278,3 +278,18 @@ class AmiSession:
         else:  # the simulated calls follow their script: a redirect is acknowledged, not acted on
             self._respond(action, "Success", [("Message", "Redirect successful")])
         return True
+
+
+def _variable_names(raw: str) -> list[str]:
+    """`CTI_DID,CDR(start,u)` -> the names, commas inside parentheses kept (as Asterisk's
+    argument parser does)."""
+    names, depth, current = [], 0, ""
+    for ch in raw:
+        if ch == "," and depth == 0:
+            names.append(current.strip())
+            current = ""
+            continue
+        depth += (ch == "(") - (ch == ")")
+        current += ch
+    names.append(current.strip())
+    return [n for n in names if n]

@@ -146,6 +146,46 @@ async def test_call_that_ends_while_the_link_is_down_is_closed_once(database_url
     )
 
 
+async def test_server_started_in_the_middle_of_a_call_records_it_as_seen_whole(
+    database_url: str,
+) -> None:
+    """cti (re)started while a call is in progress: direction, caller, DID, who rang and the
+    times come from Asterisk (CoreShowChannels, then Status with the CDR times)."""
+    async with PbxSimulator(secret=SECRET, speed=SPEED, seed=7) as sim:
+        linkedid, want, task = sim.start_scenario("answered", ring=2.0, talk=30.0)
+        await until(lambda: any(ch.answered_at for ch in sim._pbx.channels.values()))
+        await asyncio.sleep(0.2)
+        async with running_server(server_settings(database_url, sim)) as c:
+            await until(lambda: bool(c.service.tracker.calls))
+            await task
+            await until(lambda: not c.service.tracker.calls and c.service.backlog == 0)
+            await c.service.flush()
+            records = await c.repository.list_calls()
+    assert [r.linkedid for r in records] == [linkedid]
+    got = records[0].to_json()
+    assert not same(got, {**want, "resynced": True}), same(got, {**want, "resynced": True})
+
+
+async def test_answer_during_an_ami_outage_keeps_asterisks_times(database_url: str) -> None:
+    async with PbxSimulator(secret=SECRET, speed=SPEED, seed=9) as sim:
+        async with running_server(server_settings(database_url, sim)) as c:
+            await until(lambda: c.ami.connected)
+            linkedid, want, task = sim.start_scenario("answered", ring=6.0, talk=30.0)
+            await until(lambda: any(call.offers for call in c.service.tracker.calls.values()))
+            sim.secret = "rotated"  # away while the phone rings and is answered
+            sim.drop_clients()
+            await until(lambda: any(ch.answered_at for ch in sim._pbx.channels.values()))
+            await asyncio.sleep(0.3)
+            sim.secret = SECRET
+            await task
+            await until(lambda: not c.service.tracker.calls and c.service.backlog == 0)
+            await c.service.flush()
+            records = await c.repository.list_calls()
+    assert [r.linkedid for r in records] == [linkedid]
+    got = records[0].to_json()
+    assert not same(got, {**want, "resynced": True}), same(got, {**want, "resynced": True})
+
+
 @pytest.mark.parametrize("rate", [20.0])
 async def test_overlapping_random_traffic_is_recorded_call_for_call(
     database_url: str, rate: float
