@@ -146,6 +146,18 @@ async def test_call_that_ends_while_the_link_is_down_is_closed_once(database_url
     )
 
 
+async def stored_when_idle(c: Components) -> list:
+    await until(lambda: not c.service.tracker.calls and c.service.backlog == 0)
+    await c.service.flush()
+    return await c.repository.list_calls()
+
+
+def assert_rebuilt_as_seen_whole(records: list, linkedid: str, want: dict[str, Any]) -> None:
+    assert [r.linkedid for r in records] == [linkedid]
+    diffs = same(records[0].to_json(), {**want, "resynced": True})
+    assert not diffs, diffs
+
+
 async def test_server_started_in_the_middle_of_a_call_records_it_as_seen_whole(
     database_url: str,
 ) -> None:
@@ -158,12 +170,8 @@ async def test_server_started_in_the_middle_of_a_call_records_it_as_seen_whole(
         async with running_server(server_settings(database_url, sim)) as c:
             await until(lambda: bool(c.service.tracker.calls))
             await task
-            await until(lambda: not c.service.tracker.calls and c.service.backlog == 0)
-            await c.service.flush()
-            records = await c.repository.list_calls()
-    assert [r.linkedid for r in records] == [linkedid]
-    got = records[0].to_json()
-    assert not same(got, {**want, "resynced": True}), same(got, {**want, "resynced": True})
+            records = await stored_when_idle(c)
+    assert_rebuilt_as_seen_whole(records, linkedid, want)
 
 
 async def test_answer_during_an_ami_outage_keeps_asterisks_times(database_url: str) -> None:
@@ -178,12 +186,8 @@ async def test_answer_during_an_ami_outage_keeps_asterisks_times(database_url: s
             await asyncio.sleep(0.3)
             sim.secret = SECRET
             await task
-            await until(lambda: not c.service.tracker.calls and c.service.backlog == 0)
-            await c.service.flush()
-            records = await c.repository.list_calls()
-    assert [r.linkedid for r in records] == [linkedid]
-    got = records[0].to_json()
-    assert not same(got, {**want, "resynced": True}), same(got, {**want, "resynced": True})
+            records = await stored_when_idle(c)
+    assert_rebuilt_as_seen_whole(records, linkedid, want)
 
 
 @pytest.mark.parametrize("rate", [20.0])
