@@ -83,7 +83,9 @@ class Components:
 def callback_policy(settings: Settings) -> CallbackPolicy:
     start, end = settings.callback_hours()
     return CallbackPolicy(
-        sla=timedelta(minutes=settings.callback_sla_minutes), window=CallbackWindow(start, end)
+        sla=timedelta(minutes=settings.callback_sla_minutes),
+        window=CallbackWindow(start, end),
+        hold=timedelta(minutes=settings.callback_hold_minutes),
     )
 
 

@@ -87,6 +87,8 @@ class Settings:
     callback_window: str = "09:00-21:00"
     #: who owns a callback when there is no account manager and no duty operator (a login)
     callback_default_owner: str = ""
+    #: someone calling a customer back keeps colleagues off the callback this many minutes
+    callback_hold_minutes: float = 10.0
     #: tokens that may use the API and console (comma-separated); a file with one per line
     api_tokens: tuple[str, ...] = field(default=(), repr=False)
     api_tokens_file: str = ""

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cti.calls.model import CallRecord, Direction
 from cti.db.missed_models import CallbackLogRow, CallbackRow, MissedCallRow
+from cti.db.models import Agent
 from cti.missed.model import CallbackSource, CallbackState, CallbackWindow, OwnerContext, Resolution
 from cti.missed.rules import callback_deadline, choose_owner, is_attempt, is_missed, resolves
 from cti.missed.views import callback_view, missed_view
@@ -44,6 +45,9 @@ class CallbackPolicy:
     window: CallbackWindow = CallbackWindow()
     #: resolving calls must be answered after the callback was opened (clock skew allowance)
     skew: timedelta = timedelta(seconds=1)
+    #: a hold (someone calling the customer back) keeps colleagues off this long after its
+    #: attempt; the owner may always try again
+    hold: timedelta = timedelta(minutes=10)
 
 
 def utc(ts: float) -> datetime:
@@ -191,8 +195,9 @@ class CallbackBook:
             at = utc(record.ended_at)
             callback.attempts += 1
             callback.last_attempt_at = at
-            if callback.held_by is None and record.caller:
-                callback.held_by, callback.held_at = record.caller, utc(record.started_at)
+            caller = await login_of(session, record.caller)
+            if caller and callback.held_by in (None, caller, record.caller):
+                callback.held_by, callback.held_at = caller, utc(record.started_at)
             log_entry(
                 session,
                 callback,
@@ -364,3 +369,12 @@ def directory_context(
         )
 
     return context
+
+
+async def login_of(session: AsyncSession, extension: str) -> str:
+    """The login of the agent whose phone is `extension` (holds name people, not phones); the
+    extension itself when no agent has it."""
+    if not extension:
+        return ""
+    login = await session.scalar(select(Agent.login).where(Agent.extension == extension).limit(1))
+    return login or extension

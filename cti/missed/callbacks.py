@@ -13,8 +13,9 @@ from sqlalchemy import String, cast, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cti.db.missed_models import CallbackLogRow, CallbackRow, MissedCallRow
+from cti.db.models import Agent
 from cti.db.session import writing
-from cti.missed.book import CallbackPolicy, ContextSource, log_entry, open_callback
+from cti.missed.book import CallbackPolicy, ContextSource, as_utc, log_entry, open_callback
 from cti.missed.model import CallbackSource, CallbackState, Resolution
 from cti.missed.rules import callback_deadline, choose_owner, requested_time_ok
 from cti.missed.views import callback_view, log_view, missed_view
@@ -232,14 +233,25 @@ class Callbacks:
         """`by` is calling the customer now: others see "being called back by ..."."""
         async with writing(self._sessions) as session:
             row = await self._open_row(session, callback_id)
-            if row.held_by and row.held_by != by:
+            now = self._clock()
+            if await self._held_by_another(session, row, by, now):
                 raise CallbackConflict(
                     f"callback {callback_id} is being called back by {row.held_by}"
                 )
-            now = self._clock()
             row.held_by, row.held_at = by, now
             log_entry(session, row, now, by, "held")
             return callback_view(row)
+
+    async def _held_by_another(
+        self, session: AsyncSession, row: CallbackRow, by: str, now: datetime
+    ) -> bool:
+        """Someone else's hold that has not expired; the owner may always try again."""
+        if not row.held_by or by == row.owner_login or row.held_by == by:
+            return False
+        if row.held_at is not None and as_utc(row.held_at) + self._policy.hold <= now:
+            return False
+        mine = await session.scalar(select(Agent.extension).where(Agent.login == by).limit(1))
+        return row.held_by != mine
 
     async def reassign(
         self, callback_id: int, *, to: str, by: str, reason: str = ""

@@ -332,3 +332,33 @@ async def test_an_agents_missed_calls_are_found_behind_newer_ones_of_others(worl
     rows = await callbacks.missed(MissedFilter(agent="102", limit=2))
     assert [r["linkedid"] for r in rows] == ["m-mine"]
     assert await callbacks.missed(MissedFilter(agent="10", limit=5)) == []  # "10" is not "101"
+
+
+async def test_owner_whose_login_differs_from_the_extension_holds_retries_and_is_never_refused(
+    world, database_url: str
+) -> None:
+    """ivanova's phone is 101: her unanswered attempt holds the callback as ivanova (not 101);
+    she retries; a colleague is refused while the hold is fresh and may take it once it expired."""
+    from datetime import timedelta
+
+    from cti.db.models import Agent
+
+    repo, callbacks, _, now = world
+    engine = create_engine(database_url)
+    async with session_factory(engine)() as session, session.begin():
+        session.add(Agent(login="ivanova", name="Иванова", extension="101", device="PJSIP/101"))
+        session.add(Agent(login="petrov", name="Петров", extension="102", device="PJSIP/102"))
+    await engine.dispose()
+    await repo.save_many([missed("m1", at(14, 50))])
+    await repo.save_many([outbound("o1", at(14, 58), answered=False, agent="101")])
+    [cb] = await open_callbacks(callbacks)
+    assert (cb["attempts"], cb["held_by"]) == (1, "ivanova")
+    assert (await callbacks.hold(cb["id"], by="ivanova"))["held_by"] == "ivanova"  # her retry
+    await repo.save_many([outbound("o2", at(14, 59), answered=False, agent="101")])
+    [cb] = await open_callbacks(callbacks)
+    assert (cb["attempts"], cb["held_by"]) == (2, "ivanova")
+    with pytest.raises(CallbackError, match="being called back by ivanova"):
+        await callbacks.hold(cb["id"], by="petrov")
+    now[0] = now[0] + timedelta(minutes=11)  # the hold expires 10 minutes after it was taken
+    assert (await callbacks.hold(cb["id"], by="petrov"))["held_by"] == "petrov"
+    assert (await callbacks.hold(cb["id"], by="ivanova"))["held_by"] == "ivanova"  # the owner
