@@ -16,8 +16,10 @@ from zoneinfo import ZoneInfo
 from cti.ami.events import AmiEvent
 from cti.calls.machine import Effect, Ringing
 from cti.calls.model import Call, CallRecord, EndpointKind
+from cti.calls.outcome import closed_line
 from cti.routing import views
 from cti.routing.availability import assess
+from cti.routing.calendar import BusinessCalendar, LineStatus
 from cti.routing.devices import DEVICE_EVENTS, DeviceBook, device_key
 from cti.routing.model import (
     AgentProfile,
@@ -32,6 +34,8 @@ from cti.routing.outcome import route_outcome
 from cti.routing.policy import RoutingOptions, Situation, route_call
 from cti.routing.rules import DidRules
 from cti.routing.schedules import DutyShift, on_duty
+from cti.routing.shifts import ShiftStatus, shift_status
+from cti.routing.timetable import TimeRow
 from cti.routing.whatif import Override, apply_overrides
 
 log = logging.getLogger(__name__)
@@ -55,6 +59,17 @@ class RoutingStore(Protocol):
     async def update_shift(self, shift_id: int, shift: DutyShift) -> DutyShift: ...
     async def delete_shift(self, shift_id: int) -> None: ...
     async def replace_shifts(self, shifts: Sequence[DutyShift], *, append: bool = False) -> int: ...
+
+
+class CalendarStore(Protocol):
+    """Agents' shifts and lines' calendars (cti.db.calendars.CalendarRepository)."""
+
+    async def shift_rows(self) -> list[TimeRow]: ...
+    async def replace_shift_rows(self, rows: Sequence[TimeRow], *, append: bool = False) -> int: ...
+    async def line_rows(self) -> list[TimeRow]: ...
+    async def replace_line_rows(
+        self, rows: Sequence[TimeRow], *, append: bool = False, only_dates: bool = False
+    ) -> int: ...
 
 
 @dataclass
@@ -86,8 +101,10 @@ class RoutingService:
         lookup_timeout: float = 0.5,
         refresh_seconds: float = 5.0,
         memory: int = 20_000,
+        calendars: CalendarStore | None = None,
     ) -> None:
         self._store = store
+        self._calendars = calendars
         self._lookup = lookup
         self.rules = rules
         self.options = options
@@ -102,6 +119,8 @@ class RoutingService:
         self._by_endpoint: dict[str, str] = {}
         self.presence: dict[str, Presence] = {}
         self.rota: tuple[DutyShift, ...] = ()
+        self.shift_rows: tuple[TimeRow, ...] = ()  #: agents' shifts
+        self.calendar = BusinessCalendar((), timezone, rules.region)  #: lines' hours, holidays
         self.devices = DeviceBook()
         self.last_offered: dict[str, float] = {}
         self._decisions: OrderedDict[str, RouteDecision] = OrderedDict()
@@ -122,6 +141,12 @@ class RoutingService:
         self.set_agents(agents)
         self.presence = presence
         self.rota = tuple(shifts)
+        if self._calendars is not None:
+            self.shift_rows = tuple(await self._calendars.shift_rows())
+            self.set_calendar(await self._calendars.line_rows())
+
+    def set_calendar(self, rows: Iterable[TimeRow]) -> None:
+        self.calendar = BusinessCalendar(tuple(rows), self.calendar.timezone, self.rules.region)
 
     def set_agents(self, agents: Iterable[AgentProfile]) -> None:
         self.agents = {a.login: a for a in agents}
@@ -165,6 +190,8 @@ class RoutingService:
             calls=self.calls_in_progress(),
             rota=self.rota,
             last_offered=self.last_offered,
+            shifts=self.shift_rows,
+            calendar=self.calendar if self.calendar.rows else None,
         )
 
     def calls_in_progress(self) -> dict[str, int]:
@@ -292,6 +319,37 @@ class RoutingService:
         when = datetime.fromtimestamp(self._clock() if at is None else at, self.tz)
         return [(s, self.agents.get(s.login)) for s in on_duty(self.rota, when)]
 
+    def line_status(self, did: str, at: float | None = None) -> tuple[str, LineStatus]:
+        """(the team the DID selects, whether that line is open at `at` and why)."""
+        rule = self.rules.match(did)
+        team = rule.team if rule is not None else self.rules.default_team
+        when = datetime.fromtimestamp(self._clock() if at is None else at, self.tz)
+        return team, self.calendar.status(did, team, when)
+
+    def shift_of(self, login: str, at: float | None = None) -> ShiftStatus | None:
+        """Whether the agent is on shift at `at` (None: they have no shifts, always working)."""
+        agent = self.agents.get(login)
+        if agent is None:
+            return None
+        when = datetime.fromtimestamp(self._clock() if at is None else at, self.tz)
+        return shift_status(self.shift_rows, agent, when, self.tz)
+
+    async def replace_agent_shifts(self, rows: Sequence[TimeRow], *, append: bool = False) -> int:
+        if self._calendars is None:
+            raise RuntimeError("no calendar store")
+        count = await self._calendars.replace_shift_rows(rows, append=append)
+        self.shift_rows = tuple(await self._calendars.shift_rows())
+        return count
+
+    async def replace_line_hours(
+        self, rows: Sequence[TimeRow], *, append: bool = False, only_dates: bool = False
+    ) -> int:
+        if self._calendars is None:
+            raise RuntimeError("no calendar store")
+        count = await self._calendars.replace_line_rows(rows, append=append, only_dates=only_dates)
+        self.set_calendar(await self._calendars.line_rows())
+        return count
+
     async def state_history(self, login: str, *, since: float, until: float) -> dict[str, Any]:
         """The agent's intervals in [since, until) and the time spent in each state/reason."""
         intervals = await self._store.state_history(login, since=since, until=until)
@@ -367,10 +425,13 @@ class RoutingService:
                 self.last_offered[login] = self._clock()
 
     def annotate(self, record: CallRecord) -> CallRecord:
-        """A finished call gets the step of its routing decision that reached it."""
+        """A finished call gets the step of its routing decision that reached it; a miss on a
+        closed line is out_of_hours."""
         decision = self._decisions.pop(record.linkedid, None)
         if decision is None:
             return record
+        if decision.closed:
+            record = closed_line(record)
         outcome = route_outcome(
             decision,
             answered_by=record.answered_by,
@@ -378,6 +439,10 @@ class RoutingService:
             agents=self.agents,
         )
         if outcome is None:
+            if decision.closed:
+                return dataclasses.replace(
+                    record, route_kind="closed", route_reason=decision.closed_reason
+                )
             return record
         self.stats.annotated += 1
         return dataclasses.replace(
