@@ -22,6 +22,7 @@
       'col.agent': 'Agent', 'col.offered': 'Offered', 'col.answered': 'Answered', 'col.missed': 'Missed',
       'col.asa': 'Speed of answer', 'col.talk': 'Average talk', 'col.callbacks': 'Callbacks (open)',
       'col.cb_median': 'Callback median', 'col.available': 'Available', 'col.paused': 'Paused', 'col.dnd': 'DND',
+      'col.on_shift': 'On shift', 'col.occupancy': 'Occupancy',
       'col.when': 'When', 'col.rung': 'Rang at', 'col.callback': 'Callback',
       'missed.empty': 'No missed calls in this period',
       'missed.more': 'The newest 500 are shown; the CSV has up to 10,000.',
@@ -65,6 +66,7 @@
       'col.agent': 'Оператор', 'col.offered': 'Поступило', 'col.answered': 'Принято', 'col.missed': 'Пропущено',
       'col.asa': 'Скорость ответа', 'col.talk': 'Средний разговор', 'col.callbacks': 'Перезвоны (открыто)',
       'col.cb_median': 'Медиана перезвона', 'col.available': 'На линии', 'col.paused': 'Перерыв', 'col.dnd': 'Не беспокоить',
+      'col.on_shift': 'По графику', 'col.occupancy': 'Занятость',
       'col.when': 'Когда', 'col.rung': 'Звонил у', 'col.callback': 'Перезвон',
       'missed.empty': 'За этот период пропущенных нет',
       'missed.more': 'Показаны последние 500; в CSV — до 10 000.',
@@ -366,7 +368,8 @@
         cell(r.label), cell(num(r.offered), 'num'), cell(num(r.answered), 'num'), cell(num(r.missed), 'num'),
         cell(secs(r.average_speed_of_answer), 'num'), cell(secs(r.average_talk), 'num'),
         cell(num(r.callbacks) + ' (' + num(r.callbacks_open) + ')', 'num'), cell(secs(r.callback_median), 'num'),
-        cell(f.duration(r.time_available), 'num'), cell(f.duration(r.time_paused), 'num'), cell(f.duration(r.time_dnd), 'num')
+        cell(f.duration(r.time_available), 'num'), cell(f.duration(r.time_paused), 'num'), cell(f.duration(r.time_dnd), 'num'),
+        cell(r.time_on_shift == null ? rt('nodata') : f.duration(r.time_on_shift), 'num'), cell(pct(r.occupancy), 'num')
       );
       return tr;
     });
