@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import signal
 import time
@@ -135,7 +136,12 @@ def call_store(
     and callbacks they make or resolve, and the webhook events they raise (the outbox).
     `cti serve` and `cti replay --store` share it."""
     context = miss_context(settings, sessions, routing)
-    policy = callback_policy(settings)
+
+    def line_opening(did: str, at: datetime) -> datetime | None:
+        service = routing()  # routing's calendar: deadlines wait for the line to open
+        return at if service is None else service.next_opening(did, at)
+
+    policy = dataclasses.replace(callback_policy(settings), line_opening=line_opening)
     book = CallbackBook(context=context, policy=policy)
     hooks = [book.record_calls, *([webhooks.record_calls] if webhooks is not None else [])]
     repository = CallRepository(session_factory=sessions, after_save=hooks, announce=announce)

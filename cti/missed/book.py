@@ -44,6 +44,9 @@ class CallbackPolicy:
     window: CallbackWindow = CallbackWindow()
     #: resolving calls must be answered after the callback was opened (clock skew allowance)
     skew: timedelta = timedelta(seconds=1)
+    #: the next opening of the line (DID) at or after a moment: deadlines never fall while it
+    #: is closed (None: lines keep no business hours here)
+    line_opening: Callable[[str, datetime], datetime | None] | None = None
 
 
 def utc(ts: float) -> datetime:
@@ -136,8 +139,13 @@ class CallbackBook:
     ) -> CallbackRow:
         """A new callback for a first miss (flushed: the miss and the log need its id)."""
         owner = choose_owner(context.owner)
+        line_opening, did = self._policy.line_opening, record.did
         deadline = callback_deadline(
-            missed_at, sla=self._policy.sla, tz=context.timezone, window=self._policy.window
+            missed_at,
+            sla=self._policy.sla,
+            tz=context.timezone,
+            window=self._policy.window,
+            opening=(lambda at: line_opening(did, at)) if line_opening is not None else None,
         )
         callback = CallbackRow(
             number=record.caller_e164,

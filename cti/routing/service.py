@@ -326,6 +326,14 @@ class RoutingService:
         when = datetime.fromtimestamp(self._clock() if at is None else at, self.tz)
         return team, self.calendar.status(did, team, when)
 
+    def next_opening(self, did: str, at: datetime) -> datetime | None:
+        """`at` if the DID's line is open then, else its next opening (None: not within a year)."""
+        if not self.calendar.rows:
+            return at
+        rule = self.rules.match(did)
+        team = rule.team if rule is not None else self.rules.default_team
+        return self.calendar.next_opening(did, team, at)
+
     def shift_of(self, login: str, at: float | None = None) -> ShiftStatus | None:
         """Whether the agent is on shift at `at` (None: they have no shifts, always working)."""
         agent = self.agents.get(login)
