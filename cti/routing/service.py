@@ -84,6 +84,10 @@ def _endpoint(dial: str) -> str:
     return dial.partition("/")[2].split("@", 1)[0] if "/" in dial else dial
 
 
+def _numbered(rows: Iterable[TimeRow]) -> tuple[TimeRow, ...]:
+    return tuple(dataclasses.replace(r, id=n) for n, r in enumerate(rows, start=1))
+
+
 class RoutingService:
     """The live side of routing. Everything it decides from is in memory; the database is
     read at start and every `refresh_seconds` (changes made by the CLI or another process)."""
@@ -343,8 +347,9 @@ class RoutingService:
         return shift_status(self.shift_rows, agent, when, self.tz)
 
     async def replace_agent_shifts(self, rows: Sequence[TimeRow], *, append: bool = False) -> int:
-        if self._calendars is None:
-            raise RuntimeError("no calendar store")
+        if self._calendars is None:  # nothing stored (a test, a demo): memory only
+            self.shift_rows = _numbered((*self.shift_rows, *rows) if append else rows)
+            return len(rows)
         count = await self._calendars.replace_shift_rows(rows, append=append)
         self.shift_rows = tuple(await self._calendars.shift_rows())
         return count
@@ -353,7 +358,11 @@ class RoutingService:
         self, rows: Sequence[TimeRow], *, append: bool = False, only_dates: bool = False
     ) -> int:
         if self._calendars is None:
-            raise RuntimeError("no calendar store")
+            kept = self.calendar.rows if append else ()
+            if only_dates and not append:
+                kept = tuple(r for r in self.calendar.rows if not r.is_exception)
+            self.set_calendar(_numbered((*kept, *rows)))
+            return len(rows)
         count = await self._calendars.replace_line_rows(rows, append=append, only_dates=only_dates)
         self.set_calendar(await self._calendars.line_rows())
         return count

@@ -30,6 +30,8 @@ CLOSED_WORDS = frozenset({"closed", "off", "-", "holiday", "none"})
 HORIZON_DAYS = 400
 _RANGE = re.compile(r"^(\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2})$")
 MAX_RANGE_DAYS = 366
+MAX_OWNER = 64  #: a login, team or DID as stored
+MAX_LABEL = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +113,10 @@ def make_row(
     who = owner.strip()
     if not who:
         raise ScheduleError("the row names nobody; give a login, a team, a DID or *")
+    if len(who) > MAX_OWNER:
+        raise ScheduleError(f"{who[:20]!r}... is longer than {MAX_OWNER} characters")
+    if len(label.strip()) > MAX_LABEL:
+        raise ScheduleError(f"the note or name is longer than {MAX_LABEL} characters")
     weekdays, dates = parse_row_days(days)
     spec = hours.strip().lower()
     if spec in CLOSED_WORDS:
@@ -125,7 +131,10 @@ def make_row(
         raise ScheduleError(
             f"hours {hours.strip()!r} are not HH:MM-HH:MM (e.g. 09:00-18:00) or closed"
         )
-    start, end = parse_time(first), parse_time(last, end=True)
+    try:
+        start, end = parse_time(first), parse_time(last, end=True)
+    except ScheduleError as exc:
+        raise ScheduleError(f"hours {hours.strip()!r}: {exc}") from None
     return TimeRow(who, days.strip().lower(), start, end, weekdays, dates, False, label.strip(), id)
 
 
