@@ -324,6 +324,12 @@ async def _start_routing(c: Components) -> list[asyncio.Task[Any]]:
         loop.create_task(c.routing.refresh_forever(), name="cti-routing-refresh"),
         loop.create_task(c.routing.sync_devices_forever(c.ami.action), name="cti-device-states"),
     ]
+    if c.settings.shifts_set_state:
+        lease = c.feed.lease if c.feed is not None else None
+        follow = c.routing.follow_shifts_forever(
+            leading=lease.valid if lease is not None else lambda: True
+        )
+        tasks.append(loop.create_task(follow, name="cti-shift-states"))
     if c.agi is not None:
         try:
             await c.agi.start()

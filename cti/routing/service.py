@@ -34,7 +34,7 @@ from cti.routing.outcome import route_outcome
 from cti.routing.policy import RoutingOptions, Situation, route_call
 from cti.routing.rules import DidRules
 from cti.routing.schedules import DutyShift, on_duty
-from cti.routing.shifts import ShiftStatus, shift_status
+from cti.routing.shifts import ShiftStatus, shift_edges, shift_status
 from cti.routing.timetable import TimeRow
 from cti.routing.whatif import Override, apply_overrides
 
@@ -345,6 +345,56 @@ class RoutingService:
             return None
         when = datetime.fromtimestamp(self._clock() if at is None else at, self.tz)
         return shift_status(self.shift_rows, agent, when, self.tz)
+
+    async def apply_shift_edges(self, since: float, until: float) -> list[tuple[str, AgentState]]:
+        """Agents whose shift started in (since, until] become available if they were offline;
+        those whose shift ended become offline. Returns the states set."""
+        edges = shift_edges(
+            self.shift_rows,
+            self.agents.values(),
+            datetime.fromtimestamp(since, self.tz),
+            datetime.fromtimestamp(until, self.tz),
+            self.tz,
+        )
+        last: dict[str, bool] = {}
+        for _, login, starts in edges:  # a short shift both started and ended: the end wins
+            last[login] = starts
+        changed: list[tuple[str, AgentState]] = []
+        for login, starts in last.items():
+            presence = self.presence.get(login)
+            state = presence.state if presence is not None else self.options.default_state
+            if starts and state is AgentState.OFFLINE:
+                target = AgentState.AVAILABLE
+            elif not starts and state is not AgentState.OFFLINE:
+                target = AgentState.OFFLINE
+            else:
+                continue
+            await self.set_state(login, target, actor="shift")
+            changed.append((login, target))
+        return changed
+
+    async def follow_shifts_forever(
+        self, *, leading: Callable[[], bool] = lambda: True, every: float = 30.0
+    ) -> None:
+        """shifts_set_state: states follow shifts; with several processes only the one that
+        consumes AMI sets them, so each start or end is applied once."""
+        last = self._clock()
+        while True:
+            await asyncio.sleep(every)
+            now = self._clock()
+            if leading():
+                try:
+                    for login, state in await self.apply_shift_edges(last, now):
+                        log.info(
+                            "%s is %s: their shift %s",
+                            login,
+                            state.value,
+                            "started" if state is AgentState.AVAILABLE else "ended",
+                        )
+                except Exception:
+                    log.exception("could not set agents' states from their shifts; retrying")
+                    continue  # the same edges again next time
+            last = now
 
     async def replace_agent_shifts(self, rows: Sequence[TimeRow], *, append: bool = False) -> int:
         if self._calendars is None:  # nothing stored (a test, a demo): memory only
