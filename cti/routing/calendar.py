@@ -65,7 +65,7 @@ class BusinessCalendar:
     def levels(self, did: str, team: str) -> Levels:
         """The rows that apply to a call to `did` routed to `team`, most specific first."""
         digits = did_digits(did, self.region) if did else ""
-        by_did = [r for r in self.rows if digits and _line_digits(r.owner, self.region) == digits]
+        by_did = [r for r in self.rows if digits and line_digits(r.owner, self.region) == digits]
         by_team = [r for r in self.rows if team and r.owner == team]
         every = [r for r in self.rows if r.owner == EVERY_LINE]
         return [level for level in (by_did, by_team, every) if level]
@@ -81,7 +81,8 @@ class BusinessCalendar:
         return _next_opening(levels, at, self.tz)
 
 
-def _line_digits(owner: str, region: str) -> str:
+def line_digits(owner: str, region: str) -> str:
+    """The DID a line names, as rules compare it; "" for a team or *."""
     if owner == EVERY_LINE or not any(ch.isdigit() for ch in owner):
         return ""
     if any(ch.isalpha() for ch in owner):

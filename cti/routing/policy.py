@@ -8,7 +8,7 @@ from datetime import datetime, tzinfo
 from zoneinfo import ZoneInfo
 
 from cti.routing.availability import Availability, assess
-from cti.routing.calendar import BusinessCalendar, LineStatus
+from cti.routing.calendar import BusinessCalendar, LineStatus, line_digits
 from cti.routing.model import (
     AgentProfile,
     AgentState,
@@ -20,7 +20,7 @@ from cti.routing.model import (
     Target,
     TargetKind,
 )
-from cti.routing.rules import DidRules
+from cti.routing.rules import DidRules, did_digits
 from cti.routing.schedules import DutyShift, duty_logins
 from cti.routing.shifts import shift_levels, shift_status
 from cti.routing.timetable import TimeRow, closing_row
@@ -70,10 +70,6 @@ class AfterHours:
         if action == "announcement" and not sound.strip():
             sound = "cti-closed"
         return cls(action, sound.strip() if action == "announcement" else "")
-
-    @property
-    def text(self) -> str:
-        return f"{self.action}:{self.sound}" if self.sound else self.action
 
 
 AFTER_HOURS_ACTIONS = ("duty", "voicemail", "announcement")
@@ -180,11 +176,9 @@ def after_hours_rule(
 ) -> AfterHours:
     """The rule of the DID, else of its team, else of *, else the duty operator."""
     if did and table:
-        from cti.routing.rules import did_digits
-
         digits = did_digits(did, rules.region)
         for line, after in table.items():
-            if any(ch.isdigit() for ch in line) and did_digits(line, rules.region) == digits:
+            if line_digits(line, rules.region) == digits:
                 return after
     return table.get(team) or table.get("*") or AfterHours()
 

@@ -358,3 +358,31 @@ def test_callback_deadline_over_a_foreign_dst_change() -> None:
 def test_an_ordinary_profile_has_no_shifts() -> None:
     nobody = AgentProfile("x")
     assert shift_status((), nobody, at(2026, 11, 24, 3), MSK) is None
+
+
+def test_the_after_hours_rule_of_the_did_wins_over_its_team_and_every_line() -> None:
+    from cti.routing.policy import after_hours_rule
+
+    table = {
+        "+7 495 111-22-33": AfterHours.parse("announcement"),
+        "sales": AfterHours.parse("voicemail"),
+        "*": AfterHours.parse("duty"),
+    }
+    assert after_hours_rule(table, "84951112233", "sales", RULES) == AfterHours(
+        "announcement", "cti-closed"
+    )
+    assert after_hours_rule(table, "84959999999", "sales", RULES).action == "voicemail"
+    assert after_hours_rule(table, "84959999999", "support", RULES).action == "duty"
+    assert after_hours_rule({}, "84959999999", "support", RULES).action == "duty"
+
+
+def test_a_bad_after_hours_setting_is_refused_with_how_to_write_it() -> None:
+    from cti.config import Settings
+    from cti.routing.setup import RoutingSetupError, routing_options
+
+    with pytest.raises(RoutingSetupError, match="routing_after_hours entry 'sales=ring'"):
+        routing_options(Settings(routing_after_hours=("sales=ring",)))
+    with pytest.raises(RoutingSetupError, match="LINE=RULE"):
+        routing_options(Settings(routing_after_hours=("voicemail",)))
+    options = routing_options(Settings(routing_after_hours=("*=announcement:closed-ru",)))
+    assert options.after_hours["*"] == AfterHours("announcement", "closed-ru")
