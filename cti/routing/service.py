@@ -505,11 +505,7 @@ class RoutingService:
             agents_rung=record.agents_rung,
             agents=self.agents,
         )
-        if outcome is None:
-            if decision.closed:
-                return dataclasses.replace(
-                    record, route_kind="closed", route_reason=decision.closed_reason
-                )
+        if outcome is None:  # no targets (an announcement): the miss kind says it all
             return record
         self.stats.annotated += 1
         return dataclasses.replace(
