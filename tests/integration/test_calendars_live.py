@@ -101,3 +101,16 @@ async def test_a_call_to_a_closed_line_is_marked_and_called_back_at_the_opening(
         assert due == datetime(2027, 1, 11, 9, 0, tzinfo=MSK).astimezone(UTC)
     finally:
         await engine.dispose()
+
+
+async def test_an_announcement_only_line_still_marks_the_miss() -> None:
+    from cti.routing.policy import AfterHours
+    from tests.routing_world import office
+
+    routing = office([HOLIDAY_NIGHT], after_hours={"*": AfterHours.parse("announcement")})
+    await routing.load()
+    routing.set_calendar([make_row("*", "2027-01-01..2027-01-08", "closed", "New Year holiday")])
+    decision = await routing.decide("+79990001122", "74951112233", key="k1")
+    assert decision.targets == () and decision.announcement == "cti-closed"
+    record = routing.annotate(missed("k1", HOLIDAY_NIGHT, MissedKind.NO_AGENT))
+    assert record.missed_kind is MissedKind.OUT_OF_HOURS and record.route_kind is None
