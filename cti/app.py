@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import signal
 import time
@@ -137,7 +138,12 @@ def call_store(
     and callbacks they make or resolve, and the webhook events they raise (the outbox).
     `cti serve` and `cti replay --store` share it."""
     context = miss_context(settings, sessions, routing)
-    policy = callback_policy(settings)
+
+    def line_opening(did: str, at: datetime) -> datetime | None:
+        service = routing()  # routing's calendar: deadlines wait for the line to open
+        return at if service is None else service.next_opening(did, at)
+
+    policy = dataclasses.replace(callback_policy(settings), line_opening=line_opening)
     book = CallbackBook(context=context, policy=policy)
     hooks = [book.record_calls, *([webhooks.record_calls] if webhooks is not None else [])]
     repository = CallRepository(session_factory=sessions, after_save=hooks, announce=announce)
@@ -321,6 +327,12 @@ async def _start_routing(c: Components) -> list[asyncio.Task[Any]]:
         loop.create_task(c.routing.refresh_forever(), name="cti-routing-refresh"),
         loop.create_task(c.routing.sync_devices_forever(c.ami.action), name="cti-device-states"),
     ]
+    if c.settings.shifts_set_state:
+        lease = c.feed.lease if c.feed is not None else None
+        follow = c.routing.follow_shifts_forever(
+            leading=lease.valid if lease is not None else lambda: True
+        )
+        tasks.append(loop.create_task(follow, name="cti-shift-states"))
     if c.agi is not None:
         try:
             await c.agi.start()

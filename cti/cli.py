@@ -102,6 +102,7 @@ FEATURE_COMMANDS: list[str] = [
     "cti.missed.commands",
     "cti.auth.commands",
     "cti.routing.commands",
+    "cti.routing.calendar_commands",
     "cti.customers.commands",
     "cti.webhooks.commands",
     "cti.reports.commands",

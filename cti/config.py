@@ -131,6 +131,11 @@ class Settings:
     routing_refresh_seconds: float = 5.0
     #: a caller lookup slower than this (seconds) routes the call as from an unknown caller
     routing_lookup_timeout: float = 0.5
+    #: what a line does outside its business hours: LINE=RULE, LINE a DID, a team or *, RULE
+    #: duty (the duty operator, then voicemail), voicemail, or announcement[:SOUND]
+    routing_after_hours: tuple[str, ...] = ("*=duty",)
+    #: set agents available when their shift starts and offline when it ends
+    shifts_set_state: bool = False
     #: "open in CRM" link of customers without their own crm_url: {external_id}, {id} or {phone}
     #: (empty: only customers' own links), e.g. https://crm.example/customers/{external_id}
     crm_url_template: str = ""

@@ -15,7 +15,7 @@ from cti.config import Settings
 from cti.customers.service import DirectoryServices
 from cti.pops.hub import FeedHub
 from cti.routing.service import RoutingService
-from web import agents_api, api, console_api, customers_api, routing_api
+from web import agents_api, api, calendars_api, console_api, customers_api, routing_api
 from web.api import (
     HEALTH,
     LIVE_CALLS,
@@ -126,6 +126,7 @@ def create_app(
     if routing is not None:
         app[ROUTING] = routing
         routing_api.add_routes(app)
+        calendars_api.add_routes(app)
     return app
 
 

@@ -183,6 +183,7 @@ __all__ = [
 
 # tables of other features, registered on the same metadata (Alembic and tests see them all)
 from cti.db import auth_models as _auth_models  # noqa: E402,F401
+from cti.db import calendar_models as _calendar_models  # noqa: E402,F401
 from cti.db import directory_models as _directory_models  # noqa: E402,F401
 from cti.db import fence_models as _fence_models  # noqa: E402,F401
 from cti.db import missed_models as _missed_models  # noqa: E402,F401

@@ -48,6 +48,9 @@ class CallbackPolicy:
     #: a hold (someone calling the customer back) keeps colleagues off this long after its
     #: attempt; the owner may always try again
     hold: timedelta = timedelta(minutes=10)
+    #: the next opening of the line (DID) at or after a moment: deadlines never fall while it
+    #: is closed (None: lines keep no business hours here)
+    line_opening: Callable[[str, datetime], datetime | None] | None = None
 
 
 def utc(ts: float) -> datetime:
@@ -140,8 +143,13 @@ class CallbackBook:
     ) -> CallbackRow:
         """A new callback for a first miss (flushed: the miss and the log need its id)."""
         owner = choose_owner(context.owner)
+        line_opening, did = self._policy.line_opening, record.did
         deadline = callback_deadline(
-            missed_at, sla=self._policy.sla, tz=context.timezone, window=self._policy.window
+            missed_at,
+            sla=self._policy.sla,
+            tz=context.timezone,
+            window=self._policy.window,
+            opening=(lambda at: line_opening(did, at)) if line_opening is not None else None,
         )
         callback = CallbackRow(
             number=record.caller_e164,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -47,11 +48,34 @@ def into_window(moment: datetime, tz: ZoneInfo, window: CallbackWindow) -> datet
     return local.astimezone(ZoneInfo("UTC"))
 
 
+#: the line's next opening at or after a moment (None: not within a year)
+Opening = Callable[[datetime], datetime | None]
+_SETTLE = 30  # a window and business hours that never meet give up after this many moves
+
+
 def callback_deadline(
-    missed_at: datetime, *, sla: timedelta, tz: ZoneInfo, window: CallbackWindow
+    missed_at: datetime,
+    *,
+    sla: timedelta,
+    tz: ZoneInfo,
+    window: CallbackWindow,
+    opening: Opening | None = None,
 ) -> datetime:
-    """SPEC: miss time + SLA (default 5 min), moved into the customer's callback window."""
-    return into_window(missed_at + sla, tz, window)
+    """SPEC: miss time + SLA (default 5 min), moved into the customer's callback window and, when
+    the line keeps business hours, to a moment it is open (the next opening, in the customer's
+    window): nobody is due to call back while the office is closed or the customer asleep."""
+    due = into_window(missed_at + sla, tz, window)
+    if opening is None:
+        return due
+    for _ in range(_SETTLE):
+        opens = opening(due)
+        if opens is None:
+            return due
+        moved = into_window(opens, tz, window)
+        if moved == due:
+            return due
+        due = moved
+    return due
 
 
 def requested_time_ok(at: datetime, tz: ZoneInfo, window: CallbackWindow) -> bool:

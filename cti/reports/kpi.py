@@ -102,9 +102,13 @@ def ratio(part: float, whole: float) -> float | None:
 
 def figures(t: Tally) -> dict[str, Any]:
     """Every call KPI of one tally, flat (one CSV row). Ratios are fractions (0.8 = 80%)."""
-    counted = t.offered - t.short_abandons  # short abandons are left out of the rates
+    # the rates read business hours: out-of-hours misses (the line was closed) and short
+    # abandons are left out of them, and listed as their own figures
+    in_hours = t.offered - t.out_of_hours
+    counted = in_hours - t.short_abandons
     return {
         "offered": t.offered,
+        "offered_in_hours": in_hours,
         "answered": t.answered,
         "answered_within_threshold": t.answered_within,
         "missed": t.missed,
@@ -112,7 +116,8 @@ def figures(t: Tally) -> dict[str, Any]:
         "short_abandons": t.short_abandons,
         "service_level": _round(ratio(t.answered_within, counted)),
         "service_level_answered": _round(ratio(t.answered_within, t.answered)),
-        "missed_rate": _round(ratio(t.missed - t.short_abandons, counted)),
+        "missed_in_hours": t.missed - t.out_of_hours,
+        "missed_rate": _round(ratio(t.missed - t.out_of_hours - t.short_abandons, counted)),
         "abandon_rate": _round(ratio(t.abandoned - t.short_abandons, counted)),
         "answer_rate": _round(ratio(t.answered, counted)),
         "average_speed_of_answer": _seconds(ratio(t.answer_wait_sum, t.answered)),

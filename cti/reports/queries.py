@@ -9,9 +9,9 @@ PostgreSQL converts with `timezone()`, SQLite with the zone's UTC offsets over t
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -32,6 +32,7 @@ from sqlalchemy import (
 from sqlalchemy import Text as SqlText
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cti.db.calendar_models import AgentShiftRow
 from cti.db.missed_models import CallbackRow
 from cti.db.models import Agent, CallRow, UTCDateTime
 from cti.db.routing_models import AgentStateRow
@@ -289,6 +290,31 @@ async def state_seconds(
     return result
 
 
+async def state_spans(
+    session: AsyncSession, scope: CallScope, now: datetime, logins: Iterable[str]
+) -> dict[str, list[tuple[datetime, datetime]]]:
+    """Each agent's state intervals overlapping the period (up to `now`), as (start, end)."""
+    wanted = sorted(set(logins))
+    if not wanted:
+        return {}
+    s = AgentStateRow.__table__.c
+    until = min(scope.period.end, max(now, scope.period.start))
+    end, start = _stamp(until), _stamp(scope.period.start)
+    query = select(s.login, s.started_at, s.ended_at).where(
+        s.started_at < end,
+        or_(s.ended_at.is_(None), s.ended_at > start),
+        s.login.in_(wanted),
+    )
+    out: dict[str, list[tuple[datetime, datetime]]] = {}
+    for login, began, ended in (await session.execute(query)).all():
+        out.setdefault(login, []).append((_aware(began), _aware(ended) if ended else until))
+    return out
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
 async def callback_tallies(
     session: AsyncSession,
     scope: CallScope,
@@ -375,6 +401,18 @@ async def agents(session: AsyncSession) -> Sequence[Any]:
     return (await session.execute(query)).all()
 
 
+async def shift_rows(session: AsyncSession) -> Sequence[Any]:
+    """who, days, hours, note of every row of agents' shifts."""
+    query = select(AgentShiftRow.who, AgentShiftRow.days, AgentShiftRow.hours, AgentShiftRow.note)
+    return (await session.execute(query.order_by(AgentShiftRow.id))).all()
+
+
+async def agent_teams(session: AsyncSession) -> dict[str, list[str]]:
+    """Every agent's teams, by login."""
+    rows = (await session.execute(select(Agent.login, Agent.teams))).all()
+    return {login: [str(t) for t in (teams or [])] for login, teams in rows}
+
+
 async def count_calls(session: AsyncSession) -> int:
     """Plain COUNT(*) of the calls table: the benchmark's baseline."""
     return int(
@@ -393,5 +431,8 @@ __all__ = [
     "epoch_day",
     "hour_of",
     "local_seconds",
+    "shift_rows",
+    "agent_teams",
+    "state_spans",
     "state_seconds",
 ]

@@ -17,8 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cti.reports import queries
 from cti.reports.kpi import CallbackTally, Tally, callback_figures, figures, goals
+from cti.reports.occupancy import ShiftTime, occupancy, shift_time
 from cti.reports.period import Period, ReportError, check_breakdown, office_zone, resolve_period
+from cti.routing.model import AgentProfile
 from cti.routing.rules import DidRules
+from cti.routing.schedules import ScheduleError
+from cti.routing.shifts import merged, shift_levels
+from cti.routing.timetable import make_row
 
 #: the agent states whose time is reported (cti.routing), in the order shown
 STATES: tuple[str, ...] = ("available", "paused", "dnd", "offline")
@@ -66,6 +71,7 @@ class Reports:
         callback_sla_minutes: float = 5.0,
         did_rules: DidRules | None = None,
         clock: Callable[[], datetime] = _utc_now,
+        default_state: str = "available",
     ) -> None:
         office_zone(timezone)  # a bad zone fails at start, not at the first report
         self._sessions = sessions
@@ -74,6 +80,7 @@ class Reports:
         self.sla_seconds = float(callback_sla_minutes) * 60.0
         self._rules = did_rules or DidRules()
         self._clock = clock
+        self.default_state = default_state if default_state in STATES else "available"
 
     def period(self, q: ReportQuery) -> Period:
         today = self._clock().astimezone(office_zone(self.timezone)).date()
@@ -98,10 +105,15 @@ class Reports:
                 session, scope, now, sla_seconds=self.sla_seconds
             )
             states = await queries.state_seconds(session, scope, now)
+            shifts = await self._shift_times(session, scope, now)
+        tally = tallies.get(0, Tally())
+        on_shift = sum(t.on_shift for t in shifts.values()) if shifts else None
         values = {
-            **figures(tallies.get(0, Tally())),
+            **figures(tally),
             **callback_figures(callbacks.get(None, CallbackTally())),
-            **_state_columns(_sum_states(states.values())),
+            **_state_columns(_sum_states(self._with_shifts(states, shifts).values())),
+            "time_on_shift": on_shift,
+            "occupancy": occupancy(tally.talk_sum, on_shift),
         }
         return {**self._head(period, q, shown), "figures": values, "goals": goals(values)}
 
@@ -184,7 +196,10 @@ class Reports:
         callbacks = await queries.callback_tallies(
             session, scope, now, sla_seconds=self.sla_seconds, by_owner=True
         )
-        states = await queries.state_seconds(session, scope, now)
+        states = self._with_shifts(
+            await queries.state_seconds(session, scope, now),
+            shifts := await self._shift_times(session, scope, now),
+        )
         rows: list[dict[str, Any]] = []
         seen: set[str] = set()
         for login, name, extension, device in await queries.agents(session):
@@ -193,14 +208,57 @@ class Reports:
             phones = _phones(extension, device)
             tally = sum((tallies[p] for p in phones if p in tallies), Tally())
             seen |= phones
-            rows.append(
-                _agent_row(
-                    login, name, extension, tally, callbacks.get(login), states.get(login, {})
-                )
+            row = _agent_row(
+                login, name, extension, tally, callbacks.get(login), states.get(login, {})
             )
+            on_shift = shifts[login].on_shift if login in shifts else None
+            row["time_on_shift"] = on_shift
+            row["occupancy"] = occupancy(tally.talk_sum, on_shift)
+            rows.append(row)
         for ext in sorted(set(tallies) - seen):  # rang but not in the directory (yet)
-            rows.append(_agent_row(None, ext, ext, tallies[ext], None, {}))
+            row = _agent_row(None, ext, ext, tallies[ext], None, {})
+            rows.append({**row, "time_on_shift": None, "occupancy": None})
         return rows
+
+    async def _shift_times(
+        self, session: AsyncSession, scope: queries.CallScope, now: datetime
+    ) -> dict[str, ShiftTime]:
+        """Each agent with shifts: their shift time in the period and the part of it no state
+        interval covers."""
+        written = await queries.shift_rows(session)
+        if not written:
+            return {}
+        rows = []
+        for who, days, hours, note in written:
+            try:
+                rows.append(make_row(who, days, hours, note))
+            except ScheduleError:
+                continue  # rows are checked when written; an old bad one is left out
+        teams = await queries.agent_teams(session)
+        if scope.login is not None:
+            teams = {k: v for k, v in teams.items() if k == scope.login}
+        tz = office_zone(self.timezone)
+        until = min(scope.period.end, max(now, scope.period.start))
+        spans: dict[str, list[tuple[datetime, datetime]]] = {}
+        for login, names in teams.items():
+            levels = shift_levels(rows, AgentProfile(login, teams=frozenset(names)))
+            if levels:
+                spans[login] = merged(levels, scope.period.start, until, tz)
+        covered = await queries.state_spans(session, scope, now, spans)
+        return {login: shift_time(s, covered.get(login, [])) for login, s in spans.items()}
+
+    def _with_shifts(
+        self, states: dict[str, dict[str, float]], shifts: dict[str, ShiftTime]
+    ) -> dict[str, dict[str, float]]:
+        """Shift time with no state set counts as the default state (available)."""
+        out = {login: dict(values) for login, values in states.items()}
+        for login, t in shifts.items():
+            if t.unrecorded > 0:
+                mine = out.setdefault(login, {})
+                mine[self.default_state] = round(
+                    mine.get(self.default_state, 0.0) + t.unrecorded, 1
+                )
+        return out
 
     def _by_did(self, tallies: dict[Any, Tally], *, team: bool) -> list[dict[str, Any]]:
         if not team:

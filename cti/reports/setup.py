@@ -29,4 +29,5 @@ def build_reports(settings: Settings, sessions: async_sessionmaker[AsyncSession]
         threshold_seconds=settings.report_service_level_seconds,
         callback_sla_minutes=settings.callback_sla_minutes,
         did_rules=rules,
+        default_state=settings.routing_default_state.strip().lower(),
     )

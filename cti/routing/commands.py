@@ -168,6 +168,10 @@ def _describe(decision: RouteDecision, tz: ZoneInfo) -> str:
         f"caller: {who}" + ("  [lookup failed: routed as unknown]" if decision.degraded else ""),
         f"{team} ({rule})",
     ]
+    if decision.closed:
+        lines.append(f"line {decision.closed_reason}")
+        if decision.announcement:
+            lines.append(f"  announcement: {decision.announcement}")
     for n, t in enumerate(decision.targets, start=1):
         lines.append(f"  {n}. {t.dial:<28} {t.timeout:>3} s  {t.kind.value:<14} {t.reason}")
     skipped = [r.text for r in decision.reasons if r.code != "chosen"]

@@ -25,8 +25,9 @@ def _clean(value: str) -> str:
 
 
 def decision_variables(decision: RouteDecision) -> dict[str, str]:
-    """CTI_TARGET_n / CTI_TIMEOUT_n / CTI_REASON_n / CTI_KIND_n for n = 1..count, the customer,
-    and CTI_TARGET_COUNT last: a dialplan that sees the count has every target."""
+    """CTI_TARGET_n / CTI_TIMEOUT_n / CTI_REASON_n / CTI_KIND_n for n = 1..count, whether the
+    line is closed (CTI_OUT_OF_HOURS, CTI_CLOSED_REASON, CTI_ANNOUNCEMENT), the customer, and
+    CTI_TARGET_COUNT last: a dialplan that sees the count has every target."""
     out: dict[str, str] = {}
     for n, target in enumerate(decision.targets, start=1):
         out[f"CTI_TARGET_{n}"] = _clean(target.dial)
@@ -34,6 +35,13 @@ def decision_variables(decision: RouteDecision) -> dict[str, str]:
         out[f"CTI_REASON_{n}"] = _clean(target.reason)
         out[f"CTI_KIND_{n}"] = target.kind.value
     customer = decision.customer
+    # the call tracker reads CTI_OUT_OF_HOURS from the channel: the miss is out_of_hours even
+    # on a node that never saw this decision (a standby, a replay); set only when closed, so a
+    # dialplan's own mark is never cleared
+    if decision.closed:
+        out["CTI_OUT_OF_HOURS"] = "1"
+        out["CTI_CLOSED_REASON"] = _clean(decision.closed_reason)
+        out["CTI_ANNOUNCEMENT"] = _clean(decision.announcement)
     out["CTI_CUSTOMER_ID"] = customer.id if customer else ""
     out["CTI_CUSTOMER_NAME"] = _clean(customer.name) if customer else ""
     out["CTI_TARGET_COUNT"] = str(len(decision.targets))

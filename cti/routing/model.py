@@ -196,10 +196,15 @@ class RouteDecision:
     reasons: tuple[Reason, ...] = ()
     decided_at: float = 0.0
     degraded: bool = False  #: the customer lookup failed or was too slow: routed as unknown
+    closed: bool = False  #: the line was outside its business hours: the after-hours rule ran
+    closed_reason: str = ""  #: e.g. "closed: New Year holiday (opens Mon 09:00)"
+    announcement: str = ""  #: the sound the dialplan plays to a closed line's caller
 
     @property
     def summary(self) -> str:
-        return self.targets[0].reason if self.targets else "no target"
+        if self.targets:
+            return self.targets[0].reason
+        return self.closed_reason or "no target"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -212,4 +217,7 @@ class RouteDecision:
             "reasons": [r.to_json() for r in self.reasons],
             "decided_at": iso(self.decided_at),
             "degraded": self.degraded,
+            "closed": self.closed,
+            "closed_reason": self.closed_reason,
+            "announcement": self.announcement,
         }

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, tzinfo
+from zoneinfo import ZoneInfo
 
 from cti.routing.availability import Availability, assess
+from cti.routing.calendar import BusinessCalendar, LineStatus, line_digits
 from cti.routing.model import (
     AgentProfile,
     AgentState,
@@ -18,8 +20,10 @@ from cti.routing.model import (
     Target,
     TargetKind,
 )
-from cti.routing.rules import DidRules
+from cti.routing.rules import DidRules, did_digits
 from cti.routing.schedules import DutyShift, duty_logins
+from cti.routing.shifts import shift_levels, shift_status
+from cti.routing.timetable import TimeRow, closing_row
 
 DEFAULT_TIMEOUTS: Mapping[TargetKind, int] = {
     TargetKind.MANAGER: 20,
@@ -42,6 +46,33 @@ class RoutingOptions:
     vip_min_seniority: int = 1  #: agents at least this senior serve VIP customers
     default_state: AgentState = AgentState.AVAILABLE  #: of an agent who never set one
     distribute_known: bool = False  #: also distribute known customers whose manager is away
+    #: what a closed line does, by line (a DID, a team or *): duty, voicemail, announcement[:SOUND]
+    after_hours: Mapping[str, AfterHours] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class AfterHours:
+    """A closed line's rule: ring the duty operator (then voicemail), voicemail, or play an
+    announcement (the dialplan plays `sound` and hangs up)."""
+
+    action: str = "duty"  #: duty, voicemail, announcement
+    sound: str = ""
+
+    @classmethod
+    def parse(cls, text: str) -> AfterHours:
+        action, _, sound = text.strip().partition(":")
+        action = action.strip().lower()
+        if action not in AFTER_HOURS_ACTIONS:
+            raise ValueError(
+                f"after-hours rule {text.strip()!r} is not one of duty, voicemail, "
+                "announcement[:SOUND]"
+            )
+        if action == "announcement" and not sound.strip():
+            sound = "cti-closed"
+        return cls(action, sound.strip() if action == "announcement" else "")
+
+
+AFTER_HOURS_ACTIONS = ("duty", "voicemail", "announcement")
 
 
 @dataclass(frozen=True)
@@ -54,6 +85,8 @@ class Situation:
     calls: Mapping[str, int] = field(default_factory=dict)  #: calls in progress, by login
     rota: Sequence[DutyShift] = ()
     last_offered: Mapping[str, float] = field(default_factory=dict)  #: by login
+    shifts: Sequence[TimeRow] = ()  #: agents' shifts (cti.routing.shifts)
+    calendar: BusinessCalendar | None = None  #: lines' business hours and holidays
 
 
 def route_call(
@@ -69,9 +102,14 @@ def route_call(
 ) -> RouteDecision:
     """The chain: DID rule -> manager -> manager's mobile -> VIP seniors -> even distribution
     (unknown callers) -> duty operator on shift -> voicemail. `now` is office-local and aware."""
-    chain = _Chain(situation, options)
+    chain = _Chain(situation, options, now)
     rule = rules.match(did)
     team = rule.team if rule is not None else rules.default_team
+    line = situation.calendar.status(did, team, now) if situation.calendar else None
+    if line is not None and not line.open:
+        return _after_hours(
+            chain, line, caller, did, team, rule.text if rule else None, customer, rules, degraded
+        )
     has_manager, desk = _manager_step(chain, customer)
     if customer is not None and customer.vip and not desk:
         _vip_step(chain, customer, team)
@@ -100,29 +138,95 @@ def route_call(
     )
 
 
+def _after_hours(
+    chain: _Chain,
+    line: LineStatus,
+    caller: str,
+    did: str,
+    team: str,
+    rule: str | None,
+    customer: CustomerInfo | None,
+    rules: DidRules,
+    degraded: bool,
+) -> RouteDecision:
+    """A closed line: its after-hours rule, nobody else; every reason says the line is closed."""
+    after = after_hours_rule(chain.options.after_hours, did, team, rules)
+    if after.action == "duty":
+        _duty_step(chain, duty_logins(chain.s.rota, chain.now), because=line.reason)
+    if after.action in ("duty", "voicemail") and chain.options.voicemail:
+        chain.add(TargetKind.VOICEMAIL, chain.options.voicemail, f"voicemail: {line.reason}")
+    return RouteDecision(
+        caller=caller,
+        did=did,
+        team=team,
+        rule=rule,
+        customer=customer,
+        targets=tuple(chain.targets),
+        reasons=tuple(chain.reasons),
+        decided_at=chain.now.timestamp(),
+        degraded=degraded,
+        closed=True,
+        closed_reason=line.reason,
+        announcement=after.sound,
+    )
+
+
+def after_hours_rule(
+    table: Mapping[str, AfterHours], did: str, team: str, rules: DidRules
+) -> AfterHours:
+    """The rule of the DID, else of its team, else of *, else the duty operator."""
+    if did and table:
+        digits = did_digits(did, rules.region)
+        for line, after in table.items():
+            if line_digits(line, rules.region) == digits:
+                return after
+    return table.get(team) or table.get("*") or AfterHours()
+
+
 class _Chain:
     """The targets and reasons as the steps add them; an agent is offered once."""
 
-    def __init__(self, situation: Situation, options: RoutingOptions) -> None:
+    def __init__(self, situation: Situation, options: RoutingOptions, now: datetime) -> None:
         self.s = situation
         self.options = options
+        self.now = now
+        zone: tzinfo | None = now.tzinfo
+        self.tz = zone if isinstance(zone, ZoneInfo) else ZoneInfo("UTC")
         self.targets: list[Target] = []
         self.reasons: list[Reason] = []
         self._agents: set[str] = set()
         self._verdicts: dict[str, Availability] = {}
 
-    def availability(self, agent: AgentProfile) -> Availability:
+    def availability(self, agent: AgentProfile, *, shifts: bool = True) -> Availability:
+        """The agent's verdict now; `shifts=False` for the duty operator (the rota decides)."""
+        if not shifts:
+            return self._assess(agent)
         verdict = self._verdicts.get(agent.login)
+        if verdict is None and self.s.shifts:
+            status = shift_status(self.s.shifts, agent, self.now, self.tz)
+            if status is not None and not status.on:
+                verdict = Availability(False, "off_shift", status.why)
+                self._verdicts[agent.login] = verdict
         if verdict is None:
-            verdict = assess(
-                agent,
-                presence=self.s.presence.get(agent.login),
-                device=self.s.devices.get(agent.login),
-                calls=self.s.calls.get(agent.login, 0),
-                default_state=self.options.default_state,
-            )
+            verdict = self._assess(agent)
             self._verdicts[agent.login] = verdict
         return verdict
+
+    def _assess(self, agent: AgentProfile) -> Availability:
+        return assess(
+            agent,
+            presence=self.s.presence.get(agent.login),
+            device=self.s.devices.get(agent.login),
+            calls=self.s.calls.get(agent.login, 0),
+            default_state=self.options.default_state,
+        )
+
+    def on_leave(self, agent: AgentProfile) -> TimeRow | None:
+        """A dated `off` row of the agent's for today (vacation, sick day), or None."""
+        if not self.s.shifts:
+            return None
+        levels = shift_levels(self.s.shifts, agent)
+        return closing_row(levels, self.now, self.tz) if levels else None
 
     def has(self, kind: TargetKind) -> bool:
         return any(t.kind is kind for t in self.targets)
@@ -235,14 +339,21 @@ def _distribution_step(chain: _Chain, team: str) -> None:
         )
     if not available:
         text = f"nobody in {where} is available" if members else f"{where}: no agents"
+        off = [a.label for a in members if chain.availability(a).code == "off_shift"]
+        if off and len(off) == len(members):
+            text = f"nobody in {where} is on shift"
+        elif off:
+            text += f" ({', '.join(off[:3])}{'...' if len(off) > 3 else ''} off shift)"
         chain.skip(TargetKind.DISTRIBUTION, "none_available", text)
 
 
-def _duty_step(chain: _Chain, logins: Sequence[str]) -> None:
+def _duty_step(chain: _Chain, logins: Sequence[str], because: str | None = None) -> None:
+    """The duty rota is the duty operator's shift: only a vacation or sick day keeps them off."""
     if not logins:
         chain.skip(TargetKind.DUTY, "none_on_duty", "nobody is on duty now")
         return
-    because = chain.first_skip()
+    if because is None:
+        because = chain.first_skip()
     for login in logins:
         agent = chain.s.agents.get(login)
         if agent is None:
@@ -252,7 +363,14 @@ def _duty_step(chain: _Chain, logins: Sequence[str]) -> None:
             continue
         if chain.offered(login):
             continue  # already rung earlier in the chain
-        verdict = chain.availability(agent)
+        leave = chain.on_leave(agent)
+        if leave is not None:
+            why = f"duty operator {agent.label} is off shift" + (
+                f" ({leave.label})" if leave.label else ""
+            )
+            chain.skip(TargetKind.DUTY, "off_shift", why, login, leave.label)
+            continue
+        verdict = chain.availability(agent, shifts=False)
         if not verdict.available:
             chain.skip(
                 TargetKind.DUTY, verdict.code, f"duty operator {verdict.why}", login, verdict.detail

@@ -16,8 +16,10 @@ from zoneinfo import ZoneInfo
 from cti.ami.events import AmiEvent
 from cti.calls.machine import Effect, Ringing
 from cti.calls.model import Call, CallRecord, EndpointKind
+from cti.calls.outcome import closed_line
 from cti.routing import views
 from cti.routing.availability import assess
+from cti.routing.calendar import BusinessCalendar, LineStatus
 from cti.routing.devices import DEVICE_EVENTS, DeviceBook, device_key
 from cti.routing.model import (
     AgentProfile,
@@ -32,6 +34,8 @@ from cti.routing.outcome import route_outcome
 from cti.routing.policy import RoutingOptions, Situation, route_call
 from cti.routing.rules import DidRules
 from cti.routing.schedules import DutyShift, on_duty
+from cti.routing.shifts import ShiftStatus, shift_edges, shift_status
+from cti.routing.timetable import TimeRow
 from cti.routing.whatif import Override, apply_overrides
 
 log = logging.getLogger(__name__)
@@ -57,6 +61,17 @@ class RoutingStore(Protocol):
     async def replace_shifts(self, shifts: Sequence[DutyShift], *, append: bool = False) -> int: ...
 
 
+class CalendarStore(Protocol):
+    """Agents' shifts and lines' calendars (cti.db.calendars.CalendarRepository)."""
+
+    async def shift_rows(self) -> list[TimeRow]: ...
+    async def replace_shift_rows(self, rows: Sequence[TimeRow], *, append: bool = False) -> int: ...
+    async def line_rows(self) -> list[TimeRow]: ...
+    async def replace_line_rows(
+        self, rows: Sequence[TimeRow], *, append: bool = False, only_dates: bool = False
+    ) -> int: ...
+
+
 @dataclass
 class RoutingStats:
     decisions: int = 0
@@ -67,6 +82,10 @@ class RoutingStats:
 
 def _endpoint(dial: str) -> str:
     return dial.partition("/")[2].split("@", 1)[0] if "/" in dial else dial
+
+
+def _numbered(rows: Iterable[TimeRow]) -> tuple[TimeRow, ...]:
+    return tuple(dataclasses.replace(r, id=n) for n, r in enumerate(rows, start=1))
 
 
 class RoutingService:
@@ -86,8 +105,10 @@ class RoutingService:
         lookup_timeout: float = 0.5,
         refresh_seconds: float = 5.0,
         memory: int = 20_000,
+        calendars: CalendarStore | None = None,
     ) -> None:
         self._store = store
+        self._calendars = calendars
         self._lookup = lookup
         self.rules = rules
         self.options = options
@@ -102,6 +123,8 @@ class RoutingService:
         self._by_endpoint: dict[str, str] = {}
         self.presence: dict[str, Presence] = {}
         self.rota: tuple[DutyShift, ...] = ()
+        self.shift_rows: tuple[TimeRow, ...] = ()  #: agents' shifts
+        self.calendar = BusinessCalendar((), timezone, rules.region)  #: lines' hours, holidays
         self.devices = DeviceBook()
         self.last_offered: dict[str, float] = {}
         self._decisions: OrderedDict[str, RouteDecision] = OrderedDict()
@@ -122,6 +145,12 @@ class RoutingService:
         self.set_agents(agents)
         self.presence = presence
         self.rota = tuple(shifts)
+        if self._calendars is not None:
+            self.shift_rows = tuple(await self._calendars.shift_rows())
+            self.set_calendar(await self._calendars.line_rows())
+
+    def set_calendar(self, rows: Iterable[TimeRow]) -> None:
+        self.calendar = BusinessCalendar(tuple(rows), self.calendar.timezone, self.rules.region)
 
     def set_agents(self, agents: Iterable[AgentProfile]) -> None:
         self.agents = {a.login: a for a in agents}
@@ -165,6 +194,8 @@ class RoutingService:
             calls=self.calls_in_progress(),
             rota=self.rota,
             last_offered=self.last_offered,
+            shifts=self.shift_rows,
+            calendar=self.calendar if self.calendar.rows else None,
         )
 
     def calls_in_progress(self) -> dict[str, int]:
@@ -292,6 +323,100 @@ class RoutingService:
         when = datetime.fromtimestamp(self._clock() if at is None else at, self.tz)
         return [(s, self.agents.get(s.login)) for s in on_duty(self.rota, when)]
 
+    def line_status(self, did: str, at: float | None = None) -> tuple[str, LineStatus]:
+        """(the team the DID selects, whether that line is open at `at` and why)."""
+        rule = self.rules.match(did)
+        team = rule.team if rule is not None else self.rules.default_team
+        when = datetime.fromtimestamp(self._clock() if at is None else at, self.tz)
+        return team, self.calendar.status(did, team, when)
+
+    def next_opening(self, did: str, at: datetime) -> datetime | None:
+        """`at` if the DID's line is open then, else its next opening (None: not within a year)."""
+        if not self.calendar.rows:
+            return at
+        rule = self.rules.match(did)
+        team = rule.team if rule is not None else self.rules.default_team
+        return self.calendar.next_opening(did, team, at)
+
+    def shift_of(self, login: str, at: float | None = None) -> ShiftStatus | None:
+        """Whether the agent is on shift at `at` (None: they have no shifts, always working)."""
+        agent = self.agents.get(login)
+        if agent is None:
+            return None
+        when = datetime.fromtimestamp(self._clock() if at is None else at, self.tz)
+        return shift_status(self.shift_rows, agent, when, self.tz)
+
+    async def apply_shift_edges(self, since: float, until: float) -> list[tuple[str, AgentState]]:
+        """Agents whose shift started in (since, until] become available if they were offline;
+        those whose shift ended become offline. Returns the states set."""
+        edges = shift_edges(
+            self.shift_rows,
+            self.agents.values(),
+            datetime.fromtimestamp(since, self.tz),
+            datetime.fromtimestamp(until, self.tz),
+            self.tz,
+        )
+        last: dict[str, bool] = {}
+        for _, login, starts in edges:  # a short shift both started and ended: the end wins
+            last[login] = starts
+        changed: list[tuple[str, AgentState]] = []
+        for login, starts in last.items():
+            presence = self.presence.get(login)
+            state = presence.state if presence is not None else self.options.default_state
+            if starts and state is AgentState.OFFLINE:
+                target = AgentState.AVAILABLE
+            elif not starts and state is not AgentState.OFFLINE:
+                target = AgentState.OFFLINE
+            else:
+                continue
+            await self.set_state(login, target, actor="shift")
+            changed.append((login, target))
+        return changed
+
+    async def follow_shifts_forever(
+        self, *, leading: Callable[[], bool] = lambda: True, every: float = 30.0
+    ) -> None:
+        """shifts_set_state: states follow shifts; with several processes only the one that
+        consumes AMI sets them, so each start or end is applied once."""
+        last = self._clock()
+        while True:
+            await asyncio.sleep(every)
+            now = self._clock()
+            if leading():
+                try:
+                    for login, state in await self.apply_shift_edges(last, now):
+                        log.info(
+                            "%s is %s: their shift %s",
+                            login,
+                            state.value,
+                            "started" if state is AgentState.AVAILABLE else "ended",
+                        )
+                except Exception:
+                    log.exception("could not set agents' states from their shifts; retrying")
+                    continue  # the same edges again next time
+            last = now
+
+    async def replace_agent_shifts(self, rows: Sequence[TimeRow], *, append: bool = False) -> int:
+        if self._calendars is None:  # nothing stored (a test, a demo): memory only
+            self.shift_rows = _numbered((*self.shift_rows, *rows) if append else rows)
+            return len(rows)
+        count = await self._calendars.replace_shift_rows(rows, append=append)
+        self.shift_rows = tuple(await self._calendars.shift_rows())
+        return count
+
+    async def replace_line_hours(
+        self, rows: Sequence[TimeRow], *, append: bool = False, only_dates: bool = False
+    ) -> int:
+        if self._calendars is None:
+            kept = self.calendar.rows if append else ()
+            if only_dates and not append:
+                kept = tuple(r for r in self.calendar.rows if not r.is_exception)
+            self.set_calendar(_numbered((*kept, *rows)))
+            return len(rows)
+        count = await self._calendars.replace_line_rows(rows, append=append, only_dates=only_dates)
+        self.set_calendar(await self._calendars.line_rows())
+        return count
+
     async def state_history(self, login: str, *, since: float, until: float) -> dict[str, Any]:
         """The agent's intervals in [since, until) and the time spent in each state/reason."""
         intervals = await self._store.state_history(login, since=since, until=until)
@@ -367,17 +492,20 @@ class RoutingService:
                 self.last_offered[login] = self._clock()
 
     def annotate(self, record: CallRecord) -> CallRecord:
-        """A finished call gets the step of its routing decision that reached it."""
+        """A finished call gets the step of its routing decision that reached it; a miss on a
+        closed line is out_of_hours."""
         decision = self._decisions.pop(record.linkedid, None)
         if decision is None:
             return record
+        if decision.closed:
+            record = closed_line(record)
         outcome = route_outcome(
             decision,
             answered_by=record.answered_by,
             agents_rung=record.agents_rung,
             agents=self.agents,
         )
-        if outcome is None:
+        if outcome is None:  # no targets (an announcement): the miss kind says it all
             return record
         self.stats.annotated += 1
         return dataclasses.replace(

@@ -11,12 +11,13 @@ from cti.calls.model import Call
 from cti.config import Settings, SettingsError
 from cti.customers.numbers import normalize
 from cti.db import directory
+from cti.db.calendars import CalendarRepository
 from cti.db.routing import RoutingRepository
 from cti.metrics import Sample
 from cti.routing.dialplan import agi_route
 from cti.routing.fastagi import FastAgiServer
 from cti.routing.model import AgentState, CustomerInfo, TargetKind
-from cti.routing.policy import DEFAULT_TIMEOUTS, RoutingOptions
+from cti.routing.policy import DEFAULT_TIMEOUTS, AfterHours, RoutingOptions
 from cti.routing.rules import DidRules, RuleError, parse_rules
 from cti.routing.service import CustomerLookup, RoutingService
 
@@ -44,7 +45,20 @@ def routing_options(settings: Settings) -> RoutingOptions:
             f"routing_default_state={settings.routing_default_state!r} is not one of "
             f"{', '.join(s.value for s in AgentState)}"
         ) from None
+    after_hours: dict[str, AfterHours] = {}
+    for entry in settings.routing_after_hours:
+        line, sep, rule = entry.partition("=")
+        try:
+            if not sep or not line.strip():
+                raise ValueError("not LINE=RULE")
+            after_hours[line.strip()] = AfterHours.parse(rule)
+        except ValueError as exc:
+            raise RoutingSetupError(
+                f"routing_after_hours entry {entry!r}: {exc}; write LINE=RULE with LINE a DID, "
+                "a team or *, RULE duty, voicemail or announcement[:SOUND]"
+            ) from None
     return RoutingOptions(
+        after_hours=after_hours,
         timeouts=timeouts,
         follow_me_dial=settings.routing_follow_me_dial,
         voicemail=settings.routing_voicemail.strip(),
@@ -136,6 +150,7 @@ def build_routing(
         live_calls=live_calls,
         lookup_timeout=settings.routing_lookup_timeout,
         refresh_seconds=settings.routing_refresh_seconds,
+        calendars=CalendarRepository(session_factory=sessions),
     )
     agi = None
     if settings.agi_port:

@@ -79,7 +79,11 @@ async def test_tiles_charts_filters_and_csv(site: str, browser: Any, tmp_path: P
     rendered = time.monotonic() - started
     tiles = page.locator("#tiles")
     await expect(tiles.locator("[data-kpi=offered] .tile-value")).to_have_text("8")
-    await expect(tiles.locator("[data-kpi=service_level] .tile-value")).to_have_text("42.9%")
+    await expect(tiles.locator("[data-kpi=offered] .tile-sub")).to_have_text(
+        "inbound calls, 7 in business hours"
+    )
+    await expect(tiles.locator("[data-kpi=missed_out_of_hours] .tile-value")).to_have_text("1")
+    await expect(tiles.locator("[data-kpi=service_level] .tile-value")).to_have_text("50%")
     await expect(tiles.locator("[data-kpi=service_level]")).to_have_class("tile tile-bad")
     await expect(tiles.locator("[data-kpi=service_level_answered] .tile-value")).to_have_text("75%")
     await expect(tiles.locator("[data-kpi=missed_rate]")).to_have_class("tile tile-bad")
@@ -95,7 +99,7 @@ async def test_tiles_charts_filters_and_csv(site: str, browser: Any, tmp_path: P
     assert missed[12] == 3 and max(missed) == missed[12]  # the lunch-time spike
     assert answered[9] == 2
     days = await chart_data(page, "chart-day")
-    assert days["sets"][0] == [42.9] and days["sets"][1] == [42.9]
+    assert days["sets"][0] == [50] and days["sets"][1] == [33.3]
     agents = await chart_data(page, "chart-agent")
     assert agents["labels"] == ["Иванова", "Petrov"] and agents["sets"][0] == [5, 4]
     await expect(page.locator("#agents-body tr")).to_have_count(2)
@@ -137,7 +141,7 @@ async def test_tiles_charts_filters_and_csv(site: str, browser: Any, tmp_path: P
     await expect(tiles.locator("[data-kpi=service_level] .tile-label")).to_have_text(
         "Уровень сервиса"
     )
-    await expect(tiles.locator("[data-kpi=service_level] .tile-value")).to_have_text("42,9\u00a0%")
+    await expect(tiles.locator("[data-kpi=service_level] .tile-value")).to_have_text("50\u00a0%")
 
     # a bad range says what to do next
     await page.select_option("#period", "custom")

@@ -146,3 +146,39 @@ async def test_office_hours_and_days_across_a_dst_change(database_url: str) -> N
         assert days == [("2026-03-28", 1), ("2026-03-29", 3)]
     finally:
         await engine.dispose()
+
+
+async def test_agents_time_over_their_shifts_and_occupancy(
+    reports: Reports, database_url: str
+) -> None:
+    from cti.db.calendars import CalendarRepository
+    from cti.routing.timetable import make_row
+
+    day = ReportQuery(start=DAY, end=DAY)
+    before = {r["login"]: r for r in (await reports.breakdown(day, BOSS, "agent"))["rows"]}
+    # Petrov never pressed a state button: without shifts his day reads 0:00 and no occupancy
+    assert before["petrov"]["time_available"] == 0.0
+    assert before["petrov"]["time_on_shift"] is None and before["petrov"]["occupancy"] is None
+
+    engine = create_engine(database_url)
+    try:
+        await CalendarRepository(session_factory=session_factory(engine)).replace_shift_rows(
+            [make_row("@sales", "wed", "09:00-18:00")]  # 2026-11-25 is a Wednesday
+        )
+    finally:
+        await engine.dispose()
+    rows = {r["login"]: r for r in (await reports.breakdown(day, BOSS, "agent"))["rows"]}
+    assert rows["petrov"]["time_on_shift"] == 9 * 3600.0
+    assert rows["petrov"]["time_available"] == 9 * 3600.0  # his shift, in the default state
+    assert rows["petrov"]["occupancy"] == pytest.approx(90 / (9 * 3600), abs=1e-6)  # c3 + c7
+    # Ivanova set her states all shift long: nothing is added to them
+    assert (rows["ivanova"]["time_available"], rows["ivanova"]["time_paused"]) == (
+        8 * 3600.0,
+        3600.0,
+    )
+    assert rows["ivanova"]["occupancy"] == pytest.approx(300 / (9 * 3600), abs=1e-6)  # c1 + c2
+    summary = (await reports.summary(day, BOSS))["figures"]
+    assert summary["time_on_shift"] == 18 * 3600.0
+    assert summary["time_available"] == 17 * 3600.0
+    mine = (await reports.summary(day, IVANOVA))["figures"]
+    assert mine["time_on_shift"] == 9 * 3600.0

@@ -40,7 +40,7 @@
     if (!route) return '';
     let text = t('route.' + route.kind);
     const skipped = (route.skipped || [])[0];
-    if (skipped && ['paused', 'dnd', 'offline', 'unreachable', 'at_limit'].includes(skipped.code)) {
+    if (skipped && ['paused', 'dnd', 'offline', 'off_shift', 'unreachable', 'at_limit'].includes(skipped.code)) {
       const name = skipped.name || skipped.agent || '';
       const key = skipped.code === 'paused' && !skipped.detail ? 'skip.paused.plain' : 'skip.' + skipped.code;
       text += ' · ' + t('route.because', { text: t(key, { name: name, detail: skipped.detail }) });
