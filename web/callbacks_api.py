@@ -13,6 +13,7 @@ from cti.customers.numbers import normalize
 from cti.exports.csv import to_csv
 from cti.missed.callbacks import (
     CallbackConflict,
+    CallbackForbidden,
     CallbackError,
     CallbackFilter,
     CallbackNotFound,
@@ -221,9 +222,20 @@ async def create_callback(request: web.Request) -> web.Response:
             note=body.get("note", ""),
             requested_for=requested,
             customer_id=body.get("customer_id"),
+            may_hand_over=sees_everything(principal),
         )
+    except CallbackForbidden as exc:
+        raise Problem(status=403, title="Forbidden", detail=str(exc)) from None
     except CallbackError as exc:
         raise Problem(status=422, title="Invalid body", detail=str(exc)) from None
+    if not may_see_agent_data(principal, row["owner"]) and principal.login not in (
+        row["held_by"],
+        row["created_by"],
+    ):
+        # a colleague's callback for the number got the note: say whose, show nothing of it
+        detail = f"your note was added to {row['owner']}'s open callback for this number"
+        brief = {"id": row["id"], "owner": row["owner"], "state": row["state"], "detail": detail}
+        return web.json_response(brief, status=202)
     return web.json_response(row, status=201)
 
 

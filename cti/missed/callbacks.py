@@ -33,6 +33,10 @@ class CallbackConflict(CallbackError):
     pass
 
 
+class CallbackForbidden(CallbackError):
+    """The change is someone else's to make (a supervisor's)."""
+
+
 @dataclass(frozen=True)
 class CallbackFilter:
     owner: str | None = None
@@ -159,8 +163,12 @@ class Callbacks:
         note: str = "",
         requested_for: datetime | None = None,
         customer_id: int | None = None,
+        may_hand_over: bool = True,
     ) -> dict[str, Any]:
-        """A callback left by a person ("call back about order 1234"), optionally at a chosen time."""
+        """A callback left by a person ("call back about order 1234"), optionally at a chosen time.
+
+        With `may_hand_over` false (an agent), an open callback of a colleague for the number
+        gets the note but keeps its owner and time: taking it over is a supervisor's call."""
         now = self._clock()
         context = await self._context(number, now)
         if requested_for is not None:
@@ -206,6 +214,16 @@ class Callbacks:
                     session, row, now, by, "created", None, {"owner": row.owner_login, "note": note}
                 )
             else:
+                theirs = row.owner_login not in (None, by) and row.held_by != by
+                if (
+                    theirs
+                    and not may_hand_over
+                    and ((owner and owner != row.owner_login) or requested_for is not None)
+                ):
+                    raise CallbackForbidden(
+                        f"the open callback for {number} belongs to {row.owner_login}: leave a "
+                        "note without an owner or a time, or ask a supervisor to hand it over"
+                    )
                 # one open callback per number: the note and the chosen time join the existing one
                 if note:
                     row.note = f"{row.note}\n{note}".strip()

@@ -214,3 +214,26 @@ async def test_supervisor_reassigns_and_it_is_logged(api: Api) -> None:
     assert "owner" in await problem(
         await c.post(f"/api/callbacks/{cb['id']}/reassign", json={}, headers=boss), 422
     )
+
+
+async def test_an_agent_cannot_read_or_take_over_a_colleagues_callback_by_its_number(
+    api: Api,
+) -> None:
+    """IVAN's open callback belongs to ivanova: petrov leaving one for the same number adds his
+    note to hers, learns only whose it is, and cannot make it his."""
+    c, petrov = api.client, api.as_("petrov")
+    taken = await c.post("/api/callbacks", json={"number": IVAN, "owner": "petrov"}, headers=petrov)
+    assert "belongs to ivanova" in await problem(taken, 403)
+    left = await c.post(
+        "/api/callbacks", json={"number": IVAN, "note": "he called the shop too"}, headers=petrov
+    )
+    assert left.status == 202
+    body = await left.json()
+    assert set(body) == {"id", "owner", "state", "detail"} and body["owner"] == "ivanova"
+    mine = (await (await c.get("/api/callbacks", headers=api.as_("ivanova"))).json())["callbacks"]
+    cb = next(x for x in mine if x["number"] == IVAN)
+    assert cb["owner"] == "ivanova" and "he called the shop too" in cb["note"]
+    boss = await c.post(
+        "/api/callbacks", json={"number": IVAN, "owner": "petrov"}, headers=api.as_("boss")
+    )
+    assert boss.status == 201 and (await boss.json())["owner"] == "petrov"
