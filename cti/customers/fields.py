@@ -171,16 +171,21 @@ def role(value: str | None) -> Role:
         raise FieldError("role", f"{value!r} is not one of agent, supervisor, admin") from None
 
 
-def extension(value: str | None) -> str:
+def extension(value: str | None, *, role: Role = Role.AGENT) -> str:
+    """The desk phone's extension; supervisors and administrators may have none (empty)."""
     cleaned = (value or "").strip()
+    if not cleaned and role is not Role.AGENT:
+        return ""
     if not _EXTENSION.fullmatch(cleaned):
         raise FieldError("extension", f"{cleaned!r} is not an extension (digits, e.g. 101)")
     return cleaned
 
 
 def device(value: str | None, ext: str) -> str:
-    """The phone's channel (`PJSIP/101`); empty means PJSIP/<extension>."""
-    cleaned = (value or "").strip() or f"PJSIP/{ext}"
+    """The phone's channel (`PJSIP/101`); empty means PJSIP/<extension> (none without one)."""
+    cleaned = (value or "").strip() or (f"PJSIP/{ext}" if ext else "")
+    if not cleaned:
+        return ""
     if not _DEVICE.fullmatch(cleaned):
         raise FieldError("device", f"{cleaned!r} is not a device such as PJSIP/101 or SIP/101")
     return cleaned

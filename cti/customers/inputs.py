@@ -116,13 +116,14 @@ def agent(
     """Every agent field: `body` over `current` (a patch) or over the defaults (a new agent)."""
     given = {**(current or {}), **body}
     errors = _Collector()
-    ext = errors.take(lambda: f.extension(given.get("extension")))
+    role = errors.take(lambda: f.role(given.get("role")))
+    ext = errors.take(lambda: f.extension(given.get("extension"), role=role or f.Role.AGENT))
     values = {
         "login": errors.take(lambda: f.login(given.get("login"))),
         "name": errors.take(
             lambda: f.text("name", given.get("name"), max_len=f.NAME_MAX, required=True)
         ),
-        "role": errors.take(lambda: f.role(given.get("role"))),
+        "role": role,
         "extension": ext,
         "device": errors.take(lambda: f.device(given.get("device"), ext or "")),
         "mobile": errors.take(lambda: f.mobile(given.get("mobile"), rules.region)),
