@@ -163,6 +163,23 @@ def login(value: str | None, name: str = "login") -> str:
     return cleaned
 
 
+#: what agents may write about a customer at most
+NOTES_MAX = 4000
+
+
+def notes(value: str | None) -> str:
+    """Free text that keeps its lines (CRLF read as LF); no other control characters."""
+    cleaned = "\n".join(line.rstrip() for line in (value or "").replace("\r\n", "\n").split("\n"))
+    cleaned = cleaned.strip()
+    if len(cleaned) > NOTES_MAX:
+        raise FieldError("notes", f"is longer than {NOTES_MAX} characters")
+    if _CONTROL.search(cleaned.replace("\n", " ")):
+        raise FieldError("notes", "contains control characters")
+    if not _encodable(cleaned):
+        raise FieldError("notes", "is not valid Unicode text")
+    return cleaned
+
+
 def role(value: str | None) -> Role:
     cleaned = (value or "").strip().lower() or Role.AGENT.value
     try:

@@ -84,6 +84,7 @@ def customer(body: Mapping[str, Any], rules: f.Rules, *, partial: bool) -> Custo
             "timezone": None,
             "manager_login": None,
             "crm_url": None,
+            "notes": "",
             **given,
         }
     checks: dict[str, Callable[[Any], Any]] = {
@@ -95,6 +96,7 @@ def customer(body: Mapping[str, Any], rules: f.Rules, *, partial: bool) -> Custo
         "timezone": lambda v: f.timezone(v, rules.zones),
         "manager_login": lambda v: f.manager(v, rules.managers),
         "crm_url": lambda v: f.url(v),
+        "notes": lambda v: f.notes(v),
     }
     for name, check in checks.items():
         if name in given:

@@ -101,12 +101,16 @@ class Customer:
     orders: OrderSummary = field(default_factory=OrderSummary)
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    notes: str = ""  #: what the agents wrote about the customer
+    source: str = "manual"  #: `manual`, or `auto`: a lead card made on the first call
+    created_by: str | None = None  #: the login that created the card (None: an import)
 
     def audited(self) -> dict[str, Any]:
         """The fields the audit log compares, as JSON values."""
         return {
             "name": self.name,
             "company": self.company,
+            "notes": self.notes,
             "phones": [p.e164 for p in self.phones],
             "vip": self.vip,
             "timezone": self.timezone,
@@ -244,6 +248,7 @@ CUSTOMER_FIELDS = (
     "timezone",
     "manager_login",
     "crm_url",
+    "notes",
 )
 
 

@@ -74,6 +74,9 @@ def _customer(row: Any, phones: Sequence[Phone], last: Sequence[Order] = ()) -> 
         ),
         created_at=row.created_at,
         updated_at=row.updated_at,
+        notes=row.notes or "",
+        source=row.source or "manual",
+        created_by=row.created_by,
     )
 
 
@@ -180,6 +183,7 @@ def _columns(c: Customer, at: datetime) -> dict[str, Any]:
         "timezone": c.timezone,
         "manager_login": c.manager_login,
         "crm_url": c.crm_url,
+        "notes": c.notes,
         "orders_count": c.orders.count,
         "orders_total_cents": cents(c.orders.total),
         "orders_currency": c.orders.currency,
@@ -297,9 +301,12 @@ async def _insert(session: AsyncSession, customers: Sequence[Customer], at: date
     ids: dict[int, int] = {}
     keyed = [(n, c) for n, c in enumerate(customers) if c.external_id]
     if keyed:
-        columns = [*_columns(keyed[0][1], at), "created_at"]
+        columns = [*_columns(keyed[0][1], at), "created_at", "created_by", "source"]
         await insert_rows(
-            session, _CUSTOMERS, columns, [(*_columns(c, at).values(), at) for _, c in keyed]
+            session,
+            _CUSTOMERS,
+            columns,
+            [(*_columns(c, at).values(), at, c.created_by, c.source) for _, c in keyed],
         )
         found = await ids_of(session, [c.external_id or "" for _, c in keyed])
         ids.update((n, found[c.external_id or ""]) for n, c in keyed)
@@ -307,7 +314,15 @@ async def _insert(session: AsyncSession, customers: Sequence[Customer], at: date
         if not c.external_id:
             statement = insert(_CUSTOMERS).returning(_CUSTOMERS.c.id)
             ids[n] = (
-                await session.execute(statement, {**_columns(c, at), "created_at": at})
+                await session.execute(
+                    statement,
+                    {
+                        **_columns(c, at),
+                        "created_at": at,
+                        "created_by": c.created_by,
+                        "source": c.source,
+                    },
+                )
             ).scalar_one()
     return [ids[n] for n in range(len(customers))]
 
