@@ -54,6 +54,7 @@ def add_routes(app: web.Application, directory: DirectoryServices) -> None:
     r.add_get("/api/customers", list_customers)
     r.add_post("/api/customers", create_customer)
     r.add_get("/api/customers/lookup", lookup)
+    r.add_post("/api/customers/lookup/choice", choose_caller)
     r.add_post("/api/customers/bulk", bulk_upsert)
     r.add_post("/api/customers/import", upload("customers"))
     r.add_post("/api/customers/orders/import", upload("orders"))
@@ -362,6 +363,19 @@ async def lookup(request: web.Request) -> web.Response:
         raise invalid([{"field": "phone", "reason": "is longer than 64 characters"}])
     match = await request.app[DIRECTORY].callers.match(phone)
     return reply(match.to_json())
+
+
+@domain_errors
+async def choose_caller(request: web.Request) -> web.Response:
+    """POST /api/customers/lookup/choice {"phone", "customer_id"}: who is calling from a number
+    several customers share; the lookup (pops, routing) answers with them from now on, until a
+    customer with that number changes. The new lookup result."""
+    principal = principal_of(request)
+    body = await json_body(request, "caller.choice")
+    found = await request.app[DIRECTORY].customers.choose(
+        body["phone"], int(body["customer_id"]), actor=principal.login
+    )
+    return reply(found)
 
 
 @domain_errors

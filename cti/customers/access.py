@@ -94,9 +94,12 @@ class CustomerPolicy:
     # --- changing ----------------------------------------------------------------------------------
 
     def is_theirs(self, principal: Principal, customer: Customer) -> bool:
-        """The agent manages the customer, or created the card and nobody manages it yet."""
+        """The agent manages the customer, or created the card and nobody manages it yet; a
+        lead card made for an unknown caller (source auto) is for whoever completes it."""
         if customer.manager_login is not None:
             return customer.manager_login == principal.login
+        if customer.source == "auto":
+            return True
         return customer.created_by is not None and customer.created_by == principal.login
 
     def editable(self, principal: Principal, customer: Customer | None) -> frozenset[str]:

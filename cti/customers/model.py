@@ -199,6 +199,7 @@ class Match:
     via: MatchedBy | None = None
     others: tuple[Candidate, ...] = ()  #: other customers with the same number (ambiguous)
     agent: str | None = None  #: the agent's login when the number is a known extension
+    chosen: bool = False  #: the customer is the one an agent picked for this shared number
 
     @property
     def internal(self) -> bool:
@@ -224,6 +225,7 @@ class Match:
             "agent": self.agent,
             "matched_by": self.via.value if self.via else None,
             "ambiguous": self.ambiguous,
+            "chosen": self.chosen,
             "candidates": [o.to_json() for o in self.others],
         }
 

@@ -35,6 +35,8 @@ from cti.db.session import writing
 
 #: customers per bulk request at most (larger sets: CSV upload)
 BULK_MAX = 5_000
+#: who the audit log says made a lead card for an unknown caller (no login starts with ~)
+AUTO_ACTOR = "~auto"
 
 
 def _utcnow() -> datetime:
@@ -366,6 +368,37 @@ class CustomerService:
             existing=[s if s["visible"] else {"id": s["id"], "visible": False} for s in shown],
         )
 
+    async def choose(self, phone: str, customer_id: int, *, actor: str) -> dict[str, Any]:
+        """An agent says who is calling from a number several customers share: remembered for
+        the number (the pop and routing use it) until a customer with that number changes."""
+        if self._directory is None:
+            raise InvalidFields([FieldError("phone", "the caller lookup is not running")])
+        found = await self._directory.match(phone)
+        ids = [c.customer_id for c in (found.customer, *found.others) if c is not None]
+        if not found.normalized or not found.ambiguous:
+            raise InvalidFields(
+                [FieldError("phone", "is not a number several customers share; nothing to choose")]
+            )
+        if customer_id not in ids:
+            raise InvalidFields(
+                [
+                    FieldError(
+                        "customer_id", f"customer {customer_id} does not have {found.normalized}"
+                    )
+                ]
+            )
+        async with writing(self._sessions) as session:
+            await choices.remember(
+                session,
+                e164=found.normalized,
+                customer_id=customer_id,
+                login=actor,
+                at=self._clock(),
+            )
+            await record_changes(session, Entity.CUSTOMER, [customer_id])
+        await self._tell_directory()
+        return (await self._directory.match(phone)).to_json()
+
     async def delete(self, customer_id: int, *, actor: str) -> None:
         async with writing(self._sessions) as session:
             customer = await _customer(session, customer_id)
@@ -527,6 +560,18 @@ def merged_customer(target: Customer, source: Customer) -> Customer:
     )
 
 
+def lead_name(caller_name: str, e164: str) -> str:
+    """A lead card's name: the caller ID name when it is a name (not digits, not `<unknown>`)."""
+    cleaned = " ".join(caller_name.split())[: f.NAME_MAX]
+    if not any(ch.isalpha() for ch in cleaned) or cleaned.strip("<>").lower() in _NO_NAME:
+        return e164
+    return cleaned
+
+
+#: caller ID names that say there is none
+_NO_NAME = frozenset({"unknown", "anonymous", "restricted", "private", "unavailable", "withheld"})
+
+
 def _numbers_changed(old: Customer | None, new: Customer) -> set[str]:
     before = {p.e164 for p in old.phones} if old is not None else set()
     return before ^ {p.e164 for p in new.phones}
@@ -546,4 +591,12 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value is not None else None
 
 
-__all__ = ["BULK_MAX", "AgentService", "CustomerService", "DirectoryServices", "effective_timezone"]
+__all__ = [
+    "AUTO_ACTOR",
+    "BULK_MAX",
+    "lead_name",
+    "AgentService",
+    "CustomerService",
+    "DirectoryServices",
+    "effective_timezone",
+]
