@@ -303,7 +303,8 @@ class CustomerService:
                     session, [write], actor=actor, at=self._clock()
                 )
                 assert written.id is not None
-                await choices.forget(session, _numbers_changed(old, new))
+                if old is None or old.audited() != new.audited():
+                    await choices.forget(session, _numbers_of(old, new))
                 await record_changes(session, Entity.CUSTOMER, [written.id])
                 if self._on_saved is not None and (
                     old is None or old.audited() != new.audited() or given.orders
@@ -494,6 +495,7 @@ class CustomerService:
             skipped = {i.row for i in nameless}
             good = [i for i in good if i.row not in skipped]
             await bulk_store.write_customers(session, good, report, actor=actor, at=self._clock())
+            await choices.forget_customers(session, report.touched)
             await record_changes(session, Entity.CUSTOMER, report.touched)
         await self._tell_directory()
         return report
@@ -526,6 +528,9 @@ class CustomerService:
             chunk=chunk,
         )
         if not dry_run:
+            if report.touched and kind is importing.CUSTOMERS:
+                async with writing(self._sessions) as session:
+                    await choices.forget_customers(session, report.touched)
             await self._tell_directory()
         return report
 
@@ -572,9 +577,10 @@ def lead_name(caller_name: str, e164: str) -> str:
 _NO_NAME = frozenset({"unknown", "anonymous", "restricted", "private", "unavailable", "withheld"})
 
 
-def _numbers_changed(old: Customer | None, new: Customer) -> set[str]:
+def _numbers_of(old: Customer | None, new: Customer) -> set[str]:
+    """Every number the customer had or has: a pick for any of them is forgotten on a change."""
     before = {p.e164 for p in old.phones} if old is not None else set()
-    return before ^ {p.e164 for p in new.phones}
+    return before | {p.e164 for p in new.phones}
 
 
 def _summary(customer: Customer) -> dict[str, Any]:

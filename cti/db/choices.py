@@ -10,6 +10,7 @@ from sqlalchemy import Table, delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from cti.db.directory_models import CallerChoiceRow
+from cti.db.models import CustomerPhone
 
 _CHOICES = cast(Table, CallerChoiceRow.__table__)
 
@@ -32,10 +33,21 @@ async def forget(session: AsyncSession, numbers: Iterable[str]) -> None:
         await session.execute(delete(_CHOICES).where(_CHOICES.c.e164.in_(part)))
 
 
+async def forget_customers(session: AsyncSession, ids: Iterable[int]) -> None:
+    """These customers changed in bulk: forget picks of them and of the numbers they have now."""
+    unique = sorted(set(ids))
+    for start in range(0, len(unique), 5_000):
+        part = unique[start : start + 5_000]
+        numbers = select(CustomerPhone.e164).where(CustomerPhone.customer_id.in_(part))
+        await session.execute(
+            delete(_CHOICES).where(_CHOICES.c.customer_id.in_(part) | _CHOICES.c.e164.in_(numbers))
+        )
+
+
 async def every_choice(conn: AsyncConnection) -> dict[str, int]:
     """E.164 -> the chosen customer's id."""
     rows = await conn.execute(select(_CHOICES.c.e164, _CHOICES.c.customer_id))
     return {r.e164: r.customer_id for r in rows}
 
 
-__all__ = ["every_choice", "forget", "remember"]
+__all__ = ["every_choice", "forget", "forget_customers", "remember"]

@@ -433,3 +433,56 @@ async def test_a_supervisor_merges_two_customers(world: World) -> None:
         "POST", f"/api/customers/{target}/merge", "boss", json={"from": target}
     )
     assert status == 422 and [e["field"] for e in body["errors"]] == ["from"]
+
+
+# --- a shared number's pick ------------------------------------------------------------------------
+
+
+async def test_a_pick_for_a_shared_number_holds_until_a_customer_with_it_changes(
+    world: World,
+) -> None:
+    shared = "+7 916 111-11-11"  # Ivanova's customer's number, now also on a second card
+    status, other = await world.call(
+        "POST",
+        "/api/customers?allow_duplicates=1",
+        "boss",
+        json={"name": "Второй", "phones": [shared]},
+    )
+    assert status == 201
+    lookup = {"params": {"phone": "89161111111"}}
+    _, found = await world.call("GET", "/api/customers/lookup", "ivanova", **lookup)
+    assert found["customer_id"] == other["id"] and found["ambiguous"] and not found["chosen"]
+    hers = world.customers["ivanova"]
+    status, picked = await world.call(
+        "POST",
+        "/api/customers/lookup/choice",
+        "ivanova",
+        json={"phone": "8 916 111-11-11", "customer_id": hers},
+    )
+    assert status == 200 and picked["customer_id"] == hers and picked["chosen"]
+    _, found = await world.call("GET", "/api/customers/lookup", "ivanova", **lookup)
+    assert found["customer_id"] == hers and found["chosen"]
+    # a customer that does not have the number, a number nobody shares: refused, naming the field
+    status, body = await world.call(
+        "POST",
+        "/api/customers/lookup/choice",
+        "ivanova",
+        json={"phone": shared, "customer_id": world.customers["orlov"]},
+    )
+    assert status == 422 and [e["field"] for e in body["errors"]] == ["customer_id"]
+    status, body = await world.call(
+        "POST",
+        "/api/customers/lookup/choice",
+        "ivanova",
+        json={"phone": "+7 916 333-33-33", "customer_id": world.customers["orlov"]},
+    )
+    assert status == 422 and [e["field"] for e in body["errors"]] == ["phone"]
+    # the directory changes for that number: the usual rule again (the newest change wins)
+    await world.call(
+        "PATCH",
+        f"/api/customers/{other['id']}",
+        "boss",
+        json={"phones": [shared, "+7 903 000-11-22"]},
+    )
+    _, found = await world.call("GET", "/api/customers/lookup", "ivanova", **lookup)
+    assert found["customer_id"] == other["id"] and not found["chosen"]
