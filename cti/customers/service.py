@@ -13,9 +13,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from cti.auth.policy import sees_everything, visible_extensions
+from cti.auth.policy import visible_extensions
 from cti.auth.principal import Principal
 from cti.customers import access, importing, inputs
+from cti.customers import duplicates as dup
 from cti.customers import fields as f
 from cti.customers.agents import AgentService
 from cti.customers.audit import Action, AuditEntry, Entity
@@ -304,7 +305,7 @@ class CustomerService:
                 )
                 assert written.id is not None
                 if old is None or old.audited() != new.audited():
-                    await choices.forget(session, _numbers_of(old, new))
+                    await choices.forget(session, dup.numbers_of(old, new))
                 await record_changes(session, Entity.CUSTOMER, [written.id])
                 if self._on_saved is not None and (
                     old is None or old.audited() != new.audited() or given.orders
@@ -328,46 +329,26 @@ class CustomerService:
         """No silent duplicates: a number this card gains that another customer has is refused
         with that customer, unless added anyway; an agent never takes a number from a customer
         someone else manages (it would take that customer's calls too)."""
-        had = {p.e164 for p in old.phones} if old is not None else set()
-        gained = [(n, p.e164) for n, p in enumerate(new.phones) if p.e164 not in had]
+        gained = dup.gained_numbers(old, new)
         if not gained:
             return
         owners = await customer_store.owners_of(session, [e164 for _, e164 in gained])
-        owners = {e164: [c for c in found if c.id != new.id] for e164, found in owners.items()}
-        taken = [(n, e164) for n, e164 in gained if owners.get(e164)]
+        taken = dup.taken_numbers(gained, owners, new.id)
         if not taken:
             return
-        others = {c.id: c for _, e164 in taken for c in owners[e164]}
-        if principal is not None and not sees_everything(principal):
-            guarded = [c for c in others.values() if c.manager_login not in (None, principal.login)]
-            if guarded:
-                errors = [
-                    FieldError(
-                        f"phones[{n}]",
-                        f"{e164} belongs to a customer managed by "
-                        f"{owners[e164][0].manager_login}; ask a supervisor to merge the cards",
-                    )
-                    for n, e164 in taken
-                    if any(c in guarded for c in owners[e164])
-                ]
-                raise NotAllowed(errors[0].reason, errors=errors)
+        refused = dup.captures(principal, taken)
+        if refused:
+            raise NotAllowed(refused[0].reason, errors=refused)
         if allow_duplicates:
             return
         scope = await self._scope(session, principal)
-        shown = [
-            {
-                **_summary(c),
-                "visible": scope is None or await customer_store.in_scope(session, c, scope),
-            }
-            for c in others.values()
-        ]
-        raise DuplicatePhones(
-            [
-                FieldError(f"phones[{n}]", f"{e164} is already a number of another customer")
-                for n, e164 in taken
-            ],
-            existing=[s if s["visible"] else {"id": s["id"], "visible": False} for s in shown],
-        )
+        existing = []
+        for other in {c.id: c for found in taken.values() for c in found}.values():
+            if scope is None or await customer_store.in_scope(session, other, scope):
+                existing.append({**dup.summary(other), "visible": True})
+            else:
+                existing.append({"id": other.id, "visible": False})
+        raise DuplicatePhones(dup.conflicts(taken), existing=existing)
 
     async def choose(self, phone: str, customer_id: int, *, actor: str) -> dict[str, Any]:
         """An agent says who is calling from a number several customers share: remembered for
@@ -421,7 +402,17 @@ class CustomerService:
                 raise InvalidFields(
                     [FieldError("from", f"no customer with id {source_id}")]
                 ) from None
-            merged = merged_customer(target, source)
+            merged = dup.merged_customer(target, source)
+            if len(merged.phones) > f.MAX_PHONES:
+                raise InvalidFields(
+                    [
+                        f.FieldError(
+                            "from",
+                            f"together the two have more than {f.MAX_PHONES} numbers; "
+                            "remove some first",
+                        )
+                    ]
+                )
             await merging.move_belongings(session, source=source_id, target=target_id)
             orders = await customer_store.orders_of(session, [target_id])
             merged = dataclasses.replace(merged, orders=summarize(orders.get(target_id, [])))
@@ -546,25 +537,6 @@ async def _customer(session: AsyncSession, customer_id: int | None) -> Customer:
     return found
 
 
-def merged_customer(target: Customer, source: Customer) -> Customer:
-    """The target with the source's numbers added and its empty fields filled from the source."""
-    phones = {p.e164: p for p in target.phones}
-    for p in source.phones:
-        phones.setdefault(p.e164, p)
-    notes = "\n\n".join(n for n in (target.notes, source.notes) if n)
-    return dataclasses.replace(
-        target,
-        phones=tuple(phones.values())[: f.MAX_PHONES],
-        company=target.company or source.company,
-        vip=target.vip or source.vip,
-        timezone=target.timezone or source.timezone,
-        manager_login=target.manager_login or source.manager_login,
-        external_id=target.external_id or source.external_id,
-        crm_url=target.crm_url or source.crm_url,
-        notes=notes[: f.NOTES_MAX],
-    )
-
-
 def lead_name(caller_name: str, e164: str) -> str:
     """A lead card's name: the caller ID name when it is a name (not digits, not `<unknown>`)."""
     cleaned = " ".join(caller_name.split())[: f.NAME_MAX]
@@ -575,22 +547,6 @@ def lead_name(caller_name: str, e164: str) -> str:
 
 #: caller ID names that say there is none
 _NO_NAME = frozenset({"unknown", "anonymous", "restricted", "private", "unavailable", "withheld"})
-
-
-def _numbers_of(old: Customer | None, new: Customer) -> set[str]:
-    """Every number the customer had or has: a pick for any of them is forgotten on a change."""
-    before = {p.e164 for p in old.phones} if old is not None else set()
-    return before | {p.e164 for p in new.phones}
-
-
-def _summary(customer: Customer) -> dict[str, Any]:
-    return {
-        "id": customer.id,
-        "name": customer.name,
-        "company": customer.company,
-        "manager_login": customer.manager_login,
-        "phones": [p.e164 for p in customer.phones],
-    }
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -10,10 +10,11 @@ import pytest
 from cti.auth.principal import Principal, Role, Via
 from cti.customers import fields as f
 from cti.customers.access import FIELDS, CustomerPolicy, CustomerScope, Visibility
+from cti.customers.duplicates import merged_customer
 from cti.customers.matching import decide, prefer
 from cti.customers.model import Candidate, Customer, Phone
 from cti.customers.numbers import read_caller
-from cti.customers.service import lead_name, merged_customer
+from cti.customers.service import lead_name
 
 IVANOVA = Principal(
     login="ivanova", role=Role.AGENT, via=Via.SESSION, extensions=frozenset({"101"})
@@ -143,3 +144,18 @@ def test_supervisors_and_administrators_may_have_no_extension_agents_may_not() -
     assert f.extension("", role=Role.SUPERVISOR) == "" and f.device("", "") == ""
     with pytest.raises(f.FieldError):
         f.extension("", role=Role.AGENT)
+
+
+def test_which_numbers_a_card_takes_and_which_an_agent_may_never_take() -> None:
+    from cti.customers import duplicates as dup
+
+    mine = Customer(id=9, name="Моя", phones=(Phone("+71"), Phone("+72"), Phone("+73")))
+    gained = dup.gained_numbers(Customer(id=9, name="Моя", phones=(Phone("+71"),)), mine)
+    assert gained == [(1, "+72"), (2, "+73")]
+    owners = {"+72": [HIS, mine], "+73": [IMPORTED]}
+    taken = dup.taken_numbers(gained, owners, own_id=9)
+    assert taken == {(1, "+72"): [HIS], (2, "+73"): [IMPORTED]}
+    refused = dup.captures(IVANOVA, taken)
+    assert [(e.field, "petrov" in e.reason) for e in refused] == [("phones[1]", True)]
+    assert dup.captures(BOSS, taken) == [] and dup.captures(None, taken) == []
+    assert [e.field for e in dup.conflicts(taken)] == ["phones[1]", "phones[2]"]
