@@ -17,8 +17,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cti.auth.policy import may_change_configuration, sees_everything
-from cti.auth.principal import Principal
+from cti.auth.policy import may_change_configuration, may_use, sees_everything
+from cti.auth.principal import Principal, Scope
 from cti.customers.fields import FieldError
 from cti.customers.model import CUSTOMER_DEFAULTS, Customer
 
@@ -103,7 +103,10 @@ class CustomerPolicy:
         return customer.created_by is not None and customer.created_by == principal.login
 
     def editable(self, principal: Principal, customer: Customer | None) -> frozenset[str]:
-        """The fields this principal may change on `customer` (None: a card being created)."""
+        """The fields this principal may change on `customer` (None: a card being created); a
+        read-only token changes nothing."""
+        if not may_use(principal, Scope.WRITE):
+            return frozenset()
         if sees_everything(principal):
             return frozenset(FIELDS)
         if customer is not None and not self.is_theirs(principal, customer):
