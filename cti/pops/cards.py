@@ -49,9 +49,6 @@ class MatchLike(Protocol):
     @property
     def internal(self) -> bool: ...
 
-    @property
-    def others(self) -> tuple[Any, ...]: ...
-
 
 class CustomerReader(Protocol):
     async def get(self, customer_id: int) -> dict[str, Any]: ...
@@ -291,11 +288,11 @@ class CardSource:
         )
 
     def _candidates(self, found: MatchLike) -> list[dict[str, Any]]:
-        if found.customer is None or not found.others:
+        others = getattr(found, "others", ())  # a lookup that knows of no sharing has none
+        if found.customer is None or not others:
             return []
         return [
-            candidate_item(c, self._manager(c.manager_login))
-            for c in (found.customer, *found.others)
+            candidate_item(c, self._manager(c.manager_login)) for c in (found.customer, *others)
         ]
 
     def _auto_for(self, e164: str | None, direction: str | None) -> bool:
