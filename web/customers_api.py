@@ -361,8 +361,9 @@ async def lookup(request: web.Request) -> web.Response:
         raise invalid([{"field": "phone", "reason": "is required (?phone=...)"}])
     if len(phone) > 64:
         raise invalid([{"field": "phone", "reason": "is longer than 64 characters"}])
-    match = await request.app[DIRECTORY].callers.match(phone)
-    return reply(match.to_json())
+    directory = request.app[DIRECTORY]
+    match = await directory.callers.match(phone)
+    return reply(await directory.customers.seen_match(match, principal_of(request)))
 
 
 @domain_errors

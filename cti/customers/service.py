@@ -23,7 +23,7 @@ from cti.customers.audit import Action, AuditEntry, Entity
 from cti.customers.directory import CallerDirectory
 from cti.customers.errors import Conflict, DuplicatePhones, InvalidFields, NotAllowed, NotFound
 from cti.customers.fields import FieldError
-from cti.customers.model import Customer, TimezoneSource, summarize, with_values
+from cti.customers.model import Customer, Match, TimezoneSource, summarize, with_values
 from cti.customers.numbers import timezone_from_numbers
 from cti.db import agents as agent_store
 from cti.db import bulk as bulk_store
@@ -172,6 +172,28 @@ class CustomerService:
             if involving is not None:
                 query = query.where(calls_involving(involving))
             return [row_to_record(row).to_json() for row in (await session.scalars(query)).all()]
+
+    async def seen_match(self, match: Match, principal: Principal | None) -> dict[str, Any]:
+        """A lookup's answer as `principal` may see it: with agents_see limiting agents, the
+        customers they may not see are left out (the number alone is not a way in)."""
+        async with self._sessions() as session:
+            scope = await self._scope(session, principal)
+            if scope is None or match.customer is None:
+                return match.to_json()
+            ids = [c.customer_id for c in (match.customer, *match.others)]
+            found = {c.id: c for c in await customer_store.load(session, ids=ids)}
+            seen = [
+                c
+                for c in (match.customer, *match.others)
+                if c.customer_id in found
+                and await customer_store.in_scope(session, found[c.customer_id], scope)
+            ]
+        if not seen:
+            return dataclasses.replace(match, customer=None, via=None, others=()).to_json()
+        chosen = match.chosen and seen[0] is match.customer
+        return dataclasses.replace(
+            match, customer=seen[0], others=tuple(seen[1:]), chosen=chosen
+        ).to_json()
 
     async def _scope(
         self, session: AsyncSession, principal: Principal | None

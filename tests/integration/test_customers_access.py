@@ -334,6 +334,19 @@ async def test_agents_see_their_own_and_those_who_called_them(own_world: World) 
     assert (await world.call("PATCH", f"/api/customers/{hidden}", "ivanova", json={"notes": "x"}))[
         0
     ] == 404
+    # nor does the caller lookup name a customer she may not see
+    _, found = await world.call(
+        "GET", "/api/customers/lookup", "ivanova", params={"phone": "89164444444"}
+    )
+    assert found["customer_id"] is None and found["name"] is None and found["candidates"] == []
+    _, found = await world.call(
+        "GET", "/api/customers/lookup", "ivanova", params={"phone": "89162222222"}
+    )
+    assert found["customer_id"] == world.customers["petrov"]  # he called her
+    _, found = await world.call(
+        "GET", "/api/customers/lookup", "boss", params={"phone": "89164444444"}
+    )
+    assert found["customer_id"] == hidden
     # a card she creates is hers to see
     _, mine = await world.call("POST", "/api/customers", "ivanova", json={"name": "Новая"})
     assert (await world.call("GET", f"/api/customers/{mine['id']}", "ivanova"))[0] == 200
