@@ -26,7 +26,8 @@ from cti.calls.service import CallService
 from cti.calls.tracker import CallTracker
 from cti.cluster import consumer
 from cti.cluster.probes import Probes
-from cti.config import Settings
+from cti.config import Settings, SettingsError
+from cti.customers.access import CustomerPolicy
 from cti.customers.directory import CallerDirectory
 from cti.customers.service import AgentService, CustomerService, DirectoryServices
 from cti.db import directory
@@ -88,6 +89,16 @@ def callback_policy(settings: Settings) -> CallbackPolicy:
         window=CallbackWindow(start, end),
         hold=timedelta(minutes=settings.callback_hold_minutes),
     )
+
+
+def customer_policy(settings: Settings) -> CustomerPolicy:
+    """Who may see and change which customer (agents_see, agent_customer_fields)."""
+    try:
+        return CustomerPolicy.from_settings(
+            agents_see=settings.agents_see, agent_fields=settings.agent_customer_fields
+        )
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
 
 
 def miss_context(
@@ -369,6 +380,7 @@ def create_server_app(c: Components) -> web.Application:
                 region=region,
                 office_timezone=office,
                 directory=c.callers,
+                policy=customer_policy(c.settings),
                 on_saved=c.webhooks.service.customer_saved if c.webhooks is not None else None,
             ),
             agents=AgentService(sessions=sessions, region=region, directory=c.callers),

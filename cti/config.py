@@ -142,6 +142,13 @@ class Settings:
     #: link to a call's recording (MixMonitor): {file} (name), {path} (as given), {linkedid};
     #: e.g. https://pbx.example/recordings/{file} (empty: no links)
     recording_url_template: str = ""
+    #: which customers agents see: all, team (managed by someone of their teams) or own (those
+    #: they manage or created, and those who called them); supervisors and admins see every one
+    agents_see: str = "all"
+    #: the fields of their own customers agents may change (the others: supervisors and admins)
+    agent_customer_fields: tuple[str, ...] = ("name", "company", "phones", "notes")
+    #: an unknown caller gets a lead card (source auto, the caller ID name) on the first ring
+    auto_customer_cards: bool = False
     #: a webhook receiver must answer within this many seconds
     webhook_timeout: float = 10.0
     #: webhook requests in flight at once, per process

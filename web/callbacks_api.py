@@ -13,9 +13,9 @@ from cti.customers.numbers import normalize
 from cti.exports.csv import to_csv
 from cti.missed.callbacks import (
     CallbackConflict,
-    CallbackForbidden,
     CallbackError,
     CallbackFilter,
+    CallbackForbidden,
     CallbackNotFound,
     Callbacks,
     MissedFilter,

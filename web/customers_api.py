@@ -22,7 +22,13 @@ from referencing import Registry, Resource
 
 from cti.auth.policy import require
 from cti.customers import access, importing
-from cti.customers.errors import Conflict, InvalidFields, NotAllowed, NotFound
+from cti.customers.errors import (
+    Conflict,
+    DuplicatePhones,
+    InvalidFields,
+    NotAllowed,
+    NotFound,
+)
 from cti.customers.service import DirectoryServices
 from web.auth import principal_of
 from web.errors import Problem
@@ -48,6 +54,7 @@ def add_routes(app: web.Application, directory: DirectoryServices) -> None:
     r.add_get("/api/customers", list_customers)
     r.add_post("/api/customers", create_customer)
     r.add_get("/api/customers/lookup", lookup)
+    r.add_post("/api/customers/lookup/choice", choose_caller)
     r.add_post("/api/customers/bulk", bulk_upsert)
     r.add_post("/api/customers/import", upload("customers"))
     r.add_post("/api/customers/orders/import", upload("orders"))
@@ -56,6 +63,7 @@ def add_routes(app: web.Application, directory: DirectoryServices) -> None:
     r.add_put(r"/api/customers/{id:\d{1,10}}", replace_customer)
     r.add_patch(r"/api/customers/{id:\d{1,10}}", patch_customer)
     r.add_delete(r"/api/customers/{id:\d{1,10}}", delete_customer)
+    r.add_post(r"/api/customers/{id:\d{1,10}}/merge", merge_customer)
     r.add_get(r"/api/customers/{id:\d{1,10}}/history", customer_history)
     r.add_get(r"/api/customers/{id:\d{1,10}}/calls", customer_calls)
 
@@ -140,13 +148,28 @@ def domain_errors(handler: Handler) -> Handler:
             raise invalid([{"field": e.field, "reason": e.reason} for e in exc.errors]) from None
         except NotFound as exc:
             raise Problem(status=404, detail=str(exc)) from None
+        except DuplicatePhones as exc:
+            raise Problem(
+                status=409,
+                title="Number of another customer",
+                detail=f"{exc}; open the existing card, or send again with ?allow_duplicates=1",
+                extensions={
+                    "errors": [{"field": e.field, "reason": e.reason} for e in exc.errors],
+                    "existing": exc.existing,
+                },
+            ) from None
         except Conflict as exc:
             extensions = (
                 {"errors": [{"field": exc.field, "reason": str(exc)}]} if exc.field else None
             )
             raise Problem(status=409, detail=str(exc), extensions=extensions) from None
         except NotAllowed as exc:
-            raise Problem(status=403, detail=str(exc)) from None
+            errors = [{"field": e.field, "reason": e.reason} for e in exc.errors]
+            raise Problem(
+                status=403,
+                detail="; ".join(f"{e['field']}: {e['reason']}" for e in errors) or str(exc),
+                extensions={"errors": errors} if errors else None,
+            ) from None
         except importing.FileError as exc:
             raise Problem(
                 status=422, title="Unreadable file", detail=f"{exc}; nothing was imported"
@@ -216,6 +239,7 @@ async def list_customers(request: web.Request) -> web.Response:
                 [{"field": name, "reason": "contains control characters or is not valid text"}]
             )
     page = await request.app[DIRECTORY].customers.listing(
+        principal=principal_of(request),
         limit=limit,
         after_id=int(raw_after),
         manager_login=request.query.get("manager_login") or None,
@@ -228,7 +252,7 @@ async def list_customers(request: web.Request) -> web.Response:
 @domain_errors
 async def get_customer(request: web.Request) -> web.Response:
     """GET /api/customers/{id}: the card: phones, order summary with the latest orders, time zone."""
-    return reply(await request.app[DIRECTORY].customers.get(_id(request)))
+    return reply(await request.app[DIRECTORY].customers.get(_id(request), principal_of(request)))
 
 
 @domain_errors
@@ -237,7 +261,10 @@ async def create_customer(request: web.Request) -> web.Response:
     principal = principal_of(request)
     body = await json_body(request, "customer")
     created = await request.app[DIRECTORY].customers.create(
-        body, actor=principal.login, may_hand_over=access.may_hand_over(principal)
+        body,
+        actor=principal.login,
+        principal=principal,
+        allow_duplicates=_allow_duplicates(request),
     )
     return reply(created, status=201, headers={"Location": f"/api/customers/{created['id']}"})
 
@@ -249,7 +276,11 @@ async def replace_customer(request: web.Request) -> web.Response:
     body = await json_body(request, "customer")
     return reply(
         await request.app[DIRECTORY].customers.replace(
-            _id(request), body, actor=principal.login, may_hand_over=access.may_hand_over(principal)
+            _id(request),
+            body,
+            actor=principal.login,
+            principal=principal,
+            allow_duplicates=_allow_duplicates(request),
         )
     )
 
@@ -261,7 +292,11 @@ async def patch_customer(request: web.Request) -> web.Response:
     body = await json_body(request, "customer.patch")
     return reply(
         await request.app[DIRECTORY].customers.patch(
-            _id(request), body, actor=principal.login, may_hand_over=access.may_hand_over(principal)
+            _id(request),
+            body,
+            actor=principal.login,
+            principal=principal,
+            allow_duplicates=_allow_duplicates(request),
         )
     )
 
@@ -279,10 +314,32 @@ async def delete_customer(request: web.Request) -> web.Response:
 
 
 @domain_errors
+async def merge_customer(request: web.Request) -> web.Response:
+    """POST /api/customers/{id}/merge {"from": other_id}: the other customer's numbers, orders,
+    calls, callbacks and history move to this one, which fills its empty fields from the
+    other; the other is deleted. Supervisors and administrators."""
+    principal = principal_of(request)
+    require(
+        access.may_manage_customers(principal),
+        "only supervisors and administrators merge customers",
+    )
+    body = await json_body(request, "customer.merge")
+    merged = await request.app[DIRECTORY].customers.merge(
+        _id(request), int(body["from"]), actor=principal.login
+    )
+    return reply(merged)
+
+
+def _allow_duplicates(request: web.Request) -> bool:
+    """`?allow_duplicates=1`: the console's "add anyway" after a 409 naming the other customer."""
+    return request.query.get("allow_duplicates", "") in ("1", "true", "yes")
+
+
+@domain_errors
 async def customer_history(request: web.Request) -> web.Response:
     """GET /api/customers/{id}/history?limit=: every change, newest first, with who and when."""
     entries = await request.app[DIRECTORY].customers.history(
-        _id(request), limit=limit_of(request, 100)
+        _id(request), limit=limit_of(request, 100), principal=principal_of(request)
     )
     return reply({"history": entries})
 
@@ -290,7 +347,9 @@ async def customer_history(request: web.Request) -> web.Response:
 @domain_errors
 async def customer_calls(request: web.Request) -> web.Response:
     """GET /api/customers/{id}/calls?limit=: the customer's recent calls, newest first."""
-    calls = await request.app[DIRECTORY].customers.calls(_id(request), limit=limit_of(request))
+    calls = await request.app[DIRECTORY].customers.calls(
+        _id(request), limit=limit_of(request), principal=principal_of(request)
+    )
     return reply({"calls": calls})
 
 
@@ -302,8 +361,22 @@ async def lookup(request: web.Request) -> web.Response:
         raise invalid([{"field": "phone", "reason": "is required (?phone=...)"}])
     if len(phone) > 64:
         raise invalid([{"field": "phone", "reason": "is longer than 64 characters"}])
-    match = await request.app[DIRECTORY].callers.match(phone)
-    return reply(match.to_json())
+    directory = request.app[DIRECTORY]
+    match = await directory.callers.match(phone)
+    return reply(await directory.customers.seen_match(match, principal_of(request)))
+
+
+@domain_errors
+async def choose_caller(request: web.Request) -> web.Response:
+    """POST /api/customers/lookup/choice {"phone", "customer_id"}: who is calling from a number
+    several customers share; the lookup (pops, routing) answers with them from now on, until a
+    customer with that number changes. The new lookup result."""
+    principal = principal_of(request)
+    body = await json_body(request, "caller.choice")
+    found = await request.app[DIRECTORY].customers.choose(
+        body["phone"], int(body["customer_id"]), actor=principal.login
+    )
+    return reply(found)
 
 
 @domain_errors

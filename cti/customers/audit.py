@@ -16,6 +16,7 @@ class Action(enum.StrEnum):
     CREATE = "create"  #: the entity appeared; old values are null
     UPDATE = "update"  #: some fields changed
     DELETE = "delete"  #: the entity is gone; new values are null
+    MERGE = "merge"  #: another customer was merged into this one (`merged_from`: its id)
 
 
 class Entity(enum.StrEnum):

@@ -20,10 +20,10 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cti.customers.index import PhoneIndex
-from cti.customers.matching import decide, searches_directory
+from cti.customers.matching import decide, prefer, searches_directory
 from cti.customers.model import Match
 from cti.customers.numbers import NumberKind, read_caller
-from cti.db import lookup
+from cti.db import choices, lookup
 from cti.db.audit import changes_since, current_revision
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,10 @@ async def match_in_database(engine: AsyncEngine, raw: str, region: str) -> Match
             return decide(number)
         exact = await lookup.exact_candidates(conn, number.e164) if number.e164 else []
         national = [] if exact else await lookup.national_candidates(conn, number.national)
-    return decide(number, exact=exact, national=national)
+        found = decide(number, exact=exact, national=national)
+        if found.ambiguous and found.normalized:
+            found = prefer(found, (await choices.every_choice(conn)).get(found.normalized))
+    return found
 
 
 def _digits(raw: str) -> str:
@@ -67,6 +70,8 @@ class CallerDirectory:
         self._index: PhoneIndex | None = None
         self._revision = -1
         self._extensions: dict[str, str] = {}
+        #: E.164 -> the customer an agent picked for a shared number (re-read on every change)
+        self._choices: dict[str, int] = {}
         self._lock = asyncio.Lock()
         self._reloading: asyncio.Future[None] | None = None
         self.loads = 0
@@ -107,7 +112,10 @@ class CallerDirectory:
             return decide(number)
         exact = index.exact(number.e164) if number.e164 else []
         national = [] if exact or not number.national else index.national(number.national)
-        return decide(number, exact=exact, national=national)
+        found = decide(number, exact=exact, national=national)
+        if found.ambiguous and found.normalized:
+            found = prefer(found, self._choices.get(found.normalized))
+        return found
 
     async def match(self, raw: str) -> Match:
         found = self.match_now(raw)
@@ -163,8 +171,10 @@ class CallerDirectory:
         revision = await lookup.load_index(self._engine, index)
         async with self._engine.connect() as conn:
             extensions = await lookup.extensions(conn)
+            picked = await choices.every_choice(conn)
         async with self._lock:
             self._index, self._revision, self._extensions = index, revision, extensions
+            self._choices = picked
         self.loads += 1
         self.load_seconds = time.perf_counter() - started
         log.info(
@@ -204,6 +214,7 @@ class CallerDirectory:
                         index.remove(customer_id)
             if changes.agents:
                 self._extensions = await lookup.extensions(conn)
+            self._choices = await choices.every_choice(conn)
         self._revision = changes.revision
         return index.pending_changes > self._reload_after
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from cti.customers.fields import FieldError
 
@@ -33,7 +34,29 @@ class InvalidFields(DirectoryError):
 
 
 class NotAllowed(DirectoryError):
-    """The principal's role may not make this change (a handover by an agent, say)."""
+    """The principal's role may not make this change (a handover by an agent, say); `errors`
+    names each field refused."""
+
+    def __init__(self, message: str, *, errors: Sequence[FieldError] = ()) -> None:
+        super().__init__(message)
+        self.errors = list(errors)
 
 
-__all__ = ["Conflict", "DirectoryError", "FieldError", "InvalidFields", "NotAllowed", "NotFound"]
+class DuplicatePhones(Conflict):
+    """Numbers of the card belong to other customers (`existing`); send again to add anyway."""
+
+    def __init__(self, errors: Sequence[FieldError], *, existing: Sequence[dict[str, Any]]) -> None:
+        super().__init__("; ".join(str(e) for e in errors), field=errors[0].field)
+        self.errors = list(errors)
+        self.existing = list(existing)
+
+
+__all__ = [
+    "Conflict",
+    "DirectoryError",
+    "DuplicatePhones",
+    "FieldError",
+    "InvalidFields",
+    "NotAllowed",
+    "NotFound",
+]

@@ -163,6 +163,23 @@ def login(value: str | None, name: str = "login") -> str:
     return cleaned
 
 
+#: what agents may write about a customer at most
+NOTES_MAX = 4000
+
+
+def notes(value: str | None) -> str:
+    """Free text that keeps its lines (CRLF read as LF); no other control characters."""
+    cleaned = "\n".join(line.rstrip() for line in (value or "").replace("\r\n", "\n").split("\n"))
+    cleaned = cleaned.strip()
+    if len(cleaned) > NOTES_MAX:
+        raise FieldError("notes", f"is longer than {NOTES_MAX} characters")
+    if _CONTROL.search(cleaned.replace("\n", " ")):
+        raise FieldError("notes", "contains control characters")
+    if not _encodable(cleaned):
+        raise FieldError("notes", "is not valid Unicode text")
+    return cleaned
+
+
 def role(value: str | None) -> Role:
     cleaned = (value or "").strip().lower() or Role.AGENT.value
     try:
@@ -171,16 +188,21 @@ def role(value: str | None) -> Role:
         raise FieldError("role", f"{value!r} is not one of agent, supervisor, admin") from None
 
 
-def extension(value: str | None) -> str:
+def extension(value: str | None, *, role: Role = Role.AGENT) -> str:
+    """The desk phone's extension; supervisors and administrators may have none (empty)."""
     cleaned = (value or "").strip()
+    if not cleaned and role is not Role.AGENT:
+        return ""
     if not _EXTENSION.fullmatch(cleaned):
         raise FieldError("extension", f"{cleaned!r} is not an extension (digits, e.g. 101)")
     return cleaned
 
 
 def device(value: str | None, ext: str) -> str:
-    """The phone's channel (`PJSIP/101`); empty means PJSIP/<extension>."""
-    cleaned = (value or "").strip() or f"PJSIP/{ext}"
+    """The phone's channel (`PJSIP/101`); empty means PJSIP/<extension> (none without one)."""
+    cleaned = (value or "").strip() or (f"PJSIP/{ext}" if ext else "")
+    if not cleaned:
+        return ""
     if not _DEVICE.fullmatch(cleaned):
         raise FieldError("device", f"{cleaned!r} is not a device such as PJSIP/101 or SIP/101")
     return cleaned

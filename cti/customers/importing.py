@@ -208,11 +208,12 @@ def order_row(row: int, cells: Mapping[str, str], rules: f.Rules) -> OrderInput:
 
 
 def agent_row(row: int, cells: Mapping[str, str], rules: f.Rules) -> AgentInput:
-    ext = f.extension(cells.get("extension"))
+    role = f.role(cells.get("role"))
+    ext = f.extension(cells.get("extension"), role=role)
     values = {
         "login": f.login(cells.get("login")),
         "name": f.text("name", cells.get("name"), max_len=f.NAME_MAX, required=True),
-        "role": f.role(cells.get("role")),
+        "role": role,
         "extension": ext,
         "device": f.device(cells.get("device"), ext),
         "mobile": f.mobile(cells.get("mobile"), rules.region),
@@ -247,7 +248,8 @@ ORDERS = Kind(
     order_row,
     lambda v: f"{v.external_id}\x00{v.order.number}",
 )
-AGENTS = Kind("agents", AGENT_COLUMNS, ("login", "name", "extension"), agent_row, lambda v: v.login)
+#: `extension` is a column of every agents file; a supervisor's or an administrator's may be empty
+AGENTS = Kind("agents", AGENT_COLUMNS, ("login", "name"), agent_row, lambda v: v.login)
 KINDS = {k.name: k for k in (CUSTOMERS, ORDERS, AGENTS)}
 
 

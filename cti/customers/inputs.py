@@ -84,6 +84,7 @@ def customer(body: Mapping[str, Any], rules: f.Rules, *, partial: bool) -> Custo
             "timezone": None,
             "manager_login": None,
             "crm_url": None,
+            "notes": "",
             **given,
         }
     checks: dict[str, Callable[[Any], Any]] = {
@@ -95,6 +96,7 @@ def customer(body: Mapping[str, Any], rules: f.Rules, *, partial: bool) -> Custo
         "timezone": lambda v: f.timezone(v, rules.zones),
         "manager_login": lambda v: f.manager(v, rules.managers),
         "crm_url": lambda v: f.url(v),
+        "notes": lambda v: f.notes(v),
     }
     for name, check in checks.items():
         if name in given:
@@ -116,13 +118,14 @@ def agent(
     """Every agent field: `body` over `current` (a patch) or over the defaults (a new agent)."""
     given = {**(current or {}), **body}
     errors = _Collector()
-    ext = errors.take(lambda: f.extension(given.get("extension")))
+    role = errors.take(lambda: f.role(given.get("role")))
+    ext = errors.take(lambda: f.extension(given.get("extension"), role=role or f.Role.AGENT))
     values = {
         "login": errors.take(lambda: f.login(given.get("login"))),
         "name": errors.take(
             lambda: f.text("name", given.get("name"), max_len=f.NAME_MAX, required=True)
         ),
-        "role": errors.take(lambda: f.role(given.get("role"))),
+        "role": role,
         "extension": ext,
         "device": errors.take(lambda: f.device(given.get("device"), ext or "")),
         "mobile": errors.take(lambda: f.mobile(given.get("mobile"), rules.region)),

@@ -9,13 +9,15 @@
    not know. Two valid numbers that differ only in the country code (+1 916 123 4567 and
    +7 916 123 4567) are different people; `+89161234567` (a trunk that put `+` before a
    national number) is the customer with +7 916 123 45 67.
-4. Several customers: the one with the most recent activity (last change or call) is the
-   match, ties to the newest customer (highest id); the others are reported as candidates.
+4. Several customers: the one an agent picked for this number (until a customer with it
+   changes), else the one with the most recent activity (last change or call), ties to the
+   newest customer (highest id); the others are reported as candidates.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 
 from cti.customers.model import Candidate, Match, MatchedBy
 from cti.customers.numbers import CallerNumber, NumberKind
@@ -70,4 +72,18 @@ def decide(
     )
 
 
-__all__ = ["MAX_CANDIDATES", "decide", "national_allowed", "ranked", "searches_directory"]
+def prefer(match: Match, chosen: int | None) -> Match:
+    """An agent picked `chosen` for this shared number: it is the match, the others stay
+    candidates. A choice of a customer who no longer has the number changes nothing."""
+    if chosen is None or match.customer is None or not match.others:
+        return match
+    if match.customer.customer_id == chosen:
+        return match
+    picked = next((c for c in match.others if c.customer_id == chosen), None)
+    if picked is None:
+        return match
+    rest = (match.customer, *(c for c in match.others if c.customer_id != chosen))
+    return replace(match, customer=picked, others=rest, chosen=True)
+
+
+__all__ = ["MAX_CANDIDATES", "decide", "prefer", "national_allowed", "ranked", "searches_directory"]

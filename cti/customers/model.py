@@ -101,12 +101,16 @@ class Customer:
     orders: OrderSummary = field(default_factory=OrderSummary)
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    notes: str = ""  #: what the agents wrote about the customer
+    source: str = "manual"  #: `manual`, or `auto`: a lead card made on the first call
+    created_by: str | None = None  #: the login that created the card (None: an import)
 
     def audited(self) -> dict[str, Any]:
         """The fields the audit log compares, as JSON values."""
         return {
             "name": self.name,
             "company": self.company,
+            "notes": self.notes,
             "phones": [p.e164 for p in self.phones],
             "vip": self.vip,
             "timezone": self.timezone,
@@ -195,6 +199,7 @@ class Match:
     via: MatchedBy | None = None
     others: tuple[Candidate, ...] = ()  #: other customers with the same number (ambiguous)
     agent: str | None = None  #: the agent's login when the number is a known extension
+    chosen: bool = False  #: the customer is the one an agent picked for this shared number
 
     @property
     def internal(self) -> bool:
@@ -220,6 +225,7 @@ class Match:
             "agent": self.agent,
             "matched_by": self.via.value if self.via else None,
             "ambiguous": self.ambiguous,
+            "chosen": self.chosen,
             "candidates": [o.to_json() for o in self.others],
         }
 
@@ -244,6 +250,7 @@ CUSTOMER_FIELDS = (
     "timezone",
     "manager_login",
     "crm_url",
+    "notes",
 )
 
 

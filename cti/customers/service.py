@@ -13,23 +13,31 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from cti.auth.policy import visible_extensions
+from cti.auth.principal import Principal
+from cti.customers import access, importing, inputs
+from cti.customers import duplicates as dup
 from cti.customers import fields as f
-from cti.customers import importing, inputs
-from cti.customers.audit import Entity
+from cti.customers.agents import AgentService
+from cti.customers.audit import Action, AuditEntry, Entity
 from cti.customers.directory import CallerDirectory
-from cti.customers.errors import Conflict, InvalidFields, NotAllowed, NotFound
-from cti.customers.model import Agent, Customer, TimezoneSource, with_values
+from cti.customers.errors import Conflict, DuplicatePhones, InvalidFields, NotAllowed, NotFound
+from cti.customers.fields import FieldError
+from cti.customers.model import Customer, Match, TimezoneSource, summarize, with_values
 from cti.customers.numbers import timezone_from_numbers
 from cti.db import agents as agent_store
 from cti.db import bulk as bulk_store
+from cti.db import choices, merging
 from cti.db import customers as customer_store
-from cti.db.audit import history, record_changes
-from cti.db.calls import row_to_record
+from cti.db.audit import history, record_changes, write_audit
+from cti.db.calls import calls_involving, row_to_record
 from cti.db.models import CallRow
 from cti.db.session import writing
 
 #: customers per bulk request at most (larger sets: CSV upload)
 BULK_MAX = 5_000
+#: who the audit log says made a lead card for an unknown caller (no login starts with ~)
+AUTO_ACTOR = "~auto"
 
 
 def _utcnow() -> datetime:
@@ -69,8 +77,11 @@ class CustomerService:
         directory: CallerDirectory | None = None,
         clock: Callable[[], datetime] = _utcnow,
         on_saved: Callable[[AsyncSession, dict[str, Any], bool], Awaitable[None]] | None = None,
+        policy: access.CustomerPolicy | None = None,
     ) -> None:
         self._sessions = sessions
+        #: who may see and change what (the settings' agents_see and agent_customer_fields)
+        self._policy = policy if policy is not None else access.CustomerPolicy()
         self._region = region
         self._office = office_timezone
         self._directory = directory
@@ -81,10 +92,10 @@ class CustomerService:
 
     # --- reading ---------------------------------------------------------------------------------
 
-    def view(self, customer: Customer) -> dict[str, Any]:
-        """A customer as the API shows it."""
+    def view(self, customer: Customer, principal: Principal | None = None) -> dict[str, Any]:
+        """A customer as the API shows it; with `principal`, the fields they may change."""
         zone, source = effective_timezone(customer, self._office, f.known_zones())
-        return {
+        data: dict[str, Any] = {
             "id": customer.id,
             "external_id": customer.external_id,
             "name": customer.name,
@@ -95,14 +106,23 @@ class CustomerService:
             "timezone_source": source.value,
             "manager_login": customer.manager_login,
             "crm_url": customer.crm_url,
+            "notes": customer.notes,
+            "source": customer.source,
+            "created_by": customer.created_by,
             "orders": customer.orders.to_json(),
             "created_at": _iso(customer.created_at),
             "updated_at": _iso(customer.updated_at),
         }
+        if principal is not None:
+            allowed = self._policy.editable(principal, customer)
+            data["editable"] = [name for name in access.FIELDS if name in allowed]
+        return data
 
-    async def get(self, customer_id: int) -> dict[str, Any]:
+    async def get(self, customer_id: int, principal: Principal | None = None) -> dict[str, Any]:
+        """The card; NotFound also when `principal` may not see this customer."""
         async with self._sessions() as session:
-            return self.view(await _customer(session, customer_id))
+            customer = await self._visible(session, customer_id, principal)
+            return self.view(customer, principal)
 
     async def listing(
         self,
@@ -111,52 +131,147 @@ class CustomerService:
         after_id: int = 0,
         manager_login: str | None = None,
         search: str | None = None,
+        principal: Principal | None = None,
     ) -> list[dict[str, Any]]:
         async with self._sessions() as session:
+            scope = await self._scope(session, principal)
             found = await customer_store.listing(
-                session, limit=limit, after_id=after_id, manager_login=manager_login, search=search
+                session,
+                limit=limit,
+                after_id=after_id,
+                manager_login=manager_login,
+                search=search,
+                scope=scope,
             )
-        return [self.view(c) for c in found]
+        return [self.view(c, principal) for c in found]
 
-    async def history(self, customer_id: int, *, limit: int = 100) -> list[dict[str, Any]]:
+    async def history(
+        self, customer_id: int, *, limit: int = 100, principal: Principal | None = None
+    ) -> list[dict[str, Any]]:
         async with self._sessions() as session:
-            await _customer(session, customer_id)
+            await self._visible(session, customer_id, principal)
             return [
                 e.to_json()
                 for e in await history(session, Entity.CUSTOMER, customer_id, limit=limit)
             ]
 
-    async def calls(self, customer_id: int, *, limit: int = 50) -> list[dict[str, Any]]:
-        """The customer's most recent calls, newest first (the replay/`cti calls` format)."""
+    async def calls(
+        self, customer_id: int, *, limit: int = 50, principal: Principal | None = None
+    ) -> list[dict[str, Any]]:
+        """The customer's most recent calls, newest first (the replay/`cti calls` format); an
+        agent gets only the calls they took part in, as everywhere else."""
         async with self._sessions() as session:
-            await _customer(session, customer_id)
+            await self._visible(session, customer_id, principal)
             query = (
                 select(CallRow)
                 .where(CallRow.customer_id == customer_id)
                 .order_by(CallRow.started_at.desc(), CallRow.id.desc())
                 .limit(limit)
             )
+            involving = visible_extensions(principal) if principal is not None else None
+            if involving is not None:
+                query = query.where(calls_involving(involving))
             return [row_to_record(row).to_json() for row in (await session.scalars(query)).all()]
+
+    async def seen_match(self, match: Match, principal: Principal | None) -> dict[str, Any]:
+        """A lookup's answer as `principal` may see it: with agents_see limiting agents, the
+        customers they may not see are left out (the number alone is not a way in)."""
+        async with self._sessions() as session:
+            scope = await self._scope(session, principal)
+            if scope is None or match.customer is None:
+                return match.to_json()
+            ids = [c.customer_id for c in (match.customer, *match.others)]
+            found = {c.id: c for c in await customer_store.load(session, ids=ids)}
+            seen = [
+                c
+                for c in (match.customer, *match.others)
+                if c.customer_id in found
+                and await customer_store.in_scope(session, found[c.customer_id], scope)
+            ]
+        if not seen:
+            return dataclasses.replace(match, customer=None, via=None, others=()).to_json()
+        chosen = match.chosen and seen[0] is match.customer
+        return dataclasses.replace(
+            match, customer=seen[0], others=tuple(seen[1:]), chosen=chosen
+        ).to_json()
+
+    async def _scope(
+        self, session: AsyncSession, principal: Principal | None
+    ) -> access.CustomerScope | None:
+        if principal is None:
+            return None
+        teammates: list[str] = []
+        if self._policy.agents_see is access.Visibility.TEAM:
+            agents = await agent_store.all_agents(session)
+            mine = next((set(a.teams) for a in agents if a.login == principal.login), set())
+            teammates = [a.login for a in agents if mine & set(a.teams)]
+        return self._policy.scope(principal, teammates)
+
+    async def _visible(
+        self, session: AsyncSession, customer_id: int, principal: Principal | None
+    ) -> Customer:
+        customer = await _customer(session, customer_id)
+        scope = await self._scope(session, principal)
+        if scope is not None and not await customer_store.in_scope(session, customer, scope):
+            raise NotFound(f"no customer with id {customer_id}")
+        return customer
 
     # --- writing ---------------------------------------------------------------------------------
 
     async def create(
-        self, body: Mapping[str, Any], *, actor: str, may_hand_over: bool = True
+        self,
+        body: Mapping[str, Any],
+        *,
+        actor: str,
+        principal: Principal | None = None,
+        allow_duplicates: bool = False,
+        source: str = "manual",
     ) -> dict[str, Any]:
-        return await self._save(None, body, actor=actor, partial=False, may_hand_over=may_hand_over)
+        """A new customer; `principal` None: a trusted caller (the CLI, the server itself)."""
+        return await self._save(
+            None,
+            body,
+            actor=actor,
+            partial=False,
+            principal=principal,
+            allow_duplicates=allow_duplicates,
+            source=source,
+        )
 
     async def replace(
-        self, customer_id: int, body: Mapping[str, Any], *, actor: str, may_hand_over: bool = True
+        self,
+        customer_id: int,
+        body: Mapping[str, Any],
+        *,
+        actor: str,
+        principal: Principal | None = None,
+        allow_duplicates: bool = False,
     ) -> dict[str, Any]:
         return await self._save(
-            customer_id, body, actor=actor, partial=False, may_hand_over=may_hand_over
+            customer_id,
+            body,
+            actor=actor,
+            partial=False,
+            principal=principal,
+            allow_duplicates=allow_duplicates,
         )
 
     async def patch(
-        self, customer_id: int, body: Mapping[str, Any], *, actor: str, may_hand_over: bool = True
+        self,
+        customer_id: int,
+        body: Mapping[str, Any],
+        *,
+        actor: str,
+        principal: Principal | None = None,
+        allow_duplicates: bool = False,
     ) -> dict[str, Any]:
         return await self._save(
-            customer_id, body, actor=actor, partial=True, may_hand_over=may_hand_over
+            customer_id,
+            body,
+            actor=actor,
+            partial=True,
+            principal=principal,
+            allow_duplicates=allow_duplicates,
         )
 
     async def _save(
@@ -166,25 +281,30 @@ class CustomerService:
         *,
         actor: str,
         partial: bool,
-        may_hand_over: bool,
+        principal: Principal | None,
+        allow_duplicates: bool,
+        source: str = "manual",
     ) -> dict[str, Any]:
-        """Create or change a customer. Without `may_hand_over` the responsible manager may
-        only be left as it is, or be the actor on a new customer (an agent's own new card)."""
+        """Create or change a customer, as far as the policy lets `principal`; a number another
+        customer has is a `DuplicatePhones` unless `allow_duplicates`."""
         try:
             async with writing(self._sessions) as session:
-                old = await _customer(session, customer_id) if customer_id is not None else None
+                old = (
+                    await self._visible(session, customer_id, principal)
+                    if customer_id is not None
+                    else None
+                )
                 rules = f.Rules(region=self._region, managers=await agent_store.logins(session))
                 given = inputs.customer(body, rules, partial=partial)
                 new = with_values(old, given.values)
-                before = old.manager_login if old else None
-                if (
-                    not may_hand_over
-                    and new.manager_login != before
-                    and not (old is None and new.manager_login == actor)
-                ):
-                    raise NotAllowed(
-                        "only supervisors and administrators hand customers over to a manager"
+                if old is None:
+                    new = dataclasses.replace(new, created_by=actor, source=source)
+                if principal is not None:
+                    refused = self._policy.refused(
+                        principal, old, new, orders_given=bool(given.orders)
                     )
+                    if refused:
+                        raise NotAllowed(refused[0].reason, errors=refused)
                 if new.external_id and new.external_id != (old.external_id if old else None):
                     taken = await customer_store.load(session, external_ids=[new.external_id])
                     if taken:
@@ -192,6 +312,7 @@ class CustomerService:
                             f"customer {taken[0].id} already has external_id {new.external_id!r}",
                             field="external_id",
                         )
+                await self._check_numbers(session, old, new, principal, allow_duplicates)
                 stored = (
                     await customer_store.orders_of(session, [old.id])
                     if old and old.id and given.orders
@@ -205,6 +326,8 @@ class CustomerService:
                     session, [write], actor=actor, at=self._clock()
                 )
                 assert written.id is not None
+                if old is None or old.audited() != new.audited():
+                    await choices.forget(session, dup.numbers_of(old, new))
                 await record_changes(session, Entity.CUSTOMER, [written.id])
                 if self._on_saved is not None and (
                     old is None or old.audited() != new.audited() or given.orders
@@ -215,14 +338,128 @@ class CustomerService:
                 "another request changed the same customer; try again", field="external_id"
             ) from None
         await self._tell_directory()
-        return await self.get(written.id)
+        return await self.get(written.id, principal)
+
+    async def _check_numbers(
+        self,
+        session: AsyncSession,
+        old: Customer | None,
+        new: Customer,
+        principal: Principal | None,
+        allow_duplicates: bool,
+    ) -> None:
+        """No silent duplicates: a number this card gains that another customer has is refused
+        with that customer, unless added anyway; an agent never takes a number from a customer
+        someone else manages (it would take that customer's calls too)."""
+        gained = dup.gained_numbers(old, new)
+        if not gained:
+            return
+        owners = await customer_store.owners_of(session, [e164 for _, e164 in gained])
+        taken = dup.taken_numbers(gained, owners, new.id)
+        if not taken:
+            return
+        refused = dup.captures(principal, taken)
+        if refused:
+            raise NotAllowed(refused[0].reason, errors=refused)
+        if allow_duplicates:
+            return
+        scope = await self._scope(session, principal)
+        existing = []
+        for other in {c.id: c for found in taken.values() for c in found}.values():
+            if scope is None or await customer_store.in_scope(session, other, scope):
+                existing.append({**dup.summary(other), "visible": True})
+            else:
+                existing.append({"id": other.id, "visible": False})
+        raise DuplicatePhones(dup.conflicts(taken), existing=existing)
+
+    async def choose(self, phone: str, customer_id: int, *, actor: str) -> dict[str, Any]:
+        """An agent says who is calling from a number several customers share: remembered for
+        the number (the pop and routing use it) until a customer with that number changes."""
+        if self._directory is None:
+            raise InvalidFields([FieldError("phone", "the caller lookup is not running")])
+        found = await self._directory.match(phone)
+        ids = [c.customer_id for c in (found.customer, *found.others) if c is not None]
+        if not found.normalized or not found.ambiguous:
+            raise InvalidFields(
+                [FieldError("phone", "is not a number several customers share; nothing to choose")]
+            )
+        if customer_id not in ids:
+            raise InvalidFields(
+                [
+                    FieldError(
+                        "customer_id", f"customer {customer_id} does not have {found.normalized}"
+                    )
+                ]
+            )
+        async with writing(self._sessions) as session:
+            await choices.remember(
+                session,
+                e164=found.normalized,
+                customer_id=customer_id,
+                login=actor,
+                at=self._clock(),
+            )
+            await record_changes(session, Entity.CUSTOMER, [customer_id])
+        await self._tell_directory()
+        return (await self._directory.match(phone)).to_json()
 
     async def delete(self, customer_id: int, *, actor: str) -> None:
         async with writing(self._sessions) as session:
             customer = await _customer(session, customer_id)
             await customer_store.remove(session, customer, actor=actor, at=self._clock())
+            await choices.forget(session, [p.e164 for p in customer.phones])
             await record_changes(session, Entity.CUSTOMER, [customer_id])
         await self._tell_directory()
+
+    async def merge(self, target_id: int, source_id: int, *, actor: str) -> dict[str, Any]:
+        """`source` becomes part of `target`: its numbers, orders, calls, callbacks and history
+        move; the target's empty fields take the source's values; the source is gone."""
+        if target_id == source_id:
+            raise InvalidFields([FieldError("from", "is the customer itself")])
+        async with writing(self._sessions) as session:
+            target = await _customer(session, target_id)
+            try:
+                source = await _customer(session, source_id)
+            except NotFound:
+                raise InvalidFields(
+                    [FieldError("from", f"no customer with id {source_id}")]
+                ) from None
+            merged = dup.merged_customer(target, source)
+            if len(merged.phones) > f.MAX_PHONES:
+                raise InvalidFields(
+                    [
+                        f.FieldError(
+                            "from",
+                            f"together the two have more than {f.MAX_PHONES} numbers; "
+                            "remove some first",
+                        )
+                    ]
+                )
+            await merging.move_belongings(session, source=source_id, target=target_id)
+            orders = await customer_store.orders_of(session, [target_id])
+            merged = dataclasses.replace(merged, orders=summarize(orders.get(target_id, [])))
+            at = self._clock()
+            await customer_store.write(
+                session, [customer_store.CustomerWrite(target, merged)], actor=actor, at=at
+            )
+            await write_audit(
+                session,
+                [
+                    AuditEntry(
+                        Entity.CUSTOMER,
+                        target_id,
+                        merged.external_id,
+                        Action.MERGE,
+                        actor,
+                        at,
+                        {"merged_from": (None, {"id": source_id, **source.audited()})},
+                    )
+                ],
+            )
+            await choices.forget(session, [p.e164 for p in (*target.phones, *source.phones)])
+            await record_changes(session, Entity.CUSTOMER, [target_id, source_id])
+        await self._tell_directory()
+        return await self.get(target_id)
 
     async def bulk(
         self, items: Sequence[Mapping[str, Any]], *, actor: str
@@ -271,6 +508,7 @@ class CustomerService:
             skipped = {i.row for i in nameless}
             good = [i for i in good if i.row not in skipped]
             await bulk_store.write_customers(session, good, report, actor=actor, at=self._clock())
+            await choices.forget_customers(session, report.touched)
             await record_changes(session, Entity.CUSTOMER, report.touched)
         await self._tell_directory()
         return report
@@ -303,88 +541,11 @@ class CustomerService:
             chunk=chunk,
         )
         if not dry_run:
+            if report.touched and kind is importing.CUSTOMERS:
+                async with writing(self._sessions) as session:
+                    await choices.forget_customers(session, report.touched)
             await self._tell_directory()
         return report
-
-    async def _tell_directory(self) -> None:
-        if self._directory is not None:
-            await self._directory.refresh()
-
-
-class AgentService:
-    """Agents: CRUD and history; a handover of customers is a change of their manager_login."""
-
-    def __init__(
-        self,
-        *,
-        sessions: async_sessionmaker[AsyncSession],
-        region: str,
-        directory: CallerDirectory | None = None,
-        clock: Callable[[], datetime] = _utcnow,
-    ) -> None:
-        self._sessions = sessions
-        self._region = region
-        self._directory = directory
-        self._clock = clock
-
-    async def listing(self) -> list[dict[str, Any]]:
-        async with self._sessions() as session:
-            return [a.to_json() for a in await agent_store.all_agents(session)]
-
-    async def get(self, login: str) -> dict[str, Any]:
-        async with self._sessions() as session:
-            return (await _agent(session, login)).to_json()
-
-    async def save(
-        self, login: str | None, body: Mapping[str, Any], *, actor: str, partial: bool = False
-    ) -> tuple[dict[str, Any], bool]:
-        """Create (login None) or update an agent; returns it and whether it was created."""
-        async with writing(self._sessions) as session:
-            old = await _agent(session, login) if login is not None else None
-            if old is not None and "login" in body and body["login"] != old.login:
-                raise InvalidFields(
-                    [
-                        f.FieldError(
-                            "login", "cannot change; create a new agent and hand the customers over"
-                        )
-                    ]
-                )
-            current = old.audited() if old is not None and partial else None
-            if old is not None and not partial:
-                body = {**body, "login": old.login}
-            values = inputs.agent(body, f.Rules(region=self._region), current=current)
-            if old is None and (await agent_store.by_logins(session, [values["login"]])):
-                raise Conflict(f"an agent with login {values['login']!r} exists", field="login")
-            new = Agent(id=old.id if old else None, **values)
-            (written,) = await agent_store.write(
-                session, [(old, new)], actor=actor, at=self._clock()
-            )
-            assert written.id is not None
-            await record_changes(session, Entity.AGENT, [written.id])
-        await self._tell_directory()
-        return written.to_json(), old is None
-
-    async def delete(self, login: str, *, actor: str) -> None:
-        async with writing(self._sessions) as session:
-            agent = await _agent(session, login)
-            managed = await customer_store.count_managed_by(session, login)
-            if managed:
-                raise Conflict(
-                    f"{login} is the responsible manager of {managed} customer(s); hand them over first",
-                    field="login",
-                )
-            await agent_store.remove(session, agent, actor=actor, at=self._clock())
-            assert agent.id is not None
-            await record_changes(session, Entity.AGENT, [agent.id])
-        await self._tell_directory()
-
-    async def history(self, login: str, *, limit: int = 100) -> list[dict[str, Any]]:
-        async with self._sessions() as session:
-            agent = await _agent(session, login)
-            assert agent.id is not None
-            return [
-                e.to_json() for e in await history(session, Entity.AGENT, agent.id, limit=limit)
-            ]
 
     async def _tell_directory(self) -> None:
         if self._directory is not None:
@@ -398,15 +559,28 @@ async def _customer(session: AsyncSession, customer_id: int | None) -> Customer:
     return found
 
 
-async def _agent(session: AsyncSession, login: str | None) -> Agent:
-    found = await agent_store.by_logins(session, [login]) if login else {}
-    if login is None or login not in found:
-        raise NotFound(f"no agent with login {login!r}")
-    return found[login]
+def lead_name(caller_name: str, e164: str) -> str:
+    """A lead card's name: the caller ID name when it is a name (not digits, not `<unknown>`)."""
+    cleaned = " ".join(caller_name.split())[: f.NAME_MAX]
+    if not any(ch.isalpha() for ch in cleaned) or cleaned.strip("<>").lower() in _NO_NAME:
+        return e164
+    return cleaned
+
+
+#: caller ID names that say there is none
+_NO_NAME = frozenset({"unknown", "anonymous", "restricted", "private", "unavailable", "withheld"})
 
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value is not None else None
 
 
-__all__ = ["BULK_MAX", "AgentService", "CustomerService", "DirectoryServices", "effective_timezone"]
+__all__ = [
+    "AUTO_ACTOR",
+    "BULK_MAX",
+    "lead_name",
+    "AgentService",
+    "CustomerService",
+    "DirectoryServices",
+    "effective_timezone",
+]

@@ -132,6 +132,10 @@ def _involving(extensions: Collection[str]) -> ColumnElement[bool]:
     return or_(*conditions) if conditions else false()
 
 
+#: the same condition for other repositories (a customer's calls as an agent may see them)
+calls_involving = _involving
+
+
 #: work done in the transaction that stores a batch of calls (missed calls, callbacks...);
 #: returns messages to announce once the transaction has committed
 AfterSave = Callable[[AsyncSession, Sequence[CallRecord]], Awaitable[list[dict[str, Any]]]]

@@ -14,11 +14,24 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Insert, Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Insert,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cti.customers.access import CustomerScope
 from cti.customers.audit import AuditEntry, Entity, audit_entry
 from cti.customers.model import CUSTOMER_DEFAULTS, Customer, Order, OrderSummary, Phone, summarize
 from cti.db.audit import write_audit
@@ -74,6 +87,9 @@ def _customer(row: Any, phones: Sequence[Phone], last: Sequence[Order] = ()) -> 
         ),
         created_at=row.created_at,
         updated_at=row.updated_at,
+        notes=row.notes or "",
+        source=row.source or "manual",
+        created_by=row.created_by,
     )
 
 
@@ -140,8 +156,10 @@ async def listing(
     after_id: int = 0,
     manager_login: str | None = None,
     search: str | None = None,
+    scope: CustomerScope | None = None,
 ) -> list[Customer]:
-    """A page of customers by id; `search` is a case-insensitive part of name or company."""
+    """A page of customers by id; `search` is a case-insensitive part of name or company;
+    `scope`: only the customers an agent sees."""
     query = (
         select(_CUSTOMERS.c.id)
         .where(_CUSTOMERS.c.id > after_id)
@@ -158,9 +176,47 @@ async def listing(
             func.lower(_CUSTOMERS.c.name).like(pattern, escape="\\")
             | func.lower(_CUSTOMERS.c.company).like(pattern, escape="\\")
         )
+    if scope is not None:
+        query = query.where(_seen_by(scope))
     ids = list((await session.scalars(query)).all())
     by_id = {c.id: c for c in await load(session, ids=ids)}
     return [by_id[i] for i in ids if i in by_id]
+
+
+def _seen_by(scope: CustomerScope) -> ColumnElement[bool]:
+    """SQL for "this agent sees the customer": managed by one of `scope.managers`, a card the
+    agent created that nobody manages, or a customer whose calls involved the agent's phone."""
+    from cti.db.calls import calls_involving
+    from cti.db.models import CallRow
+
+    called = select(CallRow.customer_id).where(
+        CallRow.customer_id.is_not(None), calls_involving(scope.extensions)
+    )
+    return or_(
+        _CUSTOMERS.c.manager_login.in_(sorted(scope.managers)),
+        and_(_CUSTOMERS.c.manager_login.is_(None), _CUSTOMERS.c.created_by == scope.login),
+        _CUSTOMERS.c.id.in_(called),
+    )
+
+
+async def in_scope(session: AsyncSession, customer: Customer, scope: CustomerScope) -> bool:
+    """Does the agent of `scope` see this customer?"""
+    query = select(_CUSTOMERS.c.id).where(_CUSTOMERS.c.id == customer.id, _seen_by(scope))
+    return (await session.scalar(query)) is not None
+
+
+async def owners_of(session: AsyncSession, numbers: Sequence[str]) -> dict[str, list[Customer]]:
+    """The customers that have each of these E.164 numbers (exact)."""
+    found: dict[str, set[int]] = defaultdict(set)
+    for part in _chunks(list(numbers)):
+        rows = await session.execute(
+            select(_PHONES.c.e164, _PHONES.c.customer_id).where(_PHONES.c.e164.in_(part))
+        )
+        for r in rows:
+            found[r.e164].add(r.customer_id)
+    ids = sorted({i for group in found.values() for i in group})
+    by_id = {c.id: c for c in await load(session, ids=ids)} if ids else {}
+    return {e164: [by_id[i] for i in sorted(group) if i in by_id] for e164, group in found.items()}
 
 
 async def count_managed_by(session: AsyncSession, login: str) -> int:
@@ -180,6 +236,7 @@ def _columns(c: Customer, at: datetime) -> dict[str, Any]:
         "timezone": c.timezone,
         "manager_login": c.manager_login,
         "crm_url": c.crm_url,
+        "notes": c.notes,
         "orders_count": c.orders.count,
         "orders_total_cents": cents(c.orders.total),
         "orders_currency": c.orders.currency,
@@ -297,9 +354,12 @@ async def _insert(session: AsyncSession, customers: Sequence[Customer], at: date
     ids: dict[int, int] = {}
     keyed = [(n, c) for n, c in enumerate(customers) if c.external_id]
     if keyed:
-        columns = [*_columns(keyed[0][1], at), "created_at"]
+        columns = [*_columns(keyed[0][1], at), "created_at", "created_by", "source"]
         await insert_rows(
-            session, _CUSTOMERS, columns, [(*_columns(c, at).values(), at) for _, c in keyed]
+            session,
+            _CUSTOMERS,
+            columns,
+            [(*_columns(c, at).values(), at, c.created_by, c.source) for _, c in keyed],
         )
         found = await ids_of(session, [c.external_id or "" for _, c in keyed])
         ids.update((n, found[c.external_id or ""]) for n, c in keyed)
@@ -307,7 +367,15 @@ async def _insert(session: AsyncSession, customers: Sequence[Customer], at: date
         if not c.external_id:
             statement = insert(_CUSTOMERS).returning(_CUSTOMERS.c.id)
             ids[n] = (
-                await session.execute(statement, {**_columns(c, at), "created_at": at})
+                await session.execute(
+                    statement,
+                    {
+                        **_columns(c, at),
+                        "created_at": at,
+                        "created_by": c.created_by,
+                        "source": c.source,
+                    },
+                )
             ).scalar_one()
     return [ids[n] for n in range(len(customers))]
 

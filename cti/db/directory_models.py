@@ -78,4 +78,22 @@ class DirectoryChangeRow(Base):
     entity_id: Mapped[int | None] = mapped_column(Integer)
 
 
-__all__ = ["AuditRow", "CustomerOrderRow", "DirectoryChangeRow", "DirectoryStateRow"]
+class CallerChoiceRow(Base):
+    """The customer an agent picked for a number several customers share; forgotten when a
+    customer with that number changes (`cti.db.choices`)."""
+
+    __tablename__ = "caller_choices"
+
+    e164: Mapped[str] = mapped_column(String(32), primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    chosen_by: Mapped[str] = mapped_column(String(64))
+    chosen_at: Mapped[datetime]
+
+
+__all__ = [
+    "AuditRow",
+    "CallerChoiceRow",
+    "CustomerOrderRow",
+    "DirectoryChangeRow",
+    "DirectoryStateRow",
+]

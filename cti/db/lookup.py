@@ -126,7 +126,7 @@ async def customers_now(
 async def extensions(conn: AsyncConnection) -> dict[str, str]:
     """Agents' extensions -> logins."""
     rows = await conn.execute(select(_AGENTS.c.extension, _AGENTS.c.login))
-    return {r.extension: r.login for r in rows}
+    return {r.extension: r.login for r in rows if r.extension}  # people without a phone: none
 
 
 def _candidate(row: Any) -> Candidate:

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Text,
     TypeDecorator,
     UniqueConstraint,
     false,
@@ -144,6 +145,11 @@ class Customer(Base):
     orders_currency: Mapped[str | None] = mapped_column(String(3))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime | None]  #: set by every change (NULL only before migration 0002)
+    #: the login that created the card (NULL: an import, or before migration 0900)
+    created_by: Mapped[str | None] = mapped_column(String(64))
+    #: `manual` (API, console, import) or `auto` (a lead card made on a first call)
+    source: Mapped[str] = mapped_column(String(16), default="manual", server_default="manual")
+    notes: Mapped[str] = mapped_column(Text, default="", server_default="")
 
     phones: Mapped[list[CustomerPhone]] = relationship(
         back_populates="customer", cascade="all, delete-orphan", passive_deletes=True

@@ -75,6 +75,8 @@ class CallerCard:
     colleague: AgentRef | None = None
     callbacks: list[dict[str, Any]] = field(default_factory=list)
     calls: list[dict[str, Any]] = field(default_factory=list)
+    #: every customer with this number when several have it (the match first): the agent picks
+    candidates: list[dict[str, Any]] = field(default_factory=list)
     failed: bool = False  #: the lookup failed or was too slow: shown as an unknown number
     complete: bool = True  #: False: from memory only; the database's part follows (pop.updated)
 
@@ -87,6 +89,7 @@ class CallerCard:
             "colleague": self.colleague.to_json() if self.colleague is not None else None,
             "callbacks": self.callbacks,
             "recent_calls": self.calls,
+            "candidates": self.candidates,
             "lookup_failed": self.failed,
             "complete": self.complete,
         }
@@ -103,6 +106,18 @@ def quick_card(candidate: Any, manager: AgentRef | None) -> dict[str, Any]:
         "timezone": None,
         "orders": None,
         "crm_url": None,
+        "source": None,
+    }
+
+
+def candidate_item(candidate: Any, manager: AgentRef | None) -> dict[str, Any]:
+    """One of the customers a shared number may be, for the agent to pick."""
+    return {
+        "id": candidate.customer_id,
+        "name": candidate.name or "",
+        "company": candidate.company or "",
+        "vip": bool(candidate.vip),
+        "manager": manager.to_json() if manager is not None else None,
     }
 
 
@@ -123,6 +138,7 @@ def customer_card(view: Mapping[str, Any], manager: AgentRef | None) -> dict[str
             "last": list(orders.get("last") or []),
         },
         "crm_url": view.get("crm_url"),
+        "source": view.get("source") or "manual",
     }
 
 
@@ -199,6 +215,7 @@ class CardSource:
         colleague: Callable[[str], AgentRef | None] = lambda extension: None,
         revision: Callable[[], int] | None = None,
         links: Links | None = None,
+        auto_create: Callable[[str, str], Awaitable[int | None]] | None = None,
         customer_seconds: float = 300.0,
         history_seconds: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
@@ -212,6 +229,10 @@ class CardSource:
         self._colleague = colleague
         self._revision = revision if revision is not None else lambda: 0
         self._links = links  #: "open in CRM" from crm_url_template, recordings' links
+        #: (e164, caller ID name) -> the id of a lead card made for an unknown caller (setting
+        #: auto_customer_cards); one creation per number at a time
+        self._auto_create = auto_create
+        self._creating: dict[str, asyncio.Future[int | None]] = {}
         self._seen_revision = self._revision()
         self._by_customer = _Ttl(customer_seconds, clock)
         self._by_number = _Ttl(history_seconds, clock)
@@ -253,6 +274,8 @@ class CardSource:
             if customer is None:
                 customer = quick_card(candidate, self._manager(candidate.manager_login))
                 history = None  # the card's database part is not cached: read it
+        if candidate is None and self._auto_for(e164, direction):
+            history = None  # the lead card is made by `card`, as the pop's update
         return CallerCard(
             number=raw,
             e164=e164,
@@ -260,16 +283,39 @@ class CardSource:
             customer=dict(customer) if customer is not None else None,
             callbacks=history[0] if history is not None else [],
             calls=history[1] if history is not None else [],
+            candidates=self._candidates(found),
             complete=history is not None,
         )
+
+    def _candidates(self, found: MatchLike) -> list[dict[str, Any]]:
+        others = getattr(found, "others", ())  # a lookup that knows of no sharing has none
+        if found.customer is None or not others:
+            return []
+        return [
+            candidate_item(c, self._manager(c.manager_login)) for c in (found.customer, *others)
+        ]
+
+    def _auto_for(self, e164: str | None, direction: str | None) -> bool:
+        return self._auto_create is not None and bool(e164) and direction == "inbound"
+
+    async def _lead(self, e164: str, name: str) -> int | None:
+        """The lead card of an unknown caller: made once, however many pops ask at once."""
+        assert self._auto_create is not None
+        pending = self._creating.get(e164)
+        if pending is None:
+            pending = asyncio.ensure_future(self._auto_create(e164, name))
+            self._creating[e164] = pending
+            pending.add_done_callback(lambda _: self._creating.pop(e164, None))
+        return await asyncio.shield(pending)
 
     def _manager(self, login: str | None) -> AgentRef | None:
         if not login:
             return None
         return self._agent(login) or AgentRef(login=login, name=login)
 
-    async def card(self, raw: str, *, direction: str | None = None) -> CallerCard:
-        """Who is calling from `raw` (for an internal call: which colleague)."""
+    async def card(self, raw: str, *, direction: str | None = None, name: str = "") -> CallerCard:
+        """Who is calling from `raw` (for an internal call: which colleague). `name`: the caller
+        ID name, for the lead card of an unknown caller (auto_customer_cards)."""
         colleague = self._colleague(raw) if raw else None
         if colleague is not None and direction != "inbound":
             return CallerCard(number=raw, kind="internal", colleague=colleague)
@@ -281,6 +327,8 @@ class CardSource:
         e164 = found.normalized
         candidate = found.customer
         customer_id = candidate.customer_id if candidate is not None else None
+        if customer_id is None and e164 and self._auto_for(e164, direction):
+            customer_id = await self._lead(e164, name)
         customer, (callbacks, calls) = await asyncio.gather(
             self._customer(customer_id), self._history(e164)
         )
@@ -291,6 +339,7 @@ class CardSource:
             customer=customer,
             callbacks=callbacks,
             calls=calls,
+            candidates=self._candidates(found),
         )
 
     async def _customer(self, customer_id: int | None) -> dict[str, Any] | None:
@@ -328,4 +377,12 @@ class CardSource:
         return callbacks, calls
 
 
-__all__ = ["CallerCard", "CardSource", "call_item", "callback_item", "customer_card", "quick_card"]
+__all__ = [
+    "CallerCard",
+    "CardSource",
+    "call_item",
+    "candidate_item",
+    "callback_item",
+    "customer_card",
+    "quick_card",
+]

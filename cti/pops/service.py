@@ -231,7 +231,9 @@ class PopService:
         then shows the number and gets the card as an update when it comes."""
         assert self._cards is not None
         started = time.perf_counter()
-        fetch = asyncio.ensure_future(self._cards.card(call.caller, direction=call.direction))
+        fetch = asyncio.ensure_future(
+            self._cards.card(call.caller, direction=call.direction, name=call.caller_name)
+        )
         if not update:
             try:
                 card = await asyncio.wait_for(asyncio.shield(fetch), self._card_timeout)

@@ -304,7 +304,8 @@ def feed_for_server(
     from cti.calls.outcome import final_direction
     from cti.cluster import fence
     from cti.customers.directory import match_in_database
-    from cti.customers.service import CustomerService
+    from cti.customers.errors import DuplicatePhones
+    from cti.customers.service import AUTO_ACTOR, CustomerService, lead_name
     from cti.webhooks.setup import links as webhook_links
 
     region = settings.default_region
@@ -316,13 +317,28 @@ def feed_for_server(
     match_now = callers.match_now if callers is not None else None
 
     holder: list[Feed] = []
+    customers = CustomerService(
+        sessions=sessions, region=region, office_timezone=settings.timezone, directory=callers
+    )
+
+    async def lead_card(e164: str, name: str) -> int | None:
+        """An unknown caller's lead card (source auto), named from the caller ID when it has a
+        name; a card made meanwhile for the number (another call, the console) is taken."""
+        try:
+            created = await customers.create(
+                {"name": lead_name(name, e164), "phones": [e164]}, actor=AUTO_ACTOR, source="auto"
+            )
+        except DuplicatePhones:
+            found = await match(e164)
+            return found.customer.customer_id if found.customer is not None else None
+        return int(created["id"])
+
     cards = CardSource(
         match=match,
         match_now=match_now,
         revision=(lambda: int(callers.revision)) if callers is not None else None,
-        customers=CustomerService(
-            sessions=sessions, region=region, office_timezone=settings.timezone, directory=callers
-        ),
+        customers=customers,
+        auto_create=lead_card if settings.auto_customer_cards else None,
         callbacks=callbacks,
         calls=repository,
         agents=lambda login: holder[0].agents.by_login.get(login),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, tzinfo
 from zoneinfo import ZoneInfo
 
@@ -102,7 +102,13 @@ def route_call(
 ) -> RouteDecision:
     """The chain: DID rule -> manager -> manager's mobile -> VIP seniors -> even distribution
     (unknown callers) -> duty operator on shift -> voicemail. `now` is office-local and aware."""
-    chain = _Chain(situation, options, now)
+    phoneless = frozenset(login for login, a in situation.agents.items() if not a.dial)
+    if phoneless:  # a supervisor without a phone is never offered a call, nor named in a reason
+        situation = replace(
+            situation,
+            agents={k: a for k, a in situation.agents.items() if k not in phoneless},
+        )
+    chain = _Chain(situation, options, now, phoneless)
     rule = rules.match(did)
     team = rule.team if rule is not None else rules.default_team
     line = situation.calendar.status(did, team, now) if situation.calendar else None
@@ -186,8 +192,15 @@ def after_hours_rule(
 class _Chain:
     """The targets and reasons as the steps add them; an agent is offered once."""
 
-    def __init__(self, situation: Situation, options: RoutingOptions, now: datetime) -> None:
+    def __init__(
+        self,
+        situation: Situation,
+        options: RoutingOptions,
+        now: datetime,
+        phoneless: frozenset[str] = frozenset(),
+    ) -> None:
         self.s = situation
+        self.phoneless = phoneless  #: logins of people without a phone: passed over in silence
         self.options = options
         self.now = now
         zone: tzinfo | None = now.tzinfo
@@ -260,6 +273,8 @@ def _manager_step(chain: _Chain, customer: CustomerInfo | None) -> tuple[bool, b
 
     Returns (the customer has a manager who is an agent, the manager's desk phone rings)."""
     if customer is None or not customer.manager_login:
+        return False, False
+    if customer.manager_login in chain.phoneless:
         return False, False
     manager = chain.s.agents.get(customer.manager_login)
     if manager is None:
@@ -356,6 +371,8 @@ def _duty_step(chain: _Chain, logins: Sequence[str], because: str | None = None)
         because = chain.first_skip()
     for login in logins:
         agent = chain.s.agents.get(login)
+        if login in chain.phoneless:
+            continue
         if agent is None:
             chain.skip(
                 TargetKind.DUTY, "unknown_agent", f"duty operator {login!r} is not an agent", login

@@ -225,3 +225,27 @@ def test_parallel_validation_gives_the_same_result(files: Path) -> None:
     report = json.loads(out.stdout)
     assert (report["created"], report["rejected"]) == (2, 5)
     assert [e["row"] for e in report["errors"]] == [4, 5, 6, 7, 8]
+
+
+def test_people_without_a_phone_import_and_an_agent_without_one_is_refused(
+    database_url: str, tmp_path: Path
+) -> None:
+    (tmp_path / "people.csv").write_text(
+        "login,name,role,extension,device,mobile,teams,seniority,max_calls\n"
+        "ivanova,Мария Иванова,agent,101,,,sales,5,2\n"
+        "boss,Ольга Начальникова,supervisor,,,,sales,10,1\n"
+        "root,Админ,admin,,,,,0,1\n",
+        encoding="utf-8",
+    )
+    out = cti(database_url, tmp_path, "import", "agents", "people.csv", "--json")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert json.loads(out.stdout)["created"] == 3
+    # the one who has no phone is no extension: 101 is Ivanova's, nothing is ''
+    assert lookup(database_url, tmp_path, "101")[1]["agent"] == "ivanova"
+
+    (tmp_path / "phoneless_agent.csv").write_text(
+        "login,name,role,extension\nnophone,Без телефона,agent,\n", encoding="utf-8"
+    )
+    refused = cti(database_url, tmp_path, "import", "agents", "phoneless_agent.csv", "--json")
+    assert refused.returncode == 1
+    assert [e["field"] for e in json.loads(refused.stdout)["errors"]] == ["extension"]

@@ -338,3 +338,37 @@ def test_which_step_a_finished_call_reached() -> None:
     unknown = decide(customer=None)
     first = route_outcome(unknown, answered_by=["101"], agents_rung=["101"], agents=AGENTS)
     assert first is not None and (first.kind, first.fallback) == ("distribution", False)
+
+
+#: a supervisor with no desk phone (and no extension): a person of the directory, not a phone
+BOSS = AgentProfile("boss", "Начальник", "", "", "", frozenset({"sales", "duty"}), 9)
+
+
+def _texts(decision) -> str:
+    return " ".join(r.text for r in decision.reasons) + " ".join(t.reason for t in decision.targets)
+
+
+@pytest.mark.parametrize(
+    "customer", [UYUT, replace(UYUT, manager_login="boss"), VIP_NO_MANAGER, None]
+)
+def test_a_person_without_a_phone_is_never_offered_a_call_nor_named(customer) -> None:
+    rota = (*ROTA, make_shift("boss", "daily", "00:00", "23:59"))
+    decision = route_call(
+        caller="+79161234567",
+        did=SALES_DID,
+        customer=customer,
+        situation=Situation(agents={"boss": BOSS, **AGENTS}, rota=rota),
+        rules=RULES,
+        options=OPTIONS,
+        now=TUESDAY_LUNCH,
+    )
+    assert "boss" not in {t.agent for t in decision.targets}
+    assert all(t.dial for t in decision.targets)
+    assert "boss" not in {r.agent for r in decision.reasons}
+    assert "boss" not in _texts(decision) and "Начальник" not in _texts(decision)
+    assert decision.targets[0].agent is not None  # somebody with a phone rings instead
+
+
+def test_a_customer_managed_by_a_person_without_a_phone_is_distributed() -> None:
+    decision = decide(customer=replace(UYUT, manager_login="boss"), agents={"boss": BOSS, **AGENTS})
+    assert chain(decision)[0] == ("distribution", "ivanova")

@@ -68,16 +68,45 @@
       render();
       save();
     },
-    create: (pop, data) => createCustomer(pop, data).then((customer) => {
-      const entry = pops.get(pop.linkedid);
-      if (entry) {
-        entry.pop = Object.assign({}, entry.pop, { customer: card(customer), new_customer: null });
-        entry.note = { key: 'new.saved' };
-        window.setTimeout(() => { refresh(pop.linkedid, true); save(); }, 0);
-      }
+    create: (pop, data, allow) => createCustomer(pop, data, allow).then((customer) => {
+      show(pop, customer, { key: 'new.saved' });
       return customer;
-    })
+    }),
+    // the existing card a 409 named, instead of a new one
+    open: (pop, id) => api('/api/customers/' + encodeURIComponent(id)).then((view) => show(pop, view, null)),
+    // a shared number: the agent says who is calling (remembered for the next call)
+    choose: (pop, id) => post('/api/customers/lookup/choice', {
+      phone: (pop.caller && (pop.caller.e164 || pop.caller.number)) || '', customer_id: id
+    }).then(() => api('/api/customers/' + encodeURIComponent(id))).then((view) => show(pop, view, null)),
+    merge: async (pop, target, others) => {
+      for (const id of others) {
+        await post('/api/customers/' + encodeURIComponent(target) + '/merge', { from: id });
+      }
+      const view = await api('/api/customers/' + encodeURIComponent(target));
+      show(pop, view, { key: 'cand.merged' }, []);
+      return view;
+    },
+    edit: (pop) => api('/api/customers/' + encodeURIComponent(pop.customer.id)),
+    save: (pop, id, body, allow) => api('/api/customers/' + encodeURIComponent(id) + (allow ? '?allow_duplicates=1' : ''), {
+      method: 'PATCH',
+      headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+      body: JSON.stringify(body)
+    }).then((view) => show(pop, view, { key: 'edit.saved' })),
+    canMerge: () => Boolean(me && (me.role === 'supervisor' || me.role === 'admin'))
   };
+
+  // the pop shows this customer (from the customers API) from now on
+  function show(pop, view, note, candidates) {
+    const entry = pops.get(pop.linkedid);
+    if (entry) {
+      const changes = { customer: card(view), new_customer: null };
+      if (candidates) changes.candidates = candidates;
+      entry.pop = Object.assign({}, entry.pop, changes);
+      entry.note = note;
+      window.setTimeout(() => { refresh(pop.linkedid, true); save(); }, 0);
+    }
+    return view;
+  }
 
   // the customers API's view as the pop's card
   function card(view) {
@@ -89,7 +118,8 @@
       manager: view.manager_login ? { login: view.manager_login, name: view.manager_login, extension: '' } : null,
       timezone: view.timezone || null,
       orders: view.orders || { count: 0, total: '0.00', currency: null, last: [] },
-      crm_url: view.crm_url || null
+      crm_url: view.crm_url || null,
+      source: view.source || 'manual'
     };
   }
 
@@ -176,16 +206,24 @@
     }
   }
 
-  async function createCustomer(pop, data) {
-    const response = await fetch('/api/customers', {
+  async function createCustomer(pop, data, allow) {
+    const response = await fetch('/api/customers' + (allow ? '?allow_duplicates=1' : ''), {
       method: 'POST',
       headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
       credentials: 'same-origin',
       body: JSON.stringify(data)
     });
     const body = await response.json().catch(() => ({}));
-    if (!response.ok) throw new Error(body.detail || ('HTTP ' + response.status));
+    if (!response.ok) throw failure(response, body);
     return body;
+  }
+
+  // an error that keeps the problem+json (a 409 names the customer a number belongs to)
+  function failure(response, body) {
+    const error = new Error(body.detail || ('HTTP ' + response.status));
+    error.status = response.status;
+    error.problem = body;
+    return error;
   }
 
   // --- the feed ------------------------------------------------------------------------------
@@ -345,7 +383,7 @@
       throw new Error('signed out');
     }
     const body = await response.json().catch(() => ({}));
-    if (!response.ok) throw new Error(body.detail || ('HTTP ' + response.status));
+    if (!response.ok) throw failure(response, body);
     return body;
   }
 

@@ -56,9 +56,10 @@
     return box;
   }
 
-  function customerBlock(pop) {
+  function customerBlock(pop, handlers) {
     const c = pop.customer;
     const box = el('div', 'pop-customer');
+    if (c.source === 'auto') box.appendChild(el('p', 'pop-lead', t('lead.note')));
     if (c.company) box.appendChild(el('div', 'pop-company', c.company));
     box.appendChild(el('div', 'pop-manager',
       c.manager ? t('pop.manager', { name: personName(c.manager) }) : t('pop.no_manager')));
@@ -95,10 +96,178 @@
       link.rel = 'noopener noreferrer';
       box.appendChild(link);
     }
+    if (handlers && handlers.edit) {
+      const edit = el('button', 'pop-edit link', t('edit.open'));
+      edit.type = 'button';
+      edit.addEventListener('click', () => {
+        edit.disabled = true;
+        handlers.edit(pop).then((view) => {
+          if (box.querySelector('.pop-edit-form')) return;
+          box.appendChild(editForm(pop, view, handlers));
+        }).catch(() => { edit.disabled = false; });
+      });
+      box.appendChild(edit);
+    }
     return box;
   }
 
-  function newCustomerForm(pop, onCreate) {
+  /* "This number belongs to ...": open that card, or add the number anyway. */
+  function duplicateBox(problem, onOpen, onAnyway) {
+    const box = el('div', 'pop-duplicate');
+    box.setAttribute('role', 'alert');
+    const existing = (problem && problem.existing) || [];
+    const who = existing.map((c) => (c.visible === false ? t('dup.hidden')
+      : [c.name, c.company].filter(Boolean).join(', '))).join('; ');
+    box.appendChild(el('p', null, t('dup.heading', { who: who })));
+    const first = existing.find((c) => c.visible !== false);
+    if (first && onOpen) {
+      const open = el('button', 'dup-open', t('dup.open'));
+      open.type = 'button';
+      open.addEventListener('click', () => onOpen(first.id));
+      box.appendChild(open);
+    }
+    const anyway = el('button', 'dup-anyway', t('dup.anyway'));
+    anyway.type = 'button';
+    anyway.addEventListener('click', () => { anyway.disabled = true; onAnyway(); });
+    box.appendChild(anyway);
+    return box;
+  }
+
+  const EDIT_FIELDS = ['name', 'company', 'phones', 'notes', 'manager_login', 'vip', 'timezone', 'crm_url'];
+
+  function editValue(view, name) {
+    if (name === 'phones') return (view.phones || []).map((p) => p.raw || p.e164).join(', ');
+    if (name === 'vip') return Boolean(view.vip);
+    if (name === 'timezone') return view.timezone_source === 'customer' ? view.timezone : '';
+    return view[name] == null ? '' : String(view[name]);
+  }
+
+  /* The card's fields; those the role may not change are disabled (the server refuses them too). */
+  function editForm(pop, view, handlers) {
+    const form = el('form', 'pop-edit-form');
+    form.autocomplete = 'off';
+    form.appendChild(el('h3', null, t('edit.heading')));
+    const editable = new Set(view.editable || []);
+    if (EDIT_FIELDS.some((name) => !editable.has(name))) form.appendChild(el('p', 'muted', t('edit.readonly')));
+    const suffix = '-' + pop.linkedid.replace(/[^A-Za-z0-9]/g, '_');
+    EDIT_FIELDS.forEach((name) => {
+      const id = 'edit-' + name + suffix;
+      const label = el('label', null, t('edit.' + name));
+      label.htmlFor = id;
+      let input;
+      if (name === 'notes') input = el('textarea');
+      else input = el('input');
+      if (name === 'vip') input.type = 'checkbox';
+      input.id = id;
+      input.name = name;
+      const value = editValue(view, name);
+      if (name === 'vip') input.checked = value;
+      else input.value = value;
+      input.dataset.initial = String(value);
+      input.disabled = !editable.has(name);
+      form.appendChild(label);
+      form.appendChild(input);
+    });
+    const save = el('button', 'edit-save', t('edit.save'));
+    save.type = 'submit';
+    const cancel = el('button', 'edit-cancel link', t('edit.cancel'));
+    cancel.type = 'button';
+    cancel.addEventListener('click', () => form.remove());
+    form.appendChild(save);
+    form.appendChild(cancel);
+    const status = el('p', 'pop-edit-status');
+    status.setAttribute('role', 'status');
+    form.appendChild(status);
+    function changes() {
+      const body = {};
+      EDIT_FIELDS.forEach((name) => {
+        const input = form.elements[name];
+        if (input.disabled) return;
+        const value = name === 'vip' ? input.checked : input.value;
+        if (String(value) === input.dataset.initial) return;
+        if (name === 'phones') body.phones = input.value.split(',').map((v) => v.trim()).filter(Boolean);
+        else if (name === 'vip') body.vip = input.checked;
+        else if (['manager_login', 'timezone', 'crm_url'].includes(name)) body[name] = input.value.trim() || null;
+        else body[name] = input.value;
+      });
+      return body;
+    }
+    function submit(allow) {
+      const body = changes();
+      if (!Object.keys(body).length) {
+        status.textContent = t('edit.nothing');
+        return;
+      }
+      save.disabled = true;
+      const old = form.querySelector('.pop-duplicate');
+      if (old) old.remove();
+      handlers.save(pop, view.id, body, allow).then(() => {
+        form.remove(); // the card shows what was saved, the note says so
+      }).catch((error) => {
+        save.disabled = false;
+        if (error.status === 409 && error.problem && error.problem.existing) {
+          form.insertBefore(duplicateBox(error.problem, null, () => submit(true)), status);
+          return;
+        }
+        status.textContent = t('edit.error', { detail: error.message });
+      });
+    }
+    form.addEventListener('submit', (event) => {
+      event.preventDefault();
+      submit(false);
+    });
+    return form;
+  }
+
+  function candidatesBlock(pop, handlers) {
+    const box = section('pop-candidates', t('cand.heading'));
+    const list = el('ul', 'plain');
+    const current = pop.customer ? pop.customer.id : null;
+    const status = el('p', 'cand-status');
+    status.setAttribute('role', 'status');
+    pop.candidates.forEach((c) => {
+      const li = el('li', 'pop-candidate');
+      li.dataset.id = String(c.id);
+      li.appendChild(el('span', 'cand-name', c.name));
+      if (c.company) li.appendChild(el('span', 'muted', c.company));
+      if (c.manager) li.appendChild(el('span', 'muted', t('pop.manager', { name: personName(c.manager) })));
+      if (c.id === current) {
+        li.appendChild(el('span', 'badge cand-current', t('cand.current')));
+        if (handlers.canMerge && handlers.canMerge()) {
+          const merge = el('button', 'cand-merge link', t('cand.merge'));
+          merge.type = 'button';
+          merge.addEventListener('click', () => {
+            merge.disabled = true;
+            const others = pop.candidates.map((o) => o.id).filter((id) => id !== current);
+            handlers.merge(pop, current, others).then(() => {
+              status.textContent = t('cand.merged');
+            }).catch((error) => {
+              merge.disabled = false;
+              status.textContent = t('cand.error', { detail: error.message });
+            });
+          });
+          li.appendChild(merge);
+        }
+      } else {
+        const pick = el('button', 'cand-pick link', t('cand.pick'));
+        pick.type = 'button';
+        pick.addEventListener('click', () => {
+          pick.disabled = true;
+          handlers.choose(pop, c.id).catch((error) => {
+            pick.disabled = false;
+            status.textContent = t('cand.error', { detail: error.message });
+          });
+        });
+        li.appendChild(pick);
+      }
+      list.appendChild(li);
+    });
+    box.appendChild(list);
+    box.appendChild(status);
+    return box;
+  }
+
+  function newCustomerForm(pop, onCreate, onOpen) {
     const form = el('form', 'pop-new');
     form.autocomplete = 'off';
     form.appendChild(el('h3', null, t('new.heading')));
@@ -127,21 +296,33 @@
     form.addEventListener('submit', (event) => {
       event.preventDefault();
       save.disabled = true;
+      send(false);
+    });
+    function send(allow) {
       const data = new FormData(form);
+      const old = form.querySelector('.pop-duplicate');
+      if (old) old.remove();
       onCreate({
         name: String(data.get('name') || '').trim(),
         company: String(data.get('company') || '').trim(),
         phones: [String(data.get('phone') || '').trim()].filter(Boolean)
-      }).then((customer) => {
+      }, allow).then((customer) => {
         status.textContent = t('new.saved');
         form.dataset.dirty = '';
         form.dataset.saved = '1';
         return customer;
       }).catch((error) => {
-        status.textContent = t('new.error', { detail: error.message });
         save.disabled = false;
+        if (error.status === 409 && error.problem && error.problem.existing) {
+          status.textContent = '';
+          form.insertBefore(duplicateBox(error.problem,
+            (id) => { form.dataset.dirty = ''; onOpen(id); },
+            () => send(true)), status);
+          return;
+        }
+        status.textContent = t('new.error', { detail: error.message });
       });
-    });
+    }
     return form;
   }
 
@@ -218,11 +399,16 @@
     node.querySelector('.pop-route').textContent = routeText(pop.route);
     const form = node.querySelector('.pop-new');
     if (form && form.dataset.dirty) return status(node, entry); // keep what is being typed
+    if (node.querySelector('.pop-edit-form')) return status(node, entry);
     const body = node.querySelector('.pop-body');
     body.replaceChildren();
     if (pop.lookup_failed) body.appendChild(el('p', 'load-error', t('pop.lookup_failed')));
-    if (pop.customer) body.appendChild(customerBlock(pop));
-    else if (pop.new_customer) body.appendChild(newCustomerForm(pop, (data) => handlers.create(pop, data)));
+    if ((pop.candidates || []).length > 1) body.appendChild(candidatesBlock(pop, handlers));
+    if (pop.customer) body.appendChild(customerBlock(pop, handlers));
+    else if (pop.new_customer) {
+      body.appendChild(newCustomerForm(pop, (data, allow) => handlers.create(pop, data, allow),
+        (id) => handlers.open(pop, id)));
+    }
     body.appendChild(historyBlock(pop));
     status(node, entry);
   }
