@@ -69,8 +69,10 @@ class Settings:
     originate_context: str = "from-internal"
     #: region for reading national numbers (8 916 ... in RU is +7 916 ...)
     default_region: str = "RU"
-    #: office time zone (IANA)
+    #: office time zone (IANA): exports, reports and the CLI show times in it
     timezone: str = "Europe/Moscow"
+    #: language of exports and command output when a request or `--lang` does not say (ru, en)
+    language: str = "ru"
     #: glob patterns of endpoint names that are trunks (PJSIP/trunk-0001 -> "trunk")
     trunk_endpoints: tuple[str, ...] = ("trunk*",)
     #: glob patterns of endpoint names that are agents' phones

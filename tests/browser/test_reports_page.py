@@ -128,7 +128,7 @@ async def test_tiles_charts_filters_and_csv(site: str, browser: Any, tmp_path: P
     saved = tmp_path / download.suggested_filename
     await download.save_as(saved)
     rows = list(csv.DictReader(io.StringIO(saved.read_text(encoding="utf-8-sig"))))
-    assert sorted(r["linkedid"] for r in rows) == ["c4", "c6"]
+    assert sorted(r["Linkedid"] for r in rows) == ["c4", "c6"]  # the page's language: English
     assert download.suggested_filename == f"missed-{DAY}-{DAY}.csv"
 
     # Russian, one click away
@@ -138,6 +138,12 @@ async def test_tiles_charts_filters_and_csv(site: str, browser: Any, tmp_path: P
         "Уровень сервиса"
     )
     await expect(tiles.locator("[data-kpi=service_level] .tile-value")).to_have_text("42,9\u00a0%")
+    async with page.expect_download() as info:
+        await page.click("#csv-missed")
+    saved = tmp_path / "ru.csv"
+    await (await info.value).save_as(saved)
+    ru_rows = list(csv.reader(io.StringIO(saved.read_text(encoding="utf-8-sig")), delimiter=";"))
+    assert ru_rows[0][:2] == ["Время пропуска", "Причина"] and len(ru_rows) == 3
 
     # a bad range says what to do next
     await page.select_option("#period", "custom")
