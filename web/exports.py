@@ -36,9 +36,7 @@ def export_style(request: web.Request) -> ExportStyle:
     settings = request.app.get(SETTINGS)
     default = settings.language if settings is not None else "en"
     zone = settings.timezone if settings is not None else "UTC"
-    lang = pick_language(
-        request.query.get("lang"), request.headers.get("Accept-Language"), default
-    )
+    lang = pick_language(request.query.get("lang"), request.headers.get("Accept-Language"), default)
     if lang not in LANGUAGES:
         raise Problem(
             status=400,

@@ -156,6 +156,24 @@ def on_duty(shifts: Sequence[DutyShift], at: datetime) -> tuple[DutyShift, ...]:
     return tuple(s for s in running if s.login)
 
 
+def next_duty(
+    shifts: Sequence[DutyShift], at: datetime, *, days: int = 8
+) -> tuple[datetime, tuple[DutyShift, ...]] | None:
+    """The next time after `at` (office local, aware) that a shift starts, and the shifts that
+    start then; None when nobody is on the rota in the next `days` days."""
+    midnight = at.replace(hour=0, minute=0, second=0, microsecond=0)
+    for offset in range(days):
+        day = (midnight + timedelta(days=offset)).date()
+        starting = sorted((s for s in _starting_on(shifts, day) if s.login), key=lambda s: s.start)
+        for shift in starting:
+            begins = datetime.combine(day, datetime.min.time(), at.tzinfo) + timedelta(
+                minutes=shift.start
+            )
+            if begins > at:
+                return begins, tuple(s for s in starting if s.start == shift.start)
+    return None
+
+
 def duty_logins(shifts: Sequence[DutyShift], at: datetime) -> tuple[str, ...]:
     """Who is on duty at `at`, rota order, each once."""
     seen: dict[str, None] = {}

@@ -78,6 +78,7 @@ def test_replay_store_then_calls_lists_the_same(database_url: str, tmp_path: Pat
 
 
 def test_errors_say_what_to_do(tmp_path: Path) -> None:
+    (tmp_path / "x.db").touch()  # an empty file is an empty SQLite database
     missing = cti("replay", str(tmp_path / "nope.ami"), cwd=tmp_path)
     assert missing.returncode == 2 and "no such file" in missing.stderr
     bad_since = cti(
