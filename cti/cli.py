@@ -180,7 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 async def _serve(args: argparse.Namespace, settings: Settings) -> int:
-    from cti.app import serve
+    from cti.app import StartupError, serve
     from cti.db.migrate import upgrade
 
     if args.port:
@@ -188,7 +188,11 @@ async def _serve(args: argparse.Namespace, settings: Settings) -> int:
     settings.tokens()  # an unreadable api_tokens_file stops us here, with a clear message
     if settings.auto_migrate:
         await upgrade(settings.database_url)
-    await serve(settings)
+    try:
+        await serve(settings)
+    except StartupError as exc:
+        print(f"cti serve: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -28,6 +28,8 @@ def health(c: Components) -> dict[str, Any]:
         reasons.append("database unreachable")
     if c.probes is not None and not c.probes.redis_ok:
         reasons.append("Redis unreachable")
+    if c.agi is not None and c.agi.last_error:
+        reasons.append(f"FastAGI {c.agi.last_error}")
     if c.service.unsaved >= c.service.buffer_limit:
         reasons.append("call buffer full: finished calls are being dropped")
     return {
