@@ -97,6 +97,28 @@ def _parser() -> argparse.ArgumentParser:
         help="FastAGI port of the demo's routing (default: a free port, printed at start; "
         "never the production 4573 unless asked)",
     )
+    lis = sub.add_parser(
+        "listen",
+        help="print an agent's screen-pops as JSON lines (for a desktop CRM's script)",
+        description="Connects to the server's /ws feed with a bearer token and prints each pop "
+        "message (call.ringing, pop.updated, call.answered, call.transferred, call.ended) as one "
+        "JSON object a line; pops already open come first as pop.open. Reconnects and resumes "
+        "after a drop, so no message is lost or repeated. Beside a running demo it reads the "
+        "demo's port from cti-demo.toml.",
+    )
+    lis.add_argument(
+        "--url", help="the server (default: http://HTTP_HOST:HTTP_PORT of the settings)"
+    )
+    lis.add_argument(
+        "--token",
+        help="bearer token (default: CTI_LISTEN_TOKEN, else the settings' first api_tokens); "
+        "an agent's own token (`cti token create LOGIN`) gets that agent's pops",
+    )
+    lis.add_argument("--agent", metavar="LOGIN", help="only this agent's pops")
+    lis.add_argument(
+        "--all", action="store_true", dest="everything", help="every message, not only pops"
+    )
+
     imp = sub.add_parser(
         "import", help="import a file: cti import KIND FILE (cti import --help lists the kinds)"
     )
@@ -134,14 +156,16 @@ def _features() -> list[Any]:
 #: commands that read (or change) stored data: they read a running demo's settings when there
 #: is no other settings file, and stop when the SQLite file is not there (never create it)
 READS_DATA = frozenset(
-    {"calls", "missed", "callbacks", "report", "duty", "agent", "route", "lookup", "listen"}
+    {"calls", "missed", "callbacks", "report", "duty", "agent", "route", "lookup"}
 )
+#: ...and those that talk to a running server, which find the demo's port the same way
+FINDS_DEMO = READS_DATA | {"listen"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     config = args.config
-    demo = demo_settings_here() if config is None and args.command in READS_DATA else None
+    demo = demo_settings_here() if config is None and args.command in FINDS_DEMO else None
     if demo is not None:
         config = str(demo)
     try:
@@ -334,6 +358,34 @@ async def _simulate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def _listen(args: argparse.Namespace, settings: Settings) -> int:
+    from cti.pops.listen import ListenRefused, listen
+
+    token = args.token or os.environ.get("CTI_LISTEN_TOKEN") or next(iter(settings.api_tokens), "")
+    if not token:
+        print(
+            "cti listen: no token; pass --token, set CTI_LISTEN_TOKEN, or create one with "
+            "`cti token create LOGIN`",
+            file=sys.stderr,
+        )
+        return 2
+    url = args.url or f"http://{settings.http_host}:{settings.http_port}"
+
+    def emit(line: str) -> None:
+        print(line, flush=True)
+
+    def warn(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    print(f"cti listen: {url} (Ctrl+C stops)", file=sys.stderr, flush=True)
+    try:
+        await listen(url, token, agent=args.agent, everything=args.everything, emit=emit, warn=warn)
+    except ListenRefused as exc:
+        print(f"cti listen: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 async def _import(args: argparse.Namespace, settings: Settings) -> int:
     return int(await args.import_handler(args, settings))
 
@@ -359,6 +411,7 @@ _COMMANDS = {
     "simulate": _simulate,
     "demo": _demo,
     "import": _import,
+    "listen": _listen,
 }
 
 if __name__ == "__main__":

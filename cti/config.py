@@ -265,7 +265,7 @@ def load_settings(
 
 
 #: CTI_* environment variables that are not settings
-_NOT_SETTINGS = frozenset({"CTI_CONFIG"})
+_NOT_SETTINGS = frozenset({"CTI_CONFIG", "CTI_LISTEN_TOKEN"})
 
 _CHOICES: dict[str, tuple[str, ...]] = {
     "language": ("ru", "en"),
