@@ -31,7 +31,8 @@ from cti.customers.service import AgentService, CustomerService, DirectoryServic
 from cti.db import directory
 from cti.db.calls import CallRepository
 from cti.db.session import create_engine, session_factory
-from cti.health import health, metrics
+from cti.health import health, samples
+from cti.metrics import CallOutcomes, exposition, process_registry
 from cti.missed.book import CallbackBook, CallbackPolicy, ContextSource, directory_context
 from cti.missed.callbacks import Callbacks
 from cti.missed.model import CallbackWindow
@@ -360,13 +361,16 @@ def create_server_app(c: Components) -> web.Application:
             callers=c.callers,
         )
 
+    outcomes = CallOutcomes()
+    c.bus.listen(outcomes)
+    registry = process_registry(lambda: samples(c, outcomes))
     app = create_app(
         settings=c.settings,
         bus=c.bus,
         live_calls=c.feed.live_calls if c.feed is not None else c.service.live_calls,
         recent_calls=recent,
         health=lambda: health(c),
-        metrics=lambda: metrics(c),
+        metrics=lambda: exposition(registry),
         routing=c.routing,
         auth=c.auth,
         directory=directory,
