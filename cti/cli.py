@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from cti.cli_help import add_examples
 from cti.config import Settings, SettingsError, load_settings
 from cti.logs import setup_logging
 from cti.workspace import demo_settings_here, missing_database, shown
@@ -125,6 +126,7 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_subparsers(dest="import_kind", required=True, metavar="KIND")
     for feature in _features():
         feature.add_parsers(sub)
+    add_examples(p)
     return p
 
 
