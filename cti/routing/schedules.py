@@ -182,6 +182,13 @@ def duty_logins(shifts: Sequence[DutyShift], at: datetime) -> tuple[str, ...]:
     return tuple(seen)
 
 
+def _separator(text: str) -> str:
+    for line in text.lstrip("\ufeff").splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            return ";" if len(next(csv.reader([line], delimiter=";"))) == 4 else ","
+    return ","
+
+
 @dataclass(frozen=True, slots=True)
 class RowError:
     line: int
@@ -190,10 +197,11 @@ class RowError:
 
 def read_rota_csv(text: str) -> tuple[list[tuple[int, DutyShift]], list[RowError]]:
     """`login,days,start,end` rows, each with its line number (a header row is optional;
-    # starts a comment), and the errors of the rows that cannot be read."""
+    # starts a comment), and the errors of the rows that cannot be read. `;` separates the
+    fields as well (a Russian spreadsheet's CSV), told from the first row that is not a comment."""
     shifts: list[tuple[int, DutyShift]] = []
     errors: list[RowError] = []
-    reader = csv.reader(io.StringIO(text))
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")), delimiter=_separator(text))
     for number, row in enumerate(reader, start=1):
         cells = [c.strip() for c in row]
         if not cells or not any(cells) or cells[0].startswith("#"):
