@@ -11,9 +11,13 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from tests.integration.test_cli import CAPTURES, EXPECTED, cti
+
+MSK = ZoneInfo("Europe/Moscow")  #: the default office time zone
 
 
 def free_port() -> int:
@@ -56,6 +60,11 @@ def test_calls_lists_newest_first_and_a_closed_pipe_ends_quietly(tmp_path: Path)
         check=False,
     )
     assert len(piped.stdout.splitlines()) == 1 and "Traceback" not in piped.stderr
+    as_json = cti("--database", url, "missed", "--json", cwd=tmp_path)
+    human = cti("--database", url, "missed", cwd=tmp_path)
+    first = json.loads(as_json.stdout.splitlines()[0])["missed_at"]
+    office = datetime.fromisoformat(first.replace("Z", "+00:00")).astimezone(MSK)
+    assert human.stdout.startswith(office.strftime("%Y-%m-%d %H:%M:%S"))  # office time
     later = cti("--database", url, "calls", "--since", "2999-01-01T00:00:00Z", cwd=tmp_path)
     assert later.returncode == 0 and later.stdout == ""
     assert "no calls since 2999-01-01" in later.stderr
