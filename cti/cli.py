@@ -178,7 +178,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.database:
         settings = settings.replace(database_url=args.database)
     if args.command in READS_DATA:
-        problem = missing_database(settings.database_url, config)
+        if args.database:
+            source = "from --database"
+        elif os.environ.get("CTI_DATABASE_URL"):
+            source = "from CTI_DATABASE_URL"
+        else:
+            source = f"from {config}" if config else "the default: no cti.toml here"
+        problem = missing_database(settings.database_url, source)
         if problem is not None:
             print(f"cti {args.command}: {problem}", file=sys.stderr)
             return 2

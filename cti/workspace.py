@@ -39,12 +39,12 @@ def shown(database_url: str) -> str:
         return database_url
 
 
-def missing_database(database_url: str, settings_file: str | None) -> str | None:
-    """Why a command that reads stored data cannot run here, or None if the database is there."""
+def missing_database(database_url: str, source: str) -> str | None:
+    """Why a command that reads stored data cannot run here, or None if the database is there;
+    `source` says where the URL came from ("from --database", "the default: ...")."""
     path = sqlite_file(database_url)
     if path is None or path.exists():
         return None
-    source = f"from {settings_file}" if settings_file else "the default: no cti.toml here"
     return (
         f"no database at {path} (database_url {database_url!r}, {source}); "
         f"start `cti demo` or `cti serve` in this directory first, "
