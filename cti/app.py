@@ -33,7 +33,8 @@ from cti.customers.service import AgentService, CustomerService, DirectoryServic
 from cti.db import directory
 from cti.db.calls import CallRepository
 from cti.db.session import create_engine, session_factory
-from cti.health import health, metrics
+from cti.health import health, samples
+from cti.metrics import CallOutcomes, exposition, process_registry
 from cti.missed.book import CallbackBook, CallbackPolicy, ContextSource, directory_context
 from cti.missed.callbacks import Callbacks
 from cti.missed.model import CallbackWindow
@@ -387,13 +388,16 @@ def create_server_app(c: Components) -> web.Application:
             callers=c.callers,
         )
 
+    outcomes = CallOutcomes()
+    c.bus.listen(outcomes)
+    registry = process_registry(lambda: samples(c, outcomes))
     app = create_app(
         settings=c.settings,
         bus=c.bus,
         live_calls=c.feed.live_calls if c.feed is not None else c.service.live_calls,
         recent_calls=recent,
         health=lambda: health(c),
-        metrics=lambda: metrics(c),
+        metrics=lambda: exposition(registry),
         routing=c.routing,
         auth=c.auth,
         directory=directory,
@@ -409,14 +413,31 @@ def create_server_app(c: Components) -> web.Application:
     return app
 
 
+class StartupError(RuntimeError):
+    """`cti serve` cannot start as configured; the message says what to change."""
+
+
 async def serve(settings: Settings, *, announce: Callable[[str], None] = print) -> None:
-    """Run `cti serve` until cancelled."""
+    """Run `cti serve` until cancelled; a port it cannot listen on stops it (StartupError)."""
     components = build(settings)
     app = create_server_app(components)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
+    if components.agi is not None and components.agi.last_error:
+        await runner.cleanup()
+        raise StartupError(
+            f"FastAGI {components.agi.last_error}; free the port, or set agi_port to another "
+            "port (0: no FastAGI, for dialplans that route over HTTP)"
+        )
     site = web.TCPSite(runner, settings.http_host, settings.http_port)
-    await site.start()
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise StartupError(
+            f"cannot listen on http://{settings.http_host}:{settings.http_port}/ "
+            f"({exc.strerror}); free the port or set http_port"
+        ) from None
     announce(f"cti serving on http://{settings.http_host}:{settings.http_port}/")
     if components.agi is not None:
         announce(f"FastAGI routing on agi://{components.agi.host}:{components.agi.port}/route")

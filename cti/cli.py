@@ -6,14 +6,18 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from cti.cli_help import add_examples
 from cti.config import Settings, SettingsError, load_settings
 from cti.logs import setup_logging
+from cti.workspace import demo_settings_here, missing_database, shown
 
 log = logging.getLogger("cti")
 
@@ -23,7 +27,14 @@ def _parser() -> argparse.ArgumentParser:
         prog="cti",
         description="CTI server for Asterisk: AMI events to call records, screen-pops, reports.",
     )
-    p.add_argument("--config", help="TOML settings file (default: ./cti.toml if present)")
+    p.add_argument(
+        "--config",
+        help="TOML settings file (default: ./cti.toml if present; beside a running demo, "
+        "the commands that read data use its cti-demo.toml)",
+    )
+    p.add_argument(
+        "--database", metavar="URL", help="database URL (overrides database_url of the settings)"
+    )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     s = sub.add_parser("serve", help="run the server: AMI consumer, call tracking, web console")
@@ -46,9 +57,9 @@ def _parser() -> argparse.ArgumentParser:
         "--store", action="store_true", help="write the calls to the configured database"
     )
 
-    c = sub.add_parser("calls", help="list stored calls (the replay format)")
+    c = sub.add_parser("calls", help="list stored calls, newest first (the replay format)")
     c.add_argument("--since", help="only calls that started at or after this ISO 8601 time")
-    c.add_argument("--limit", type=int, help="at most N calls")
+    c.add_argument("--limit", type=int, default=50, help="the latest N calls (default 50; 0: all)")
     c.add_argument("--json", action="store_true", help="one JSON object per line")
 
     sim = sub.add_parser("simulate", help="run the built-in PBX simulator (speaks AMI over TCP)")
@@ -77,15 +88,45 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--rate", type=float, default=0.3, help="simulated calls per second")
     d.add_argument(
         "--database",
-        default="sqlite+aiosqlite:///cti-demo.db",
+        dest="demo_database",
         help="database URL (default: cti-demo.db in the current directory)",
     )
+    d.add_argument(
+        "--agi-port",
+        type=int,
+        default=0,
+        help="FastAGI port of the demo's routing (default: a free port, printed at start; "
+        "never the production 4573 unless asked)",
+    )
+    lis = sub.add_parser(
+        "listen",
+        help="print an agent's screen-pops as JSON lines (for a desktop CRM's script)",
+        description="Connects to the server's /ws feed with a bearer token and prints each pop "
+        "message (call.ringing, pop.updated, call.answered, call.transferred, call.ended) as one "
+        "JSON object a line; pops already open come first as pop.open. Reconnects and resumes "
+        "after a drop, so no message is lost or repeated. Beside a running demo it reads the "
+        "demo's port from cti-demo.toml.",
+    )
+    lis.add_argument(
+        "--url", help="the server (default: http://HTTP_HOST:HTTP_PORT of the settings)"
+    )
+    lis.add_argument(
+        "--token",
+        help="bearer token (default: CTI_LISTEN_TOKEN, else the settings' first api_tokens); "
+        "an agent's own token (`cti token create LOGIN`) gets that agent's pops",
+    )
+    lis.add_argument("--agent", metavar="LOGIN", help="only this agent's pops")
+    lis.add_argument(
+        "--all", action="store_true", dest="everything", help="every message, not only pops"
+    )
+
     imp = sub.add_parser(
         "import", help="import a file: cti import KIND FILE (cti import --help lists the kinds)"
     )
     imp.add_subparsers(dest="import_kind", required=True, metavar="KIND")
     for feature in _features():
         feature.add_parsers(sub)
+    add_examples(p)
     return p
 
 
@@ -115,13 +156,45 @@ def _features() -> list[Any]:
     return [importlib.import_module(name) for name in FEATURE_COMMANDS]
 
 
+#: commands that read (or change) stored data: they read a running demo's settings when there
+#: is no other settings file, and stop when the SQLite file is not there (never create it)
+READS_DATA = frozenset(
+    {"calls", "missed", "callbacks", "report", "duty", "agent", "route", "lookup"}
+)
+#: ...and those that talk to a running server, which find the demo's port the same way
+FINDS_DEMO = READS_DATA | {"listen"}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    config = args.config
+    demo = demo_settings_here() if config is None and args.command in FINDS_DEMO else None
+    if demo is not None:
+        config = str(demo)
     try:
-        settings = load_settings(args.config)
+        settings = load_settings(config)
     except SettingsError as exc:
         print(f"cti: {exc}", file=sys.stderr)
         return 2
+    if args.database:
+        settings = settings.replace(database_url=args.database)
+    if args.command in READS_DATA:
+        if args.database:
+            source = "from --database"
+        elif os.environ.get("CTI_DATABASE_URL"):
+            source = "from CTI_DATABASE_URL"
+        else:
+            source = f"from {config}" if config else "the default: no cti.toml here"
+        problem = missing_database(settings.database_url, source)
+        if problem is not None:
+            print(f"cti {args.command}: {problem}", file=sys.stderr)
+            return 2
+        if demo is not None:
+            print(
+                f"cti {args.command}: reading the demo's database {shown(settings.database_url)} "
+                f"(from {demo})",
+                file=sys.stderr,
+            )
     setup_logging(settings.log_level, settings.log_format)
     handler = _COMMANDS.get(args.command)
     if handler is None:
@@ -130,13 +203,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(handler(args, settings)) or 0
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `cti calls | head`: the reader has what it wanted
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # nothing more to flush at exit, no traceback
+        return 141
     except SettingsError as exc:
         print(f"cti: {exc}", file=sys.stderr)
         return 2
 
 
 async def _serve(args: argparse.Namespace, settings: Settings) -> int:
-    from cti.app import serve
+    from cti.app import StartupError, serve
     from cti.db.migrate import upgrade
 
     if args.port:
@@ -144,7 +221,11 @@ async def _serve(args: argparse.Namespace, settings: Settings) -> int:
     settings.tokens()  # an unreadable api_tokens_file stops us here, with a clear message
     if settings.auto_migrate:
         await upgrade(settings.database_url)
-    await serve(settings)
+    try:
+        await serve(settings)
+    except StartupError as exc:
+        print(f"cti serve: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -172,7 +253,7 @@ async def _replay(args: argparse.Namespace, settings: Settings) -> int:
     for path in args.files:
         for record in replayer.feed_capture(path, args.chunk_size):
             records.append(record)
-            _print_record(record.to_json(), args.json)
+            _print_record(record.to_json(), args.json, ZoneInfo(settings.timezone))
     result = replayer.result()
     for warning in result.warnings:
         print(f"cti replay: {warning}", file=sys.stderr)
@@ -221,17 +302,33 @@ async def _calls(args: argparse.Namespace, settings: Settings) -> int:
         from cti.db.migrate import upgrade
 
         await upgrade(settings.database_url)
+    if args.limit < 0:
+        print("cti calls: --limit must be 0 (all) or more", file=sys.stderr)
+        return 2
     engine = create_engine(settings.database_url)
     try:
         repo = CallRepository(session_factory=session_factory(engine))
-        for record in await repo.list_calls(since=since, limit=args.limit):
-            _print_record(record.to_json(), args.json)
+        records = await repo.list_calls(since=since, limit=args.limit or None, newest_first=True)
     finally:
         await engine.dispose()
+    zone = ZoneInfo(settings.timezone)
+    for record in records:
+        _print_record(record.to_json(), args.json, zone)
+    if not records:
+        after = f" since {since.isoformat()}" if since else ""
+        print(f"cti calls: no calls{after} in {shown(settings.database_url)}", file=sys.stderr)
     return 0
 
 
-def _print_record(data: dict, as_json: bool) -> None:
+def office_time(iso: str | None, zone: ZoneInfo) -> str:
+    """An ISO 8601 instant as the office's wall-clock time (what the console shows)."""
+    if not iso:
+        return "-"
+    moment = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _print_record(data: dict, as_json: bool, zone: ZoneInfo) -> None:
     if as_json:
         print(json.dumps(data, ensure_ascii=False), flush=True)
         return
@@ -239,7 +336,8 @@ def _print_record(data: dict, as_json: bool) -> None:
     if data["short_abandon"]:
         outcome += " (short)"
     print(
-        f"{data['started_at']}  {data['direction']:<8}  {data['caller'] or '-':<14} -> "
+        f"{office_time(data['started_at'], zone)}  {data['direction']:<8}  "
+        f"{data['caller'] or '-':<14} -> "
         f"{data['did'] or '-':<12}  {outcome:<22} rung {','.join(data['agents_rung']) or '-'}"
         f"  answered {','.join(data['answered_by']) or '-'}"
         f"  wait {data['wait_seconds']:.1f}s talk {data['talk_seconds']:.1f}s",
@@ -271,6 +369,34 @@ async def _simulate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def _listen(args: argparse.Namespace, settings: Settings) -> int:
+    from cti.pops.listen import ListenRefused, listen
+
+    token = args.token or os.environ.get("CTI_LISTEN_TOKEN") or next(iter(settings.api_tokens), "")
+    if not token:
+        print(
+            "cti listen: no token; pass --token, set CTI_LISTEN_TOKEN, or create one with "
+            "`cti token create LOGIN`",
+            file=sys.stderr,
+        )
+        return 2
+    url = args.url or f"http://{settings.http_host}:{settings.http_port}"
+
+    def emit(line: str) -> None:
+        print(line, flush=True)
+
+    def warn(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    print(f"cti listen: {url} (Ctrl+C stops)", file=sys.stderr, flush=True)
+    try:
+        await listen(url, token, agent=args.agent, everything=args.everything, emit=emit, warn=warn)
+    except ListenRefused as exc:
+        print(f"cti listen: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 async def _import(args: argparse.Namespace, settings: Settings) -> int:
     return int(await args.import_handler(args, settings))
 
@@ -278,7 +404,13 @@ async def _import(args: argparse.Namespace, settings: Settings) -> int:
 async def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from cti.demo import run_demo
 
-    await run_demo(settings, port=args.port, rate=args.rate, database_url=args.database)
+    await run_demo(
+        settings,
+        port=args.port,
+        rate=args.rate,
+        database_url=args.demo_database or args.database or "sqlite+aiosqlite:///cti-demo.db",
+        agi_port=args.agi_port,
+    )
     return 0
 
 
@@ -290,6 +422,7 @@ _COMMANDS = {
     "simulate": _simulate,
     "demo": _demo,
     "import": _import,
+    "listen": _listen,
 }
 
 if __name__ == "__main__":

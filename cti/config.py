@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import logging
 import os
 import tomllib
@@ -11,6 +12,7 @@ from dataclasses import dataclass, field, fields
 from datetime import time
 from pathlib import Path
 from typing import Any, get_type_hints
+from zoneinfo import ZoneInfo
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +71,10 @@ class Settings:
     originate_context: str = "from-internal"
     #: region for reading national numbers (8 916 ... in RU is +7 916 ...)
     default_region: str = "RU"
-    #: office time zone (IANA)
+    #: office time zone (IANA): exports, reports and the CLI show times in it
     timezone: str = "Europe/Moscow"
+    #: language of exports and command output when a request or `--lang` does not say (ru, en)
+    language: str = "ru"
     #: glob patterns of endpoint names that are trunks (PJSIP/trunk-0001 -> "trunk")
     trunk_endpoints: tuple[str, ...] = ("trunk*",)
     #: glob patterns of endpoint names that are agents' phones
@@ -249,14 +253,68 @@ def load_settings(
     for key in list(values):
         if key not in known:
             raise SettingsError(
-                f"unknown setting {key!r} in {str(path)!r}; known settings: {', '.join(sorted(known))}"
+                f"unknown setting {key!r} in {str(path)!r}{_did_you_mean(key, known)}; "
+                f"known settings: {', '.join(sorted(known))}"
             )
+    for variable in env:
+        # CTI_* is also the dialplan's prefix (CTI_TARGET_1...) and the tests' (CTI_TEST_...):
+        # only a near miss of a setting's name is a typo worth stopping for
+        name = variable[4:].lower() if variable.startswith("CTI_") else ""
+        if name and name not in known and variable not in _NOT_SETTINGS:
+            close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.8)
+            if close:
+                value = "***" if close[0] in _SECRET_FIELDS else repr(env[variable])
+                raise SettingsError(
+                    f"unknown setting {variable}={value} in the environment "
+                    f"(did you mean CTI_{close[0].upper()}?)"
+                )
     for name in known:
         raw = env.get("CTI_" + name.upper())
         if raw is not None:
             values[name] = raw
     typed = {name: _coerce(name, hints[name], value) for name, value in values.items()}
-    return Settings(**typed)
+    settings = Settings(**typed)
+    check(settings)
+    return settings
+
+
+#: CTI_* environment variables that are not settings
+_NOT_SETTINGS = frozenset({"CTI_CONFIG", "CTI_LISTEN_TOKEN"})
+
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "language": ("ru", "en"),
+    "log_format": ("text", "json"),
+    "log_level": ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"),
+    "routing_default_state": ("available", "paused", "dnd", "offline"),
+    "cookie_secure": ("auto", "true", "false"),
+}
+
+
+def _did_you_mean(name: str, known: set[str]) -> str:
+    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.8)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def check(settings: Settings) -> None:
+    """Values a type alone does not rule out: a choice from a list, a time zone, ports, the
+    callback window. The message names the setting, the value and what is allowed."""
+    for name, allowed in _CHOICES.items():
+        value = getattr(settings, name)
+        folded = value.upper() if name == "log_level" else value.lower()
+        if folded not in allowed:
+            raise SettingsError(f"setting {name} has value {value!r}: use {', '.join(allowed)}")
+    try:
+        ZoneInfo(settings.timezone)
+    except (KeyError, ValueError):
+        raise SettingsError(
+            f"setting timezone has value {settings.timezone!r}: use an IANA time zone, "
+            "e.g. Europe/Moscow"
+        ) from None
+    for name in ("http_port", "ami_port", "agi_port"):
+        port = getattr(settings, name)
+        if not 0 <= port <= 65535:
+            raise SettingsError(f"setting {name} has value {port}: use a port from 1 to 65535")
+    settings.callback_hours()
 
 
 def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -281,13 +339,19 @@ def _coerce(name: str, hint: Any, value: Any) -> Any:
         if hint is bool:
             if isinstance(value, bool):
                 return value
-            return str(value).strip().lower() in ("1", "true", "yes", "on")
+            word = str(value).strip().lower()
+            if word in ("1", "true", "yes", "on"):
+                return True
+            if word in ("0", "false", "no", "off"):
+                return False
+            raise SettingsError(f"setting {name} has value {shown}: use true or false")
         if hint == tuple[str, ...]:
             if isinstance(value, str):
                 return tuple(part.strip() for part in value.split(",") if part.strip())
             return tuple(str(v) for v in value)
         return str(value)
+    except SettingsError:
+        raise
     except (TypeError, ValueError):
-        raise SettingsError(
-            f"setting {name} has value {shown}, which is not a valid {hint}"
-        ) from None
+        wanted = {int: "a whole number", float: "a number"}.get(hint, str(hint))
+        raise SettingsError(f"setting {name} has value {shown}: use {wanted}") from None

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from cti.ami.connection import AmiClient
 from cti.customers.directory import CallerDirectory
-from cti.metrics import Sample, render
+from cti.metrics import CallOutcomes, Labelled, Sample
 from cti.pops.setup import Feed
 from cti.routing.setup import routing_samples
 
@@ -30,6 +30,8 @@ def health(c: Components) -> dict[str, Any]:
         reasons.append("database unreachable")
     if c.probes is not None and not c.probes.redis_ok:
         reasons.append("Redis unreachable")
+    if c.agi is not None and c.agi.last_error:
+        reasons.append(f"FastAGI {c.agi.last_error}")
     if c.service.unsaved >= c.service.buffer_limit:
         reasons.append("call buffer full: finished calls are being dropped")
     return {
@@ -63,9 +65,11 @@ def health(c: Components) -> dict[str, Any]:
     }
 
 
-def metrics(c: Components) -> str:
+def samples(c: Components, outcomes: CallOutcomes | None = None) -> list[Sample]:
+    """Everything /metrics says about this process (prometheus-client adds process and GC)."""
     s, t, link = c.service, c.service.tracker.stats, c.ami.stats
-    samples: list[Sample] = [
+    pbx = f"{c.settings.ami_host}:{c.settings.ami_port}"
+    ami: list[Sample] = [
         ("cti_ami_connected", "gauge", "1 when logged in to Asterisk AMI", float(c.ami.connected)),
         ("cti_ami_connects_total", "counter", "AMI sessions opened", link.connects),
         (
@@ -87,6 +91,10 @@ def metrics(c: Components) -> str:
             "AMI frames whose handling failed",
             link.handler_errors,
         ),
+        *_framing_samples(c.ami),
+    ]
+    found: list[Sample] = [
+        *_on_pbx(pbx, ami),
         ("cti_events_total", "counter", "AMI events tracked", t.events),
         ("cti_orphan_events_total", "counter", "events for calls never seen starting", t.orphans),
         ("cti_late_events_total", "counter", "events for calls already finished", t.late),
@@ -119,19 +127,27 @@ def metrics(c: Components) -> str:
         ),
         *_feed_samples(c.feed),
         ("cti_uptime_seconds", "gauge", "seconds since start", time.time() - c.started_at),
-        *_framing_samples(c.ami),
         *routing_samples(c.routing, c.agi),
         *_directory_samples(c.callers),
         *(c.webhooks.samples() if c.webhooks is not None else []),
     ]
+    if outcomes is not None:
+        found.append(
+            (
+                "cti_calls_total",
+                "counter",
+                "calls this process finished, by line (DID), direction, outcome and missed kind",
+                outcomes.labelled(),
+            )
+        )
     if c.auth is not None:
         brake = c.auth.throttle
-        samples += [
+        found += [
             ("cti_login_failures_total", "counter", "failed console sign-ins", brake.failures),
             ("cti_login_lockouts_total", "counter", "sign-in failures that locked", brake.lockouts),
             ("cti_login_refused_total", "counter", "sign-ins refused while locked", brake.refused),
         ]
-    return render(samples)
+    return found
 
 
 def _cluster_samples(c: Components) -> list[Sample]:
@@ -173,6 +189,17 @@ def _cluster_samples(c: Components) -> list[Sample]:
                 ("cti_redis_up", "gauge", "1 when Redis answers", float(probes.redis_ok))
             )
     return samples
+
+
+def _on_pbx(pbx: str, samples: list[Sample]) -> list[Sample]:
+    """The AMI link's samples labelled with the PBX they are about (host:port)."""
+    out: list[Sample] = []
+    for name, kind, text, value in samples:
+        if isinstance(value, int | float):
+            out.append((name, kind, text, Labelled(("pbx",), {(pbx,): float(value)})))
+        else:
+            out.append((name, kind, text, value))
+    return out
 
 
 def _framing_samples(ami: AmiClient) -> list[Sample]:

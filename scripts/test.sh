@@ -32,4 +32,10 @@ if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null; then
   as_root apt-get install -y chromium >/dev/null || { as_root apt-get update >/dev/null && as_root apt-get install -y chromium >/dev/null; }
 fi
 
+# LibreOffice Calc: the export tests open the CSV and XLSX downloads as a spreadsheet user would
+if ! command -v soffice >/dev/null && command -v apt-get >/dev/null; then
+  echo "==> installing Debian's libreoffice-calc for the export tests" >&2
+  as_root apt-get install -y --no-install-recommends libreoffice-calc >/dev/null || { as_root apt-get update >/dev/null && as_root apt-get install -y --no-install-recommends libreoffice-calc >/dev/null; }
+fi
+
 exec .venv/bin/python -m pytest "$@"

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from cti.auth import policy
-from cti.auth.principal import Principal, Scope, Via
+from cti.auth.principal import Principal, Role, Scope, Via
 from cti.auth.service import AuthService, LoginRefused, LoginThrottled, SignedIn
 from cti.config import Settings
 from web.errors import Handler, Problem, problem_response
@@ -223,8 +223,9 @@ async def login_page(request: web.Request) -> web.StreamResponse:
             return _rejected(request, "login.invalid_token", "That token is not accepted.")
         return _signed_in(request, signed)
     session = request.cookies.get(SESSION_COOKIE)
-    if session and await auth.session(session) is not None:
-        return web.Response(status=303, headers={"Location": "/"})
+    known = await auth.session(session) if session else None
+    if known is not None:
+        return web.Response(status=303, headers={"Location": landing(known)})
     return _login_html(status=200)
 
 
@@ -261,8 +262,13 @@ async def logout(request: web.Request) -> web.StreamResponse:
     return response
 
 
+def landing(principal: Principal) -> str:
+    """Where a person lands after signing in: an agent on their console, others on the board."""
+    return "/console" if principal.role is Role.AGENT else "/"
+
+
 def _signed_in(request: web.Request, signed: SignedIn) -> web.Response:
-    response = web.Response(status=303, headers={"Location": "/"})
+    response = web.Response(status=303, headers={"Location": landing(signed.principal)})
     mode = request.app[EDGE].cookie_secure
     response.set_cookie(
         SESSION_COOKIE,

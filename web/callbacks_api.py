@@ -10,7 +10,6 @@ from aiohttp import web
 from cti.auth.policy import may_see_agent_data, sees_everything
 from cti.auth.principal import Principal
 from cti.customers.numbers import normalize
-from cti.exports.csv import to_csv
 from cti.missed.callbacks import (
     CallbackConflict,
     CallbackError,
@@ -24,6 +23,7 @@ from cti.missed.model import CallbackState
 from web.auth import principal_of
 from web.bodies import json_body
 from web.errors import Problem
+from web.exports import export_format, table_response
 
 CALLBACKS = web.AppKey("callbacks", Callbacks)
 REGION = web.AppKey("default_region", str)
@@ -121,16 +121,9 @@ def _limit(request: web.Request, default: int, most: int) -> int:
 def _respond(
     request: web.Request, rows: list[dict[str, Any]], key: str, columns: tuple[str, ...]
 ) -> web.Response:
-    fmt = request.query.get("format", "json")
-    if fmt == "csv":
-        return web.Response(
-            text=to_csv(rows, columns),
-            content_type="text/csv",
-            charset="utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{key}.csv"'},
-        )
+    fmt = export_format(request)
     if fmt != "json":
-        raise Problem(status=400, detail="format must be json or csv")
+        return table_response(request, fmt, rows, columns, key)
     return web.json_response({key: rows})
 
 

@@ -1,4 +1,4 @@
-"""HTTP edge of the supervisor reports: the /reports page and GET /api/reports/... (JSON or CSV).
+"""HTTP edge of the supervisor reports: the /reports page and GET /api/reports/... (JSON, CSV or XLSX).
 
 Thin: parameters to a `ReportQuery`, the signed-in principal to a `Viewer` (an agent gets only
 their own figures whatever the query says), `ReportError` to a problem+json naming the parameter.
@@ -13,12 +13,12 @@ from aiohttp import web
 
 from cti.auth.policy import sees_everything
 from cti.auth.principal import Principal
-from cti.exports.csv import to_csv
 from cti.missed.callbacks import Callbacks, MissedFilter
 from cti.reports.period import ReportError
 from cti.reports.service import ReportDenied, ReportQuery, Reports, Viewer
 from web.auth import principal_of
 from web.errors import Problem
+from web.exports import export_format, table_response
 
 REPORTS = web.AppKey("reports", Reports)
 REPORT_CALLBACKS = web.AppKey("report_callbacks", Callbacks)
@@ -99,29 +99,6 @@ def _bad(exc: ReportError) -> Problem:
     )
 
 
-def _format(request: web.Request) -> str:
-    fmt = request.query.get("format", "json")
-    if fmt not in ("json", "csv"):
-        raise Problem(
-            status=400,
-            detail="format: use json or csv",
-            extensions={"errors": [{"field": "format", "reason": "use json or csv"}]},
-        )
-    return fmt
-
-
-def _csv(rows: list[dict[str, Any]], columns: list[str], name: str) -> web.Response:
-    return web.Response(
-        text=to_csv(rows, columns),
-        content_type="text/csv",
-        charset="utf-8",
-        headers={
-            "Content-Disposition": f'attachment; filename="{name}.csv"',
-            "Cache-Control": "no-store",
-        },
-    )
-
-
 def _stem(result: dict[str, Any], what: str) -> str:
     return f"{what}-{result['period']['from']}-{result['period']['to']}"
 
@@ -138,29 +115,29 @@ async def _run(request: web.Request, work: Any) -> dict[str, Any]:
 
 async def summary(request: web.Request) -> web.Response:
     """GET /api/reports/summary: every KPI of the period in one object."""
-    fmt = _format(request)
+    fmt = export_format(request)
     result = await _run(
         request, request.app[REPORTS].summary(_query(request), _viewer(principal_of(request)))
     )
-    if fmt == "csv":
+    if fmt != "json":
         row = {"from": result["period"]["from"], "to": result["period"]["to"], **result["figures"]}
-        return _csv([row], list(row), _stem(result, "summary"))
+        return table_response(request, fmt, [row], list(row), _stem(result, "summary"))
     return web.json_response(result, headers={"Cache-Control": "no-store"})
 
 
 async def breakdown(request: web.Request) -> web.Response:
     """GET /api/reports/breakdown?by=agent|did|team|hour|day: one row per group."""
-    fmt = _format(request)
+    fmt = export_format(request)
     by = request.query.get("by")
     if not by:
         raise _bad(ReportError("by", "say how to split: agent, did, team, hour or day"))
     result = await _run(
         request, request.app[REPORTS].breakdown(_query(request), _viewer(principal_of(request)), by)
     )
-    if fmt == "csv":
+    if fmt != "json":
         rows = [{k: v for k, v in row.items() if k != "goals"} for row in result["rows"]]
         columns = list(rows[0]) if rows else ["label"]
-        return _csv(rows, columns, _stem(result, f"by-{result['by']}"))
+        return table_response(request, fmt, rows, columns, _stem(result, f"by-{result['by']}"))
     return web.json_response(result, headers={"Cache-Control": "no-store"})
 
 
@@ -190,7 +167,7 @@ def _flag(request: web.Request, name: str) -> bool | None:
 
 async def missed(request: web.Request) -> web.Response:
     """GET /api/reports/missed: the period's missed calls, filtered by agent, DID, kind, resolved."""
-    fmt = _format(request)
+    fmt = export_format(request)
     principal = principal_of(request)
     callbacks = request.app.get(REPORT_CALLBACKS)
     if callbacks is None:
@@ -236,8 +213,9 @@ async def missed(request: web.Request) -> web.Response:
             if r.get("callback_owner") == login or phones & set(r.get("agents_rung") or ())
         ]
     rows = rows[:limit]
-    if fmt == "csv":
-        return _csv(rows, list(_MISSED_COLUMNS), f"missed-{period.first}-{period.last}")
+    if fmt != "json":
+        name = f"missed-{period.first}-{period.last}"
+        return table_response(request, fmt, rows, _MISSED_COLUMNS, name)
     return web.json_response(
         {"period": period.to_json(), "missed": rows}, headers={"Cache-Control": "no-store"}
     )

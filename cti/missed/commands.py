@@ -7,7 +7,9 @@ import json
 import sys
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from cti.cli import office_time
 from cti.config import Settings
 
 
@@ -68,6 +70,7 @@ async def callbacks_command(args: argparse.Namespace, settings: Settings) -> int
         state=CallbackState.OPEN if args.open or args.overdue else None,
     )
     rows = await _with_callbacks(settings, lambda cb: cb.list(f))
+    zone = ZoneInfo(settings.timezone)
     for row in rows:
         if args.json:
             print(json.dumps(row, ensure_ascii=False))
@@ -79,7 +82,7 @@ async def callbacks_command(args: argparse.Namespace, settings: Settings) -> int
                 else ""
             )
             print(
-                f"#{row['id']:<5} {row['state']:<8} {row['number']:<14} owner {who:<12} due {row['deadline_at']}"
+                f"#{row['id']:<5} {row['state']:<8} {row['number']:<14} owner {who:<12} due {office_time(row['deadline_at'], zone)}"
                 f"  misses {row['misses']} attempts {row['attempts']}{held}"
             )
     if not rows and not args.json:
@@ -97,16 +100,19 @@ async def missed_command(args: argparse.Namespace, settings: Settings) -> int:
         kind=args.kind,
     )
     rows = await _with_callbacks(settings, lambda cb: cb.missed(f))
+    zone = ZoneInfo(settings.timezone)
     for row in rows:
         if args.json:
             print(json.dumps(row, ensure_ascii=False))
         else:
             short = " (short)" if row["short_abandon"] else ""
             print(
-                f"{row['missed_at']}  {row['caller'] or '-':<14} -> {row['did']:<12} {row['kind']}{short}"
+                f"{office_time(row['missed_at'], zone)}  {row['caller'] or '-':<14} -> {row['did']:<12} {row['kind']}{short}"
                 f"  rung {','.join(row['agents_rung']) or '-'}  callback #{row['callback_id'] or '-'}"
                 f" {row['callback_state'] or ''}"
             )
+    if not rows and not args.json:
+        print("no missed calls", file=sys.stderr)
     return 0
 
 

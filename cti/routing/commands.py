@@ -15,7 +15,13 @@ from zoneinfo import ZoneInfo
 from cti.config import Settings
 from cti.routing.dialplan import decision_variables
 from cti.routing.model import AgentState, RouteDecision, UnknownAgent
-from cti.routing.schedules import RowError, clock_text, read_rota_csv, write_rota_csv
+from cti.routing.schedules import (
+    RowError,
+    clock_text,
+    next_duty,
+    read_rota_csv,
+    write_rota_csv,
+)
 from cti.routing.service import RoutingService
 from cti.routing.whatif import BadOverride, parse_override
 
@@ -54,11 +60,11 @@ def add_parsers(sub: Any) -> None:
     s.add_argument("login", metavar="LOGIN")
     s.add_argument(
         "state",
-        metavar="STATE",
-        choices=[st.value for st in AgentState],
-        help=", ".join(st.value for st in AgentState),
+        metavar="STATE[:REASON]",
+        help=f"{', '.join(st.value for st in AgentState)}; a reason after a colon, "
+        "e.g. paused:lunch (as in `cti route --state LOGIN=paused:lunch`)",
     )
-    s.add_argument("--reason", default="", help="why paused, e.g. lunch, meeting")
+    s.add_argument("--reason", default="", help=argparse.SUPPRESS)  # the older spelling
     ls = asub.add_parser("states", help="every agent's stored state and time in it")
     ls.add_argument("--json", action="store_true", help="one JSON object per line")
     h = asub.add_parser("history", help="an agent's state intervals and time per state")
@@ -183,9 +189,17 @@ def _describe(decision: RouteDecision, tz: ZoneInfo) -> str:
 async def agent_command(args: argparse.Namespace, settings: Settings) -> int:
     async with _routing(settings) as routing:
         if args.agent_command == "state":
+            name, _, reason = args.state.partition(":")
+            known = [st.value for st in AgentState]
+            if name.strip().lower() not in known:
+                return _fail(
+                    f"state {args.state!r}: write STATE[:REASON] with STATE one of "
+                    f"{', '.join(known)}, e.g. paused:lunch"
+                )
+            reason = reason.strip() or args.reason
             try:
                 p = await routing.set_state(
-                    args.login, AgentState(args.state), args.reason, actor="cli"
+                    args.login, AgentState(name.strip().lower()), reason, actor="cli"
                 )
             except UnknownAgent as exc:
                 return _fail(str(exc))
@@ -237,7 +251,10 @@ async def duty_command(args: argparse.Namespace, settings: Settings) -> int:
             sys.stdout.write(write_rota_csv(routing.rota))
             return 0
         at = _when(args.at, "--at", routing.tz, routing.now())
-        for shift, agent in routing.on_duty(at):
+        running = routing.on_duty(at)
+        if not running:
+            print(nobody_on_duty(routing, at), file=sys.stderr if args.json else sys.stdout)
+        for shift, agent in running:
             row = {"login": shift.login, "name": agent.name if agent else None, **shift.to_json()}
             if args.json:
                 print(json.dumps(row, ensure_ascii=False))
@@ -248,6 +265,21 @@ async def duty_command(args: argparse.Namespace, settings: Settings) -> int:
                     f"{clock_text(shift.end)}"
                 )
     return 0
+
+
+def nobody_on_duty(routing: RoutingService, at: float) -> str:
+    """ "nobody is on duty now; next: Петров at 14:00" (or that the rota is empty)."""
+    when = datetime.fromtimestamp(at, routing.tz)
+    upcoming = next_duty(routing.rota, when)
+    if upcoming is None:
+        return "nobody is on duty now and nobody is on the rota (see `cti import duty --help`)"
+    begins, shifts = upcoming
+    names = ", ".join(
+        (routing.agents[s.login].name or s.login) if s.login in routing.agents else s.login
+        for s in shifts
+    )
+    day = "" if begins.date() == when.date() else f" on {begins:%a %Y-%m-%d}"
+    return f"nobody is on duty now; next: {names} at {begins:%H:%M}{day}"
 
 
 async def import_duty(args: argparse.Namespace, settings: Settings) -> int:

@@ -156,12 +156,37 @@ def on_duty(shifts: Sequence[DutyShift], at: datetime) -> tuple[DutyShift, ...]:
     return tuple(s for s in running if s.login)
 
 
+def next_duty(
+    shifts: Sequence[DutyShift], at: datetime, *, days: int = 8
+) -> tuple[datetime, tuple[DutyShift, ...]] | None:
+    """The next time after `at` (office local, aware) that a shift starts, and the shifts that
+    start then; None when nobody is on the rota in the next `days` days."""
+    midnight = at.replace(hour=0, minute=0, second=0, microsecond=0)
+    for offset in range(days):
+        day = (midnight + timedelta(days=offset)).date()
+        starting = sorted((s for s in _starting_on(shifts, day) if s.login), key=lambda s: s.start)
+        for shift in starting:
+            begins = datetime.combine(day, datetime.min.time(), at.tzinfo) + timedelta(
+                minutes=shift.start
+            )
+            if begins > at:
+                return begins, tuple(s for s in starting if s.start == shift.start)
+    return None
+
+
 def duty_logins(shifts: Sequence[DutyShift], at: datetime) -> tuple[str, ...]:
     """Who is on duty at `at`, rota order, each once."""
     seen: dict[str, None] = {}
     for shift in on_duty(shifts, at):
         seen.setdefault(shift.login, None)
     return tuple(seen)
+
+
+def _separator(text: str) -> str:
+    for line in text.lstrip("\ufeff").splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            return ";" if len(next(csv.reader([line], delimiter=";"))) == 4 else ","
+    return ","
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,10 +197,11 @@ class RowError:
 
 def read_rota_csv(text: str) -> tuple[list[tuple[int, DutyShift]], list[RowError]]:
     """`login,days,start,end` rows, each with its line number (a header row is optional;
-    # starts a comment), and the errors of the rows that cannot be read."""
+    # starts a comment), and the errors of the rows that cannot be read. `;` separates the
+    fields as well (a Russian spreadsheet's CSV), told from the first row that is not a comment."""
     shifts: list[tuple[int, DutyShift]] = []
     errors: list[RowError] = []
-    reader = csv.reader(io.StringIO(text))
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")), delimiter=_separator(text))
     for number, row in enumerate(reader, start=1):
         cells = [c.strip() for c in row]
         if not cells or not any(cells) or cells[0].startswith("#"):

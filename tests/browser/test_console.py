@@ -94,7 +94,9 @@ async def sign_in(
     await page.fill("#login", login)
     await page.fill("#password", PASSWORD)
     await page.click('button[type="submit"]')
-    await page.wait_for_url(f"{world.url}/")
+    # a supervisor lands on the live board, an agent on their console
+    await page.wait_for_url(f"{world.url}/" if login == "boss" else f"{world.url}/console")
+    await page.wait_for_load_state("networkidle")  # the landing page settled before we leave it
     await page.goto(f"{world.url}/console")
     return context, page, problems
 

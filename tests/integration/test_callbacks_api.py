@@ -137,7 +137,7 @@ async def test_missed_list_filters_and_safe_csv(api: Api) -> None:
     csv = await c.get("/api/missed?format=csv", headers=api.as_("boss"))
     assert csv.headers["Content-Type"].startswith("text/csv")
     text = await csv.text()
-    assert "'=HYPERLINK" in text and ",=HYPERLINK" not in text
+    assert "'=HYPERLINK" in text and ";=HYPERLINK" not in text and ",=HYPERLINK" not in text
     assert "kind must be" in await problem(
         await c.get("/api/missed?kind=lost", headers=api.as_("boss")), 400
     )

@@ -78,6 +78,7 @@ def test_replay_store_then_calls_lists_the_same(database_url: str, tmp_path: Pat
 
 
 def test_errors_say_what_to_do(tmp_path: Path) -> None:
+    (tmp_path / "x.db").touch()  # an empty file is an empty SQLite database
     missing = cti("replay", str(tmp_path / "nope.ami"), cwd=tmp_path)
     assert missing.returncode == 2 and "no such file" in missing.stderr
     bad_since = cti(
@@ -95,18 +96,28 @@ def test_errors_say_what_to_do(tmp_path: Path) -> None:
     assert bad_port.returncode == 2 and "ami_port" in bad_port.stderr
 
 
-def test_every_command_has_help() -> None:
-    for command in (
-        ["--help"],
-        ["serve", "--help"],
-        ["db", "upgrade", "--help"],
-        ["replay", "--help"],
-        ["calls", "--help"],
-        ["simulate", "--help"],
-        ["demo", "--help"],
-    ):
-        out = cti(*command)
+def test_every_command_has_help_with_a_description_and_examples() -> None:
+    import argparse
+
+    from cti.cli import _parser
+
+    def paths(parser: argparse.ArgumentParser, path: list[str]) -> list[list[str]]:
+        found = [path]
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, child in action.choices.items():
+                    found += paths(child, [*path, name])
+        return found
+
+    every = paths(_parser(), [])
+    assert len(every) > 30 and ["agent", "state"] in every and ["listen"] in every
+    for command in every:
+        out = cti(*command, "--help")
         assert out.returncode == 0 and "usage: cti" in out.stdout, command
+        head = out.stdout.split("\n\n")[1]
+        assert not head.startswith(("options:", "positional")), command  # a description
+        examples = out.stdout.split("examples:\n")[-1]
+        assert "examples:" in out.stdout and examples.strip().startswith("cti"), command
 
 
 def test_simulate_lists_its_scenarios() -> None:

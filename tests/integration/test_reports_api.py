@@ -57,11 +57,13 @@ async def test_summary_and_breakdowns_in_json_and_csv(api: tuple[Any, dict[str, 
     assert (summary["figures"]["offered"], summary["figures"]["missed"]) == (8, 4)
     conforms(summary, "report.summary")
     assert summary["goals"]["missed_rate"] == {"goal": 0.03, "comparison": "<=", "status": "bad"}
-    resp = await client.get(f"/api/reports/summary?from={DAY}&to={DAY}&format=csv", headers=boss)
+    resp = await client.get(
+        f"/api/reports/summary?from={DAY}&to={DAY}&format=csv&lang=en", headers=boss
+    )
     assert resp.headers["Content-Type"].startswith("text/csv")
     assert f"summary-{DAY}-{DAY}.csv" in resp.headers["Content-Disposition"]
     (row,) = rows_of(await resp.text())
-    assert (row["offered"], row["service_level_answered"], row["from"]) == ("8", "0.75", DAY)
+    assert (row["Offered"], row["Service level (answered)"], row["From"]) == ("8", "0.75", DAY)
     for by, count in (("hour", 24), ("day", 1), ("agent", 2), ("did", 2), ("team", 2)):
         body = await (
             await client.get(f"/api/reports/breakdown?by={by}&date={DAY}", headers=boss)
@@ -130,7 +132,7 @@ async def test_an_agent_gets_only_their_own_figures(api: tuple[Any, dict[str, st
         ("summary?period=year", "period", "day, week or month"),
         ("breakdown?by=queue", "by", "not a breakdown"),
         ("breakdown", "by", "how to split"),
-        ("summary?format=xml", "format", "json or csv"),
+        ("summary?format=xml", "format", "json, csv or xlsx"),
         ("missed?kind=lost", "kind", "not a kind"),
         ("missed?resolved=maybe", "resolved", "true or false"),
         ("summary?agent=nobody", "agent", "no agent"),

@@ -97,6 +97,7 @@ def test_replayed_captures_give_the_figures_expected_json_implies(
     ],
 )
 def test_bad_input_is_refused_precisely(args: list[str], words: str, tmp_path: Path) -> None:
+    (tmp_path / "x.db").touch()  # an empty SQLite database: the arguments are checked first
     out = cti(
         "report", *args, env={"CTI_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"}, cwd=tmp_path
     )

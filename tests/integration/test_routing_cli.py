@@ -115,7 +115,7 @@ async def test_an_administrator_sets_up_duty_and_asks_where_calls_go(
     assert decision["customer"]["company"] == "Уютный дом"
     assert decision["variables"]["CTI_TARGET_COUNT"] == "4"
 
-    state = cti("agent", "state", "ivanova", "paused", "--reason", "lunch", env=env, cwd=tmp_path)
+    state = cti("agent", "state", "ivanova", "paused:lunch", env=env, cwd=tmp_path)
     assert state.returncode == 0 and "ivanova is paused (lunch) since" in state.stdout
     human = cti("route", "+79161234567", "--did", "74951112233", *lunch, env=env, cwd=tmp_path)
     assert "duty operator Smirnova: account manager Ivanova is away (lunch)" in human.stdout
@@ -136,6 +136,10 @@ async def test_an_administrator_sets_up_duty_and_asks_where_calls_go(
     assert [t["kind"] for t in json.loads(what_if.stdout)["targets"]] == ["voicemail"]
     night = cti("duty", "now", "--at", "2026-11-25T03:00", env=env, cwd=tmp_path)
     assert night.stdout.startswith("petrov (Petrov): daily 20:00-08:00")
+    afternoon = cti("duty", "now", "--at", "2026-11-24T15:00", env=env, cwd=tmp_path)
+    assert afternoon.stdout.strip() == "nobody is on duty now; next: Petrov at 20:00"
+    saturday = cti("duty", "now", "--at", "2026-11-28T09:00", env=env, cwd=tmp_path)
+    assert saturday.stdout.strip() == "nobody is on duty now; next: Petrov at 20:00"
     history = cti("agent", "history", "ivanova", "--json", env=env, cwd=tmp_path)
     assert json.loads(history.stdout)["totals"][0]["reason"] == "lunch"
     listed = cti("duty", "list", env=env, cwd=tmp_path)
@@ -146,5 +150,7 @@ async def test_an_administrator_sets_up_duty_and_asks_where_calls_go(
 
     wrong = cti("route", "1", "--state", "ghost=offline", env=env, cwd=tmp_path)
     assert wrong.returncode == 2 and "no agent with login 'ghost'" in wrong.stderr
+    odd = cti("agent", "state", "ivanova", "lunch", env=env, cwd=tmp_path)
+    assert odd.returncode == 2 and "e.g. paused:lunch" in odd.stderr
     typo = cti("agent", "state", "ghost", "offline", env=env, cwd=tmp_path)
     assert typo.returncode == 2 and "no agent with login 'ghost'" in typo.stderr

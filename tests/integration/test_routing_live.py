@@ -10,12 +10,14 @@ from pathlib import Path
 from aiohttp import web
 
 from cti.ami.ingest import EventStream
-from cti.app import build, create_server_app, metrics
+from cti.app import build, create_server_app
 from cti.config import Settings
 from cti.db.migrate import upgrade
 from cti.db.models import Agent, Customer, CustomerPhone
 from cti.db.routing import RoutingRepository
 from cti.db.session import create_engine, session_factory
+from cti.health import samples
+from cti.metrics import render
 from cti.routing.agi_peer import channel_env, run_agi
 from cti.routing.schedules import make_shift
 
@@ -112,11 +114,12 @@ async def test_the_dialplan_asks_the_call_happens_the_record_says_why(database_u
         assert duty.route_reason == "duty operator Petrov"
         health = components.agi.health()
         assert health["listening"] is True and components.agi.stats.errors == 0
-        exposed = metrics(components)
-        assert "cti_routing_decisions_total 2\n" in exposed
-        assert "cti_routing_annotated_total 2\n" in exposed
+        exposed = render(samples(components))
+        assert "cti_routing_decisions_total 2.0\n" in exposed
+        assert "cti_routing_annotated_total 2.0\n" in exposed
         assert (
-            "cti_fastagi_sessions_total 2\n" in exposed and "cti_fastagi_listening 1\n" in exposed
+            "cti_fastagi_sessions_total 2.0\n" in exposed
+            and "cti_fastagi_listening 1.0\n" in exposed
         )
     finally:
         await runner.cleanup()

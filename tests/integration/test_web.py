@@ -218,7 +218,22 @@ async def test_login_form_posts_login_and_password_and_rejects_foreign_origin(
         "/login", data=good, headers={"Origin": origin_of(client)}, allow_redirects=False
     )
     assert resp.status == 303 and SESSION_COOKIE in resp.cookies
+    assert resp.headers["Location"] == "/"  # a supervisor lands on the live board
     assert (await client.get("/api/calls/live")).status == 200
+
+
+async def test_an_agent_lands_on_their_console_after_signing_in(
+    aiohttp_client: Any, sources: Sources, bus: InProcessBus
+) -> None:
+    auth = AuthService(store=MemoryAuthStore(), passwords=fast_passwords())
+    await auth.add_user("ivanova", role=Role.AGENT, password="a long password")
+    client = await aiohttp_client(make_app(sources, bus, auth=auth))
+    form = {"login": "ivanova", "password": "a long password"}
+    headers = {"Origin": origin_of(client)}
+    resp = await client.post("/login", data=form, headers=headers, allow_redirects=False)
+    assert resp.status == 303 and resp.headers["Location"] == "/console"
+    again = await client.get("/login", allow_redirects=False)  # already signed in
+    assert again.status == 303 and again.headers["Location"] == "/console"
 
 
 async def test_logout_ends_the_session(client: Any) -> None:

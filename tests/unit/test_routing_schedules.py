@@ -140,3 +140,13 @@ def test_time_in_each_state_how_long_was_she_at_lunch() -> None:
         {"state": "paused", "reason": "lunch", "seconds": 2700.0},
     ]
     assert view["intervals"][-1]["ended_at"] is None and view["intervals"][-1]["seconds"] == 300.0
+
+
+def test_a_rota_saved_by_a_russian_spreadsheet_reads_the_same() -> None:
+    text = "\ufefflogin;days;start;end\r\nivanova;mon-fri;12:00;14:00\r\nkozlov;sat,sun;10:00;16:00\r\n"
+    rows, errors = read_rota_csv(text)
+    assert errors == []
+    assert [(s.login, s.days, s.hours) for _, s in rows] == [
+        ("ivanova", "mon-fri", "12:00-14:00"),
+        ("kozlov", "sat,sun", "10:00-16:00"),
+    ]

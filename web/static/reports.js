@@ -15,7 +15,7 @@
       'period.week': 'Week', 'period.month': 'Month', 'period.custom': 'Dates', 'from': 'From', 'to': 'To',
       'did': 'Line (DID)', 'agent': 'Agent', 'agent.all': 'Everyone', 'did.all': 'All lines', 'show': 'Show',
       'kpis': 'Key figures', 'csv': 'CSV:', 'csv.summary': 'summary', 'csv.hour': 'by hour', 'csv.day': 'by day',
-      'csv.agent': 'by agent', 'csv.did': 'by line', 'csv.missed': 'Download CSV',
+      'csv.agent': 'by agent', 'csv.did': 'by line', 'csv.missed': 'Download CSV', 'xlsx.missed': 'Download XLSX', 'xlsx.summary': 'summary (XLSX)',
       'chart.hour': 'Calls and missed calls by hour of day', 'chart.day': 'Service level and missed rate by day',
       'chart.agent': 'Agents', 'missed': 'Missed calls', 'kind': 'Kind', 'kind.all': 'All kinds',
       'resolved': 'Called back', 'resolved.all': 'All', 'resolved.no': 'Not yet', 'resolved.yes': 'Called back',
@@ -59,7 +59,7 @@
       'period.week': 'Неделя', 'period.month': 'Месяц', 'period.custom': 'Даты', 'from': 'С', 'to': 'По',
       'did': 'Линия (DID)', 'agent': 'Оператор', 'agent.all': 'Все', 'did.all': 'Все линии', 'show': 'Показать',
       'kpis': 'Главные цифры', 'csv': 'CSV:', 'csv.summary': 'сводка', 'csv.hour': 'по часам', 'csv.day': 'по дням',
-      'csv.agent': 'по операторам', 'csv.did': 'по линиям', 'csv.missed': 'Скачать CSV',
+      'csv.agent': 'по операторам', 'csv.did': 'по линиям', 'csv.missed': 'Скачать CSV', 'xlsx.missed': 'Скачать XLSX', 'xlsx.summary': 'сводка (XLSX)',
       'chart.hour': 'Звонки и пропущенные по часам', 'chart.day': 'Уровень сервиса и доля пропущенных по дням',
       'chart.agent': 'Операторы', 'missed': 'Пропущенные звонки', 'kind': 'Причина', 'kind.all': 'Все причины',
       'resolved': 'Перезвонили', 'resolved.all': 'Все', 'resolved.no': 'Ещё нет', 'resolved.yes': 'Перезвонили',
@@ -293,9 +293,10 @@
     const p = s.period;
     $('period-label').textContent = p.from === p.to ? dayLabel(p.from) : dayLabel(p.from) + ' – ' + dayLabel(p.to);
     $('sl-note').textContent = rt('sl.note', { tz: s.settings.timezone });
-    const csv = (by) => url(by ? '/api/reports/breakdown' : '/api/reports/summary', data.params,
-      by ? { by: by, format: 'csv' } : { format: 'csv' });
+    const csv = (by, format) => url(by ? '/api/reports/breakdown' : '/api/reports/summary', data.params,
+      Object.assign(by ? { by: by } : {}, { format: format || 'csv', lang: i18n.lang }));
     $('csv-summary').href = csv(null);
+    $('xlsx-summary').href = csv(null, 'xlsx');
     ['hour', 'day', 'agent', 'did'].forEach((by) => { $('csv-' + by).href = csv(by); });
   }
 
@@ -408,9 +409,17 @@
     return [base, extra];
   }
 
+  function missedLinks() {
+    const [base, extra] = missedParams();
+    ['csv', 'xlsx'].forEach((format) => {
+      $(format + '-missed').href = url('/api/reports/missed', base,
+        Object.assign({ format: format, lang: i18n.lang }, extra));
+    });
+  }
+
   async function loadMissed() {
     const [base, extra] = missedParams();
-    $('csv-missed').href = url('/api/reports/missed', base, Object.assign({ format: 'csv' }, extra));
+    missedLinks();
     const body = await get(url('/api/reports/missed', base, Object.assign({ limit: SHOWN }, extra)));
     missedRows = body.missed;
     renderMissed();
@@ -478,7 +487,7 @@
     }));
     document.addEventListener('cti:lang', () => {
       translate();
-      if (data) { render(); renderMissed(); }
+      if (data) { render(); renderMissed(); missedLinks(); }
     });
     await load();
   }
