@@ -60,6 +60,19 @@ EXAMPLES: dict[str, str] = {
     "duty now": "cti duty now                              # or: nobody is on duty now; next: ...\n"
     "cti duty now --at 2026-11-25T13:00",
     "duty list": "cti duty list > duty.csv",
+    "shifts": "cti shifts now\ncti shifts list > shifts.csv",
+    "shifts now": "cti shifts now                            # who is on shift, and why not\n"
+    "cti shifts now --at 2026-12-31T20:00 --json",
+    "shifts list": "cti shifts list > shifts.csv && $EDITOR shifts.csv && cti import shifts shifts.csv",
+    "hours": "cti hours status --did 74952220101\ncti hours list > hours.csv",
+    "hours status": "cti hours status --did 74952220101       # open now? why, and when it opens\n"
+    "cti hours status --did 74952220101 --at 2027-01-01T10:00 --json",
+    "hours list": "cti hours list > hours.csv && $EDITOR hours.csv && cti import hours hours.csv",
+    "import shifts": "cti import shifts shifts.csv             # @sales,mon-fri,09:00-18:00\n"
+    "cti import shifts vacations.csv --append  # ivanova,2026-12-14..2026-12-25,off,vacation",
+    "import hours": "cti import hours hours.csv               # *,mon-fri,09:00-18:00,office",
+    "import holidays": "cti import holidays production-calendar-2027.ics\n"
+    "cti import holidays holidays.csv --line 74952220101 --append",
     "lookup": "cti lookup '8 916 123-45-67'",
     "webhook": "cti webhook add https://crm.example/hooks/cti --events call.missed\n"
     "cti webhook list\ncti webhook deliveries 1",
