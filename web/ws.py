@@ -105,6 +105,10 @@ class FeedConnection:
             )
             self.close(CLOSE_FELL_BEHIND, "fell behind: reconnect to resume")
 
+    def start_over(self) -> None:
+        """The hub's numbering began again: the client reconnects and takes a fresh snapshot."""
+        self.close(CLOSE_FELL_BEHIND, "the feed started again: reconnect for a fresh snapshot")
+
     async def forward(self, first: list[str], last: int, hub: FeedHub) -> None:
         """Send the opening messages, then every later one in `seq` order, once each."""
         try:

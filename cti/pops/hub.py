@@ -23,7 +23,7 @@ from typing import Any, Protocol
 from cti.auth import policy
 from cti.auth.principal import Principal, Role, Via
 from cti.calls.model import iso
-from cti.pops.journal import Journal, MemoryJournal, numbered
+from cti.pops.journal import Journal, MemoryJournal, RedisJournal, numbered
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,9 @@ class Outlet(Protocol):
     principal: Principal
 
     def offer(self, seq: int, text: str) -> None: ...
+
+    def start_over(self) -> None:
+        """The numbering began again (Redis lost the journal): reconnect for a fresh snapshot."""
 
 
 class Fanout(Protocol):
@@ -221,6 +224,10 @@ class FeedHub:
         """A message of another process: deliver to our websockets, or learn their presence."""
         to = payload.get("to")
         body = payload.get("body")
+        stream = payload.get("stream")
+        if isinstance(stream, str) and isinstance(self.journal, RedisJournal):
+            if self.journal.adopt(stream):
+                self._start_over()
         if isinstance(to, list) and isinstance(body, str):
             self._deliver([(str(login), int(seq)) for login, seq in to], body)
         for item in payload.get("presence") or ():
@@ -306,6 +313,14 @@ class FeedHub:
                 log.error("feed journal backlog full (%d): dropping the oldest", self._max_pending)
         self._writes.put_nowait(item)
 
+    def _start_over(self) -> None:
+        """Every socket here holds numbers of a stream that is gone: each reconnects and gets a
+        snapshot of the new one (a socket kept open would discard the new, lower numbers)."""
+        outlets = [o for group in self._outlets.values() for o in group]
+        log.warning("feed numbering began again: %d websocket(s) here resync", len(outlets))
+        for outlet in outlets:
+            outlet.start_over()
+
     def _deliver(self, pairs: list[tuple[str, int]], body: str) -> None:
         for login, seq in pairs:
             outlets = self._outlets.get(login)
@@ -344,13 +359,18 @@ class FeedHub:
 
     async def _write(self, batch: list[tuple[Any, ...]]) -> None:
         appends = [(login, item[2]) for item in batch if item[0] == "message" for login in item[1]]
+        stream = self.journal.stream_id
         seqs = iter(await self.journal.append(appends))
+        if self.journal.stream_id != stream:
+            self._start_over()
         for item in batch:
             if item[0] == "message":
                 pairs = [(login, next(seqs)) for login in item[1]]
                 self._deliver(pairs, item[2])
                 if self.fanout is not None:
-                    self.fanout.publish({"to": pairs, "body": item[2]})
+                    self.fanout.publish(
+                        {"to": pairs, "body": item[2], "stream": self.journal.stream_id}
+                    )
             else:
                 await self.journal.keep_pop(item[1], item[2], item[3])
 

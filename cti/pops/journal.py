@@ -13,12 +13,15 @@ work: any of them can then resume any client.
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,15 +149,24 @@ class MemoryJournal:
 
 
 # Redis: per login `<prefix><login>:seq` (INCR), `<prefix><login>` (a stream whose entry ids are
-# `<seq>-0`, so a range read is a seq range), `<prefix><login>:pops` (hash linkedid -> view).
+# `<seq>-0`, so a range read is a seq range), `<prefix><login>:pops` (hash linkedid -> view);
+# `<prefix>~stream` names the numbering. A Redis that restarted empty (no persistence) has lost
+# that key with every number: the first append after it starts a new stream (ARGV[3], or the id
+# another process already put back) and returns it first, so every process learns that the
+# numbers began again and its clients take a fresh snapshot instead of discarding what follows.
 _APPEND = """
-local out = {}
-local n = #KEYS / 2
+local stream = redis.call('GET', KEYS[1])
+if not stream then
+  redis.call('SET', KEYS[1], ARGV[3])
+  stream = ARGV[3]
+end
+local out = {stream}
+local n = (#KEYS - 1) / 2
 for i = 1, n do
-  local seq = redis.call('INCR', KEYS[2 * i - 1])
-  redis.call('XADD', KEYS[2 * i], 'MAXLEN', '~', ARGV[1], seq .. '-0', 'b', ARGV[i + 2])
-  redis.call('EXPIRE', KEYS[2 * i], ARGV[2])
-  out[i] = seq
+  local seq = redis.call('INCR', KEYS[2 * i])
+  redis.call('XADD', KEYS[2 * i + 1], 'MAXLEN', '~', ARGV[1], seq .. '-0', 'b', ARGV[i + 3])
+  redis.call('EXPIRE', KEYS[2 * i + 1], ARGV[2])
+  out[i + 1] = seq
 end
 return out
 """
@@ -180,11 +192,13 @@ class RedisJournal:
         # an idle login's stream goes away; its number (the :seq key) stays, so never reused
         self._ttl = max(60, int(max_age * 10))
         self.stream_id = stream_id
+        self.restarts = 0  #: times Redis was found emptied under us
+        self._stream_key = f"{prefix}~stream"  # never a login: logins have no "~"
         self._script = redis.register_script(_APPEND)
 
     async def start(self) -> None:
         """Take the stream id every process shares (made by the first one)."""
-        key = f"{self._prefix}~stream"  # never a login: logins have no "~"
+        key = self._stream_key
         await self._redis.set(key, uuid.uuid4().hex[:12], nx=True)
         self.stream_id = _text(await self._redis.get(key))
 
@@ -194,11 +208,28 @@ class RedisJournal:
     async def append(self, batch: Sequence[tuple[str, str]]) -> list[int]:
         if not batch:
             return []
-        keys: list[str] = []
+        keys: list[str] = [self._stream_key]
         for login, _ in batch:
             keys += [f"{self._prefix}{login}:seq", f"{self._prefix}{login}"]
-        args = [self._limit, self._ttl, *(body for _, body in batch)]
-        return [int(s) for s in await self._script(keys=keys, args=args)]
+        args = [self._limit, self._ttl, uuid.uuid4().hex[:12], *(body for _, body in batch)]
+        stream, *seqs = await self._script(keys=keys, args=args)
+        self.adopt(_text(stream))
+        return [int(s) for s in seqs]
+
+    def adopt(self, stream_id: str) -> bool:
+        """Take `stream_id` as the numbering from now on (Redis lost its data and a new stream
+        began); True when it is new here: the feeds of this process must then start afresh."""
+        if not stream_id or stream_id == self.stream_id:
+            return False
+        if self.stream_id:
+            self.restarts += 1
+            log.warning(
+                "the feed journal in Redis lost its data (restarted without persistence?): "
+                "numbering begins again as stream %s; consoles reconnect and take a fresh snapshot",
+                stream_id,
+            )
+        self.stream_id = stream_id
+        return True
 
     async def head(self, login: str) -> int:
         value = await self._redis.get(f"{self._prefix}{login}:seq")

@@ -62,6 +62,9 @@ class Inbox:
         assert message["seq"] == seq
         self.got.append(message)
 
+    def start_over(self) -> None:
+        self.got.append({"type": "start_over"})
+
 
 def person(login: str, role: Role = Role.AGENT, ext: str = "") -> Principal:
     return Principal(login=login, role=role, via=Via.TOKEN, extensions=frozenset({ext} - {""}))
@@ -131,6 +134,70 @@ async def test_two_processes_deliver_once_each_ignore_their_echoes_and_share_pre
         assert there.got == here.got
         assert [(m["type"], m["seq"]) for m in boss.got] == [("call.live", 1)]
         assert fanouts[0].echoes >= 1 and fanouts[1].received >= 1
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for fanout in fanouts:
+            await fanout._redis.aclose()
+
+
+async def test_a_redis_emptied_under_two_processes_starts_a_new_stream_and_every_socket_resyncs(
+    redis: Any, prefix: str
+) -> None:
+    """Redis restarted without persistence: the numbers begin at 1 again. A console kept open
+    would discard them all (it has seen higher ones), so every socket on every process is told
+    to reconnect, and the reconnect gets a snapshot of the new stream, not a resume."""
+    hubs, fanouts, tasks = [], [], []
+    for _ in range(2):
+        journal = RedisJournal(redis=redis, prefix=f"{prefix}feed:")
+        await journal.start()
+        hub = FeedHub(journal=journal)
+        fanout = RedisFanout(
+            redis=aioredis.Redis.from_url(REDIS_URL),
+            node_id=hub.node_id,
+            on_message=hub.from_fanout,
+            on_connected=hub.hello,
+            channel=f"{prefix}feed",
+            backoff_min=0.05,
+        )
+        hub.fanout = fanout
+        hubs.append(hub)
+        fanouts.append(fanout)
+        tasks += [asyncio.create_task(fanout.run()), asyncio.create_task(hub.write_forever())]
+    a, b = hubs
+    try:
+        await until(lambda: all(f.connected for f in fanouts))
+        here, there = Inbox(person("ivanov", ext="101")), Inbox(person("ivanov", ext="101"))
+        a.attach(here)
+        b.attach(there)
+        await until(lambda: "ivanov" in a._there and "ivanov" in b._there)
+        for n in range(3):
+            a.publish({"type": "call.ringing", "agent": "ivanov", "linkedid": f"L{n}", "pop": {}})
+        await until(lambda: len(there.got) == 3)
+        old = a.journal.stream_id
+        assert b.journal.stream_id == old
+
+        keys = [k async for k in redis.scan_iter(match=f"{prefix}feed:*")]
+        await redis.delete(*keys)  # what a restart without persistence leaves
+
+        a.publish({"type": "call.ringing", "agent": "ivanov", "linkedid": "L9", "pop": {}})
+        await until(lambda: {"type": "start_over"} in here.got)
+        await until(lambda: {"type": "start_over"} in there.got)
+        new = a.journal.stream_id
+        assert new != old and b.journal.stream_id == new
+        assert isinstance(a.journal, RedisJournal) and a.journal.restarts == 1
+        # the console reconnects with its old position: a snapshot of the new stream
+        first, last = await b.opening(person("ivanov", ext="101"), since=3, stream=old)
+        snapshot = json.loads(first[0])
+        assert snapshot["type"] == "snapshot" and snapshot["reason"] == "other_stream"
+        assert snapshot["stream"] == new and snapshot["seq"] == last == 1
+        # and from there it receives the next message (numbered 2) instead of discarding it
+        after = Inbox(person("ivanov", ext="101"))
+        b.attach(after)
+        a.publish({"type": "call.ringing", "agent": "ivanov", "linkedid": "L10", "pop": {}})
+        await until(lambda: len(after.got) == 1)
+        assert after.got[0]["seq"] == 2 and after.got[0]["linkedid"] == "L10"
     finally:
         for task in tasks:
             task.cancel()
