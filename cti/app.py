@@ -32,7 +32,7 @@ from cti.customers.directory import CallerDirectory
 from cti.customers.service import AgentService, CustomerService, DirectoryServices
 from cti.db import directory
 from cti.db.calls import CallRepository
-from cti.db.session import create_engine, session_factory
+from cti.db.session import create_engine, postgres_timeouts, session_factory
 from cti.health import health, samples
 from cti.metrics import CallOutcomes, exposition, process_registry
 from cti.missed.book import CallbackBook, CallbackPolicy, ContextSource, directory_context
@@ -80,6 +80,8 @@ class Components:
     probes: Probes | None = None  #: database and Redis reachable (readiness)
 
     async def close(self) -> None:
+        if self.probes is not None:
+            await self.probes.close()
         await self.engine.dispose()
 
 
@@ -171,8 +173,21 @@ def live_call(service: CallService, linkedid: str) -> dict[str, Any] | None:
     return service.snapshot(call) if call is not None else None
 
 
+def database_options(settings: Settings) -> dict[str, Any]:
+    """Engine options from the settings: PostgreSQL's server-side timeouts (SQLite has none)."""
+    if not settings.database_url.startswith("postgresql"):
+        return {}
+    return {
+        "connect_args": postgres_timeouts(
+            statement=settings.database_statement_timeout,
+            lock=settings.database_lock_timeout,
+            idle_in_transaction=settings.database_idle_in_transaction_timeout,
+        )
+    }
+
+
 def build(settings: Settings) -> Components:
-    engine = create_engine(settings.database_url)
+    engine = create_engine(settings.database_url, **database_options(settings))
     sessions = session_factory(engine)
     bus = InProcessBus()
     webhooks = webhooks_for_server(

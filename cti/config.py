@@ -27,6 +27,12 @@ class Settings:
 
     #: SQLAlchemy URL of the database; SQLite file by default, e.g. postgresql+asyncpg://cti@db/cti
     database_url: str = "sqlite+aiosqlite:///cti.db"
+    #: PostgreSQL only, seconds (0 = off): a statement running longer is cancelled; a statement
+    #: waiting longer for a lock gives up (the writer keeps its calls and retries); a session idle
+    #: inside an open transaction (a paused or hung process) is ended and its locks released
+    database_statement_timeout: float = 30.0
+    database_lock_timeout: float = 10.0
+    database_idle_in_transaction_timeout: float = 15.0
     #: Asterisk Manager Interface host, port and credentials (manager.conf)
     ami_host: str = "127.0.0.1"
     ami_port: int = 5038

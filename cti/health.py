@@ -26,8 +26,8 @@ def health(c: Components) -> dict[str, Any]:
         reasons.append("AMI not connected")
     if leader and c.ami.pbx_problem:
         reasons.append(c.ami.pbx_problem)
-    if c.probes is not None and not c.probes.database_ok:
-        reasons.append("database unreachable")
+    if c.probes is not None and c.probes.database_reason is not None:
+        reasons.append(c.probes.database_reason)
     if c.probes is not None and not c.probes.redis_ok:
         reasons.append("Redis unreachable")
     if c.agi is not None and c.agi.last_error:
@@ -49,6 +49,7 @@ def health(c: Components) -> dict[str, Any]:
         "database": {
             "reachable": c.probes.database_ok if c.probes is not None else None,
             "error": c.probes.database_error if c.probes is not None else None,
+            "reason": c.probes.database_reason if c.probes is not None else None,
             "unsaved_calls": c.service.unsaved,
             "buffer_limit": c.service.buffer_limit,
             "dropped_calls": c.service.dropped_records,

@@ -8,6 +8,8 @@ import logging
 from typing import Any
 
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +25,14 @@ class Probes:
         self.every = every
         self.timeout = timeout
         self.database_error: str | None = "not checked yet"
+        #: why the database is not ready, as an operator reads it (None: ready)
+        self.database_reason: str | None = "database not checked yet"
+        # PostgreSQL: a connection of the probe's own, outside the pool, so that a pool held by
+        # stuck sessions reads as that, not as "unreachable"
+        self._direct: Any = None
+        url = getattr(engine, "url", None)
+        if url is not None and url.get_backend_name() == "postgresql":
+            self._direct = create_async_engine(url, poolclass=NullPool)
         self.redis_error: str | None = "not checked yet" if redis is not None else None
 
     @property
@@ -35,12 +45,47 @@ class Probes:
 
     async def check(self) -> None:
         self.database_error = await self._try(self._select_one)
+        self.database_reason = await self._database_reason(self.database_error)
         if self._redis is not None:
             self.redis_error = await self._try(self._redis.ping)
 
     async def _select_one(self) -> None:
         async with self._engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
+
+    async def _database_reason(self, pooled_error: str | None) -> str | None:
+        if self._direct is None:
+            return None if pooled_error is None else f"database unreachable ({pooled_error})"
+        waiting: list[Any] = []
+
+        async def direct() -> None:
+            async with self._direct.connect() as conn:
+                rows = await conn.execute(text(_LOCK_WAITERS))
+                waiting.extend(rows.all())
+
+        direct_error = await self._try(direct)
+        if direct_error is not None:
+            return f"database unreachable ({direct_error})"
+        if waiting:
+            blockers = sorted({str(pid) for row in waiting for pid in row.blockers or ()})
+            return (
+                f"database locked: {len(waiting)} session(s) waiting for a lock"
+                + (f" held by PostgreSQL pid {', '.join(blockers)}" if blockers else "")
+                + " (a paused process inside a transaction? it is ended after "
+                "database_idle_in_transaction_timeout)"
+            )
+        if pooled_error is not None:
+            pool = self._engine.sync_engine.pool
+            return (
+                f"database answers, but none of this process's {pool.checkedout()} pooled "
+                f"connections came free within {self.timeout:g} s ({pooled_error}): long "
+                "statements or held locks"
+            )
+        return None
+
+    async def close(self) -> None:
+        if self._direct is not None:
+            await self._direct.dispose()
 
     async def _try(self, probe: Any) -> str | None:
         try:
@@ -57,6 +102,13 @@ class Probes:
         while True:
             await self.check()
             await asyncio.sleep(self.every)
+
+
+# sessions of this database waiting for a lock, with the sessions holding it up
+_LOCK_WAITERS = """
+SELECT pid, pg_blocking_pids(pid) AS blockers FROM pg_stat_activity
+WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()
+"""
 
 
 __all__ = ["Probes"]

@@ -46,6 +46,20 @@ def is_sqlite_memory(url: URL) -> bool:
     return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
 
 
+def postgres_timeouts(
+    *, statement: float = 0.0, lock: float = 0.0, idle_in_transaction: float = 0.0
+) -> dict[str, Any]:
+    """`connect_args` for asyncpg that set PostgreSQL's own per-session timeouts (seconds; 0 off):
+    the server, not the client, ends a runaway statement, a lock wait, or a transaction left
+    open by a paused process, so one stuck session cannot hold the others' locks for ever."""
+    settings = {
+        "statement_timeout": statement,
+        "lock_timeout": lock,
+        "idle_in_transaction_session_timeout": idle_in_transaction,
+    }
+    return {"server_settings": {k: str(int(v * 1000)) for k, v in settings.items() if v > 0}}
+
+
 def create_engine(url: str | URL, *, echo: bool = False, **kwargs: Any) -> AsyncEngine:
     """An async engine for `url`; for SQLite, WAL journaling and foreign keys on every connection.
 

@@ -135,7 +135,7 @@ async def test_postgresql_away_for_10_s_keeps_the_calls_and_writes_them_when_it_
         assert metrics["cti_database_up"] == 0 and metrics["cti_database_errors_total"] >= 1
         report = await a.health()
         assert report is not None and report["http_status"] == 503
-        assert "database unreachable" in report["reasons"]
+        assert any(r.startswith("database unreachable") for r in report["reasons"])
         await asyncio.sleep(max(0.0, 10.0 - (time.monotonic() - cut_at)))
         pg.restore()
         ids = {linkedid for linkedid, _, _ in started}
