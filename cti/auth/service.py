@@ -84,6 +84,8 @@ class AuthService:
         sessions: SessionPolicy | None = None,
         clock: Callable[[], float] = time.time,
         hashing_slots: int = 2,
+        hashing_per_login: int = 1,
+        hashing_per_address: int = 4,
         token_touch_every: float = 60.0,
     ) -> None:
         self.store = store
@@ -94,6 +96,9 @@ class AuthService:
         self.policy = sessions if sessions is not None else SessionPolicy()
         # argon2 takes tens of MB and milliseconds per hash: a login flood queues, not piles up
         self._hashing = asyncio.Semaphore(hashing_slots)
+        # checks in flight per throttle key: parallel guesses cannot outrun the lockout
+        self._in_flight: dict[tuple[str, str], int] = {}
+        self._in_flight_limits = {"login": hashing_per_login, "address": hashing_per_address}
         self._token_touch_every = token_touch_every
         self._cache: dict[str, tuple[float, Principal, SessionRecord]] = {}
         self._token_touched: dict[int, float] = {}
@@ -178,13 +183,26 @@ class AuthService:
         wait = self.throttle.retry_after(login, address)
         if wait > 0:
             raise LoginThrottled(wait)
-        person = await self._active_person(login) if valid_login(login) else None
-        credentials = await self.store.credentials(login) if person is not None else None
-        stored = credentials.password_hash if credentials is not None else None
-        async with self._hashing:
-            ok = await asyncio.to_thread(self.passwords.verify, stored, password)
+        keys = self.throttle.keys(login, address)
+        if any(self._in_flight.get(k, 0) >= self._in_flight_limits[k[0]] for k in keys):
+            self.throttle.refused += 1
+            raise LoginThrottled(1.0)
+        # counted before the hash: a burst of guesses sees the lockout the first ones cause
+        lock = self.throttle.failed(login, address)
+        for k in keys:
+            self._in_flight[k] = self._in_flight.get(k, 0) + 1
+        try:
+            person = await self._active_person(login) if valid_login(login) else None
+            credentials = await self.store.credentials(login) if person is not None else None
+            stored = credentials.password_hash if credentials is not None else None
+            async with self._hashing:
+                ok = await asyncio.to_thread(self.passwords.verify, stored, password)
+        finally:
+            for k in keys:
+                left = self._in_flight.pop(k, 1) - 1
+                if left > 0:
+                    self._in_flight[k] = left
         if not ok or person is None or credentials is None:
-            lock = self.throttle.failed(login, address)
             log.warning(
                 "refused sign-in for login %r from %s%s",
                 login[:64],
