@@ -155,7 +155,11 @@ class AuthService:
                 await self.store.delete_session(key)
             return None
         record = found
-        if record.login == BREAK_GLASS_LOGIN:  # opened with the demo's ?token= link
+        if record.login.startswith(BREAK_GLASS_LOGIN):  # opened with the demo's ?token= link
+            if not self._break_glass_alive(record.login):  # the token left the settings
+                self._cache.pop(key, None)
+                await self.store.delete_session(key)
+                return None
             principal = dataclasses.replace(break_glass_principal(), via=Via.SESSION)
         else:
             person = await self._active_person(record.login)
@@ -228,7 +232,7 @@ class AuthService:
             log.warning("refused sign-in link from %s: unknown token", address)
             raise LoginRefused("that token is not accepted")
         log.info("sign-in with a break-glass token from %s", address)
-        return await self._new_session(principal)
+        return await self._new_session(principal, session_login=_break_glass_login(token))
 
     async def sign_out(self, token: str) -> None:
         if usable(token):
@@ -240,14 +244,21 @@ class AuthService:
         """Delete expired sessions (a background task runs this)."""
         return await self.store.purge_sessions(self._clock())
 
-    async def _new_session(self, principal: Principal) -> SignedIn:
+    def _break_glass_alive(self, session_login: str) -> bool:
+        """A break-glass session lives only while the token it was opened with is configured."""
+        return any(
+            hmac.compare_digest(session_login, _break_glass_login(known.decode("utf-8")))
+            for known in self._break_glass
+        )
+
+    async def _new_session(self, principal: Principal, *, session_login: str = "") -> SignedIn:
         token = new_session_token()
         now = self._clock()
         expires = now + self.policy.ttl
         await self.store.add_session(
             SessionRecord(
                 token_hash=token_hash(token),
-                login=principal.login,
+                login=session_login or principal.login,
                 created_at=now,
                 expires_at=expires,
                 last_seen_at=now,
@@ -340,6 +351,12 @@ class AuthService:
 
     async def tokens(self, login: str | None = None) -> list[TokenRecord]:
         return await self.store.tokens(login)
+
+
+def _break_glass_login(token: str) -> str:
+    """What a break-glass session stores as its login: the marker and the token's fingerprint
+    (never the token), so the session ends when that token is taken out of the settings."""
+    return f"{BREAK_GLASS_LOGIN}:{token_hash(token)[:16]}"
 
 
 __all__ = [

@@ -10,6 +10,7 @@ from cti.auth.memory import MemoryAuthStore
 from cti.auth.passwords import Passwords, fast_passwords
 from cti.auth.principal import Role
 from cti.auth.service import AuthService, LoginRefused, LoginThrottled
+from cti.auth.tokens import token_hash
 
 PASSWORD = "correct horse battery staple 42"
 
@@ -87,3 +88,20 @@ async def test_one_address_cannot_hash_many_logins_at_once() -> None:
     results = await asyncio.gather(*guesses, return_exceptions=True)
     assert slow.verified <= 4, slow.verified
     assert sum(isinstance(r, LoginThrottled) for r in results) >= 46
+
+
+async def test_a_session_opened_with_a_break_glass_token_ends_with_the_token() -> None:
+    store = MemoryAuthStore()
+    token = "cti_break_glass_token_for_tests_0123456789"
+    before = AuthService(store=store, passwords=fast_passwords(), break_glass_tokens=[token])
+    signed = await before.sign_in_with_token(token, address="198.51.100.2")
+    assert await before.session(signed.session_token) is not None
+    # the token is taken out of the api_tokens setting (or replaced) and the server restarts
+    rotated = AuthService(
+        store=store, passwords=fast_passwords(), break_glass_tokens=["cti_another_token_0123456789"]
+    )
+    assert await rotated.session(signed.session_token) is None
+    assert await store.session(token_hash(signed.session_token)) is None  # ended, not parked
+    kept = AuthService(store=store, passwords=fast_passwords(), break_glass_tokens=[token])
+    again = await kept.sign_in_with_token(token, address="198.51.100.2")
+    assert await kept.session(again.session_token) is not None
