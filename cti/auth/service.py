@@ -84,6 +84,8 @@ class AuthService:
         sessions: SessionPolicy | None = None,
         clock: Callable[[], float] = time.time,
         hashing_slots: int = 2,
+        hashing_per_login: int = 1,
+        hashing_per_address: int = 4,
         token_touch_every: float = 60.0,
     ) -> None:
         self.store = store
@@ -94,6 +96,9 @@ class AuthService:
         self.policy = sessions if sessions is not None else SessionPolicy()
         # argon2 takes tens of MB and milliseconds per hash: a login flood queues, not piles up
         self._hashing = asyncio.Semaphore(hashing_slots)
+        # checks in flight per throttle key: parallel guesses cannot outrun the lockout
+        self._in_flight: dict[tuple[str, str], int] = {}
+        self._in_flight_limits = {"login": hashing_per_login, "address": hashing_per_address}
         self._token_touch_every = token_touch_every
         self._cache: dict[str, tuple[float, Principal, SessionRecord]] = {}
         self._token_touched: dict[int, float] = {}
@@ -150,7 +155,11 @@ class AuthService:
                 await self.store.delete_session(key)
             return None
         record = found
-        if record.login == BREAK_GLASS_LOGIN:  # opened with the demo's ?token= link
+        if record.login.startswith(BREAK_GLASS_LOGIN):  # opened with the demo's ?token= link
+            if not self._break_glass_alive(record.login):  # the token left the settings
+                self._cache.pop(key, None)
+                await self.store.delete_session(key)
+                return None
             principal = dataclasses.replace(break_glass_principal(), via=Via.SESSION)
         else:
             person = await self._active_person(record.login)
@@ -178,13 +187,26 @@ class AuthService:
         wait = self.throttle.retry_after(login, address)
         if wait > 0:
             raise LoginThrottled(wait)
-        person = await self._active_person(login) if valid_login(login) else None
-        credentials = await self.store.credentials(login) if person is not None else None
-        stored = credentials.password_hash if credentials is not None else None
-        async with self._hashing:
-            ok = await asyncio.to_thread(self.passwords.verify, stored, password)
+        keys = self.throttle.keys(login, address)
+        if any(self._in_flight.get(k, 0) >= self._in_flight_limits[k[0]] for k in keys):
+            self.throttle.refused += 1
+            raise LoginThrottled(1.0)
+        # counted before the hash: a burst of guesses sees the lockout the first ones cause
+        lock = self.throttle.failed(login, address)
+        for k in keys:
+            self._in_flight[k] = self._in_flight.get(k, 0) + 1
+        try:
+            person = await self._active_person(login) if valid_login(login) else None
+            credentials = await self.store.credentials(login) if person is not None else None
+            stored = credentials.password_hash if credentials is not None else None
+            async with self._hashing:
+                ok = await asyncio.to_thread(self.passwords.verify, stored, password)
+        finally:
+            for k in keys:
+                left = self._in_flight.pop(k, 1) - 1
+                if left > 0:
+                    self._in_flight[k] = left
         if not ok or person is None or credentials is None:
-            lock = self.throttle.failed(login, address)
             log.warning(
                 "refused sign-in for login %r from %s%s",
                 login[:64],
@@ -210,7 +232,7 @@ class AuthService:
             log.warning("refused sign-in link from %s: unknown token", address)
             raise LoginRefused("that token is not accepted")
         log.info("sign-in with a break-glass token from %s", address)
-        return await self._new_session(principal)
+        return await self._new_session(principal, session_login=_break_glass_login(token))
 
     async def sign_out(self, token: str) -> None:
         if usable(token):
@@ -222,14 +244,21 @@ class AuthService:
         """Delete expired sessions (a background task runs this)."""
         return await self.store.purge_sessions(self._clock())
 
-    async def _new_session(self, principal: Principal) -> SignedIn:
+    def _break_glass_alive(self, session_login: str) -> bool:
+        """A break-glass session lives only while the token it was opened with is configured."""
+        return any(
+            hmac.compare_digest(session_login, _break_glass_login(known.decode("utf-8")))
+            for known in self._break_glass
+        )
+
+    async def _new_session(self, principal: Principal, *, session_login: str = "") -> SignedIn:
         token = new_session_token()
         now = self._clock()
         expires = now + self.policy.ttl
         await self.store.add_session(
             SessionRecord(
                 token_hash=token_hash(token),
-                login=principal.login,
+                login=session_login or principal.login,
                 created_at=now,
                 expires_at=expires,
                 last_seen_at=now,
@@ -322,6 +351,12 @@ class AuthService:
 
     async def tokens(self, login: str | None = None) -> list[TokenRecord]:
         return await self.store.tokens(login)
+
+
+def _break_glass_login(token: str) -> str:
+    """What a break-glass session stores as its login: the marker and the token's fingerprint
+    (never the token), so the session ends when that token is taken out of the settings."""
+    return f"{BREAK_GLASS_LOGIN}:{token_hash(token)[:16]}"
 
 
 __all__ = [

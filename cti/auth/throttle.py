@@ -65,6 +65,10 @@ class LoginThrottle:
         self.lockouts = 0  #: failures that (re)locked a key
         self.refused = 0  #: attempts refused because a key was locked
 
+    def keys(self, login: str, address: str) -> tuple[tuple[str, str], tuple[str, str]]:
+        """The (login, address) keys an attempt is counted under."""
+        return self._keys(login, address)
+
     def _keys(self, login: str, address: str) -> tuple[tuple[str, str], tuple[str, str]]:
         return ("login", login.strip().lower()[:64]), ("address", address_key(address))
 
