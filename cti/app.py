@@ -432,11 +432,16 @@ class StartupError(RuntimeError):
     """`cti serve` cannot start as configured; the message says what to change."""
 
 
+def http_runner(app: web.Application, settings: Settings) -> web.AppRunner:
+    """The HTTP runner: a connection silent or half-sent for http_idle_timeout is closed."""
+    return web.AppRunner(app, access_log=None, keepalive_timeout=settings.http_idle_timeout)
+
+
 async def serve(settings: Settings, *, announce: Callable[[str], None] = print) -> None:
     """Run `cti serve` until cancelled; a port it cannot listen on stops it (StartupError)."""
     components = build(settings)
     app = create_server_app(components)
-    runner = web.AppRunner(app, access_log=None)
+    runner = http_runner(app, settings)
     await runner.setup()
     if components.agi is not None and components.agi.last_error:
         await runner.cleanup()

@@ -52,6 +52,9 @@ class Settings:
     #: HTTP server for the console, API and websockets
     http_host: str = "127.0.0.1"
     http_port: int = 8080
+    #: seconds an HTTP connection may stay silent or half-sent (request line/headers dribbled in,
+    #: slowloris) before it is closed, and how long an idle keep-alive connection is kept
+    http_idle_timeout: float = 15.0
     #: Redis for several processes (empty: one process, in-process bus): the /ws feed's journal
     #: (Redis Streams), fan-out (pub/sub) and the lease of the process that publishes call events
     redis_url: str = ""

@@ -31,6 +31,7 @@ from cti.customers.errors import (
 )
 from cti.customers.service import DirectoryServices
 from web.auth import principal_of
+from web.bodies import read_json
 from web.errors import Problem
 
 DIRECTORY = web.AppKey("directory", DirectoryServices)
@@ -121,17 +122,7 @@ def invalid(errors: list[dict[str, str]]) -> Problem:
 
 async def json_body(request: web.Request, schema: str) -> Any:
     """The JSON body, valid against schemas/api/<schema>.json, or a problem naming each field."""
-    if (request.content_length or 0) > MAX_JSON:
-        raise Problem(status=413, detail=f"the body is over {MAX_JSON} bytes")
-    raw = await request.content.read(MAX_JSON + 1)
-    if len(raw) > MAX_JSON:
-        raise Problem(status=413, detail=f"the body is over {MAX_JSON} bytes")
-    try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise Problem(
-            status=400, title="Invalid JSON", detail=f"the body is not JSON: {exc}"
-        ) from None
+    body = await read_json(request, MAX_JSON)
     errors = [e for err in validator(schema).iter_errors(body) for e in schema_errors(err)]
     if errors:
         raise invalid(sorted(errors, key=lambda e: e["field"]))
