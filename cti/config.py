@@ -121,6 +121,10 @@ class Settings:
     #: FastAGI server the dialplan asks where to route a call (agi://HOST:PORT/route); 0: off
     agi_host: str = "127.0.0.1"
     agi_port: int = 4573
+    #: addresses or networks FastAGI accepts connections from; empty: loopback and ami_host
+    agi_allowed_sources: tuple[str, ...] = ()
+    #: FastAGI sessions open at once; a connection beyond it is closed at once
+    agi_max_sessions: int = 256
     #: DID rules NUMBER=TEAM, first match wins (a number in any format, or a glob like 7495*)
     routing_did_rules: tuple[str, ...] = ()
     #: team for calls to every other DID ("": all agents)

@@ -15,7 +15,9 @@ session.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
@@ -24,6 +26,13 @@ log = logging.getLogger(__name__)
 
 #: an AGI environment is ~1 KiB; anything far larger is not Asterisk
 MAX_ENV_BYTES = 16_384
+#: one reply line ("200 result=1") is a few bytes; a longer line without its newline is not Asterisk
+MAX_LINE_BYTES = 4_096
+#: everything a session may send (environment, replies, HANGUPs): a few KiB in practice
+MAX_SESSION_BYTES = 65_536
+#: at most one "refused" log line per this many seconds (a scanner must not flood the log)
+REFUSAL_LOG_INTERVAL = 60.0
+DEFAULT_SOURCES = ("127.0.0.1", "::1")
 
 
 class AgiError(Exception):
@@ -73,6 +82,7 @@ class AgiStats:
     sessions: int = 0
     errors: int = 0  #: sessions that ended before every variable was set
     unknown_routes: int = 0
+    refused: int = 0  #: connections closed at once: a source not allowed, or too many sessions
 
 
 class FastAgiServer:
@@ -85,10 +95,15 @@ class FastAgiServer:
         host: str = "127.0.0.1",
         port: int = 4573,
         timeout: float = 5.0,
+        max_sessions: int = 256,
+        allowed_sources: tuple[str, ...] = DEFAULT_SOURCES,
     ) -> None:
         self.routes = dict(routes)
         self.host, self.port = host, port
         self.timeout = timeout
+        self.max_sessions = max_sessions
+        self.allowed = [ipaddress.ip_network(a, strict=False) for a in allowed_sources]
+        self._last_refusal_log = -REFUSAL_LOG_INTERVAL
         self._server: asyncio.Server | None = None
         self.sessions: set[_Session] = set()
         self.stats = AgiStats()
@@ -104,6 +119,29 @@ class FastAgiServer:
             "listening": self.listening,
             "error": self.last_error,
         }
+
+    def allows(self, address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address.split("%")[0])
+        except ValueError:
+            return False
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        return any(ip.version == net.version and ip in net for net in self.allowed)
+
+    def refuse(self, why: str) -> None:
+        """Count a refused connection; log at most one line per REFUSAL_LOG_INTERVAL."""
+        self.stats.refused += 1
+        now = time.monotonic()
+        if now - self._last_refusal_log >= REFUSAL_LOG_INTERVAL:
+            self._last_refusal_log = now
+            log.warning(
+                "FastAGI connection refused: %s (%d refused so far; further refusals are not "
+                "logged for %g s)",
+                why,
+                self.stats.refused,
+                REFUSAL_LOG_INTERVAL,
+            )
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -146,18 +184,38 @@ class _Session(asyncio.Protocol):
         self._task: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._done = False
+        self._received = 0
 
     # --- asyncio callbacks -----------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
+        server = self._server
+        peer = transport.get_extra_info("peername")
+        address = peer[0] if isinstance(peer, tuple) else ""
+        if not server.allows(address):
+            self._done = True
+            server.refuse(f"{address or peer} is not in agi_allowed_sources")
+            transport.abort()
+            return
+        if len(server.sessions) >= server.max_sessions:
+            self._done = True
+            server.refuse(f"{server.max_sessions} sessions already open (agi_max_sessions)")
+            transport.abort()
+            return
         self._server.sessions.add(self)
         self._server.stats.sessions += 1
         loop = asyncio.get_running_loop()
         self._timer = loop.call_later(self._server.timeout, self._timed_out)
 
     def data_received(self, data: bytes) -> None:
+        if self._done:
+            return
+        self._received += len(data)
+        if self._received > MAX_SESSION_BYTES:
+            self._fail(f"over {MAX_SESSION_BYTES} bytes in one session")
+            return
         self._buffer += data
         if self._commands is None and self._task is None:
             self._read_environment()
@@ -227,6 +285,8 @@ class _Session(asyncio.Protocol):
                 self._next()
             else:
                 self._fail(f"Asterisk answered {reply!r} to {self._command[:60].strip()!r}")
+        if not self._done and len(self._buffer) > MAX_LINE_BYTES:
+            self._fail(f"a reply line over {MAX_LINE_BYTES} bytes")
 
     # --- endings ---------------------------------------------------------------------------------
 

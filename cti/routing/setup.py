@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
+import logging
+import socket
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Protocol
 
@@ -15,11 +18,13 @@ from cti.db.calendars import CalendarRepository
 from cti.db.routing import RoutingRepository
 from cti.metrics import Sample
 from cti.routing.dialplan import agi_route
-from cti.routing.fastagi import FastAgiServer
+from cti.routing.fastagi import DEFAULT_SOURCES, FastAgiServer
 from cti.routing.model import AgentState, CustomerInfo, TargetKind
 from cti.routing.policy import DEFAULT_TIMEOUTS, AfterHours, RoutingOptions
 from cti.routing.rules import DidRules, RuleError, parse_rules
 from cti.routing.service import CustomerLookup, RoutingService
+
+log = logging.getLogger(__name__)
 
 
 class RoutingSetupError(SettingsError):
@@ -158,8 +163,35 @@ def build_routing(
             routes={"route": agi_route(routing.decide)},
             host=settings.agi_host,
             port=settings.agi_port,
+            max_sessions=settings.agi_max_sessions,
+            allowed_sources=agi_sources(settings),
         )
     return routing, agi
+
+
+def agi_sources(settings: Settings) -> tuple[str, ...]:
+    """agi_allowed_sources, or by default loopback and the AMI host's addresses."""
+    if settings.agi_allowed_sources:
+        for source in settings.agi_allowed_sources:
+            try:
+                ipaddress.ip_network(source, strict=False)
+            except ValueError:
+                raise RoutingSetupError(
+                    f"agi_allowed_sources: {source!r} is not an address or network "
+                    "(write 192.0.2.10 or 10.0.0.0/24)"
+                ) from None
+        return tuple(settings.agi_allowed_sources)
+    sources = list(DEFAULT_SOURCES)
+    try:
+        sources.append(str(ipaddress.ip_address(settings.ami_host)))
+    except ValueError:
+        try:
+            infos = socket.getaddrinfo(settings.ami_host, None, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            log.warning("FastAGI: cannot resolve ami_host %r (%s)", settings.ami_host, exc)
+            infos = []
+        sources.extend(str(info[4][0]) for info in infos)
+    return tuple(dict.fromkeys(sources))
 
 
 def routing_samples(routing: RoutingService | None, agi: FastAgiServer | None) -> list[Sample]:
