@@ -13,14 +13,16 @@ from cti.app import database_options
 from cti.cluster.probes import Probes
 from cti.config import Settings
 from cti.db.session import create_engine
+from tests.conftest import _fresh_postgres_database
 
 
 @pytest.mark.postgres
-async def test_the_server_ends_a_transaction_left_open_and_its_lock_goes_with_it(
-    database_url: str,
-) -> None:
-    if not database_url.startswith("postgresql"):
-        pytest.skip("PostgreSQL's session timeouts")
+async def test_the_server_ends_a_transaction_left_open_and_its_lock_goes_with_it() -> None:
+    async with _fresh_postgres_database() as database_url:
+        await _paused_transaction_is_ended(database_url)
+
+
+async def _paused_transaction_is_ended(database_url: str) -> None:
     settings = Settings(
         database_url=database_url,
         database_idle_in_transaction_timeout=1.0,
