@@ -9,6 +9,7 @@ import json
 import os
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,38 @@ def person(login: str, role: Role = Role.AGENT, ext: str = "") -> Principal:
     return Principal(login=login, role=role, via=Via.TOKEN, extensions=frozenset({ext} - {""}))
 
 
+@asynccontextmanager
+async def two_processes(
+    redis: Any, prefix: str
+) -> AsyncIterator[tuple[list[FeedHub], list[RedisFanout]]]:
+    """Two processes' feeds sharing the Redis: journals, fan-outs and writers running."""
+    hubs, fanouts, tasks = [], [], []
+    for _ in range(2):
+        journal = RedisJournal(redis=redis, prefix=f"{prefix}feed:")
+        await journal.start()
+        hub = FeedHub(journal=journal)
+        fanout = RedisFanout(
+            redis=aioredis.Redis.from_url(REDIS_URL),
+            node_id=hub.node_id,
+            on_message=hub.from_fanout,
+            on_connected=hub.hello,
+            channel=f"{prefix}feed",
+            backoff_min=0.05,
+        )
+        hub.fanout = fanout
+        hubs.append(hub)
+        fanouts.append(fanout)
+        tasks += [asyncio.create_task(fanout.run()), asyncio.create_task(hub.write_forever())]
+    try:
+        yield hubs, fanouts
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for fanout in fanouts:
+            await fanout._redis.aclose()
+
+
 async def test_the_redis_journal_numbers_resumes_and_says_when_too_far_behind(
     redis: Any, prefix: str
 ) -> None:
@@ -100,25 +133,8 @@ async def test_the_redis_journal_numbers_resumes_and_says_when_too_far_behind(
 async def test_two_processes_deliver_once_each_ignore_their_echoes_and_share_presence(
     redis: Any, prefix: str
 ) -> None:
-    hubs, fanouts, tasks = [], [], []
-    for _ in range(2):
-        journal = RedisJournal(redis=redis, prefix=f"{prefix}feed:")
-        await journal.start()
-        hub = FeedHub(journal=journal)
-        fanout = RedisFanout(
-            redis=aioredis.Redis.from_url(REDIS_URL),
-            node_id=hub.node_id,
-            on_message=hub.from_fanout,
-            on_connected=hub.hello,
-            channel=f"{prefix}feed",
-            backoff_min=0.05,
-        )
-        hub.fanout = fanout
-        hubs.append(hub)
-        fanouts.append(fanout)
-        tasks += [asyncio.create_task(fanout.run()), asyncio.create_task(hub.write_forever())]
-    a, b = hubs
-    try:
+    async with two_processes(redis, prefix) as (hubs, fanouts):
+        a, b = hubs
         await until(lambda: all(f.connected for f in fanouts))
         here, there = Inbox(person("ivanov", ext="101")), Inbox(person("ivanov", ext="101"))
         boss = Inbox(person("boss", Role.SUPERVISOR))
@@ -134,12 +150,6 @@ async def test_two_processes_deliver_once_each_ignore_their_echoes_and_share_pre
         assert there.got == here.got
         assert [(m["type"], m["seq"]) for m in boss.got] == [("call.live", 1)]
         assert fanouts[0].echoes >= 1 and fanouts[1].received >= 1
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        for fanout in fanouts:
-            await fanout._redis.aclose()
 
 
 async def test_a_redis_emptied_under_two_processes_starts_a_new_stream_and_every_socket_resyncs(
@@ -148,25 +158,8 @@ async def test_a_redis_emptied_under_two_processes_starts_a_new_stream_and_every
     """Redis restarted without persistence: the numbers begin at 1 again. A console kept open
     would discard them all (it has seen higher ones), so every socket on every process is told
     to reconnect, and the reconnect gets a snapshot of the new stream, not a resume."""
-    hubs, fanouts, tasks = [], [], []
-    for _ in range(2):
-        journal = RedisJournal(redis=redis, prefix=f"{prefix}feed:")
-        await journal.start()
-        hub = FeedHub(journal=journal)
-        fanout = RedisFanout(
-            redis=aioredis.Redis.from_url(REDIS_URL),
-            node_id=hub.node_id,
-            on_message=hub.from_fanout,
-            on_connected=hub.hello,
-            channel=f"{prefix}feed",
-            backoff_min=0.05,
-        )
-        hub.fanout = fanout
-        hubs.append(hub)
-        fanouts.append(fanout)
-        tasks += [asyncio.create_task(fanout.run()), asyncio.create_task(hub.write_forever())]
-    a, b = hubs
-    try:
+    async with two_processes(redis, prefix) as (hubs, fanouts):
+        a, b = hubs
         await until(lambda: all(f.connected for f in fanouts))
         here, there = Inbox(person("ivanov", ext="101")), Inbox(person("ivanov", ext="101"))
         a.attach(here)
@@ -198,12 +191,6 @@ async def test_a_redis_emptied_under_two_processes_starts_a_new_stream_and_every
         a.publish({"type": "call.ringing", "agent": "ivanov", "linkedid": "L10", "pop": {}})
         await until(lambda: len(after.got) == 1)
         assert after.got[0]["seq"] == 2 and after.got[0]["linkedid"] == "L10"
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        for fanout in fanouts:
-            await fanout._redis.aclose()
 
 
 async def test_one_process_at_a_time_holds_the_lease_and_another_takes_over(
