@@ -30,6 +30,7 @@ class Probes:
         # PostgreSQL: a connection of the probe's own, outside the pool, so that a pool held by
         # stuck sessions reads as that, not as "unreachable"
         self._direct: Any = None
+        self._waiting: list[Any] = []  #: lock waiters the last pooled probe saw
         url = getattr(engine, "url", None)
         if url is not None and url.get_backend_name() == "postgresql":
             self._direct = create_async_engine(url, poolclass=NullPool)
@@ -51,21 +52,24 @@ class Probes:
 
     async def _select_one(self) -> None:
         async with self._engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
+            if self._direct is None:
+                await conn.execute(text("SELECT 1"))
+            else:  # PostgreSQL: the same round trip also says who waits for a lock
+                self._waiting = list((await conn.execute(text(_LOCK_WAITERS))).all())
 
     async def _database_reason(self, pooled_error: str | None) -> str | None:
         if self._direct is None:
             return None if pooled_error is None else f"database unreachable ({pooled_error})"
-        waiting: list[Any] = []
+        waiting: list[Any] = self._waiting if pooled_error is None else []
+        if pooled_error is not None:  # the pool gave nothing: ask outside it why
 
-        async def direct() -> None:
-            async with self._direct.connect() as conn:
-                rows = await conn.execute(text(_LOCK_WAITERS))
-                waiting.extend(rows.all())
+            async def direct() -> None:
+                async with self._direct.connect() as conn:
+                    waiting.extend((await conn.execute(text(_LOCK_WAITERS))).all())
 
-        direct_error = await self._try(direct)
-        if direct_error is not None:
-            return f"database unreachable ({direct_error})"
+            direct_error = await self._try(direct)
+            if direct_error is not None:
+                return f"database unreachable ({direct_error})"
         if waiting:
             blockers = sorted({str(pid) for row in waiting for pid in row.blockers or ()})
             return (
