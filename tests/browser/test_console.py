@@ -193,6 +193,35 @@ async def test_an_unknown_caller_becomes_a_customer_from_the_pop(
         await context.close()
 
 
+async def test_the_pop_form_keeps_the_field_being_typed_into_while_the_call_moves_on(
+    tmp_path: Path,
+    browser: Any,  # noqa: F811
+) -> None:
+    """An agent who has clicked into the name field when the call is answered, and then when it
+    ends, keeps the field: the updates must not rebuild the form under the cursor."""
+    from playwright.async_api import expect
+
+    async with running(tmp_path, speed=1.0) as world:
+        context, page, problems = await sign_in(world, browser, "103")
+        await expect(page.locator("#conn")).to_have_class(re.compile("conn-online"))
+        linkedid, _, task = world.sim.start_scenario(
+            "answered", agent="103", caller=NEW_NUMBER, ring=1.5, talk=1.5
+        )
+        pop = page.locator(f'.pop[data-linkedid="{linkedid}"]')
+        name = pop.locator('form.pop-new input[name="name"]')
+        await expect(pop).to_have_attribute("data-state", "ringing")
+        await name.focus()  # clicked into, nothing typed yet
+        await expect(pop).to_have_attribute("data-state", "talking")
+        await page.keyboard.type("Мария")
+        await task
+        await expect(pop).to_have_attribute("data-status", "closed")
+        await page.keyboard.type(" Петровна")
+        await expect(name).to_have_value("Мария Петровна")
+        await expect(name).to_be_focused()
+        assert problems == []
+        await context.close()
+
+
 async def test_a_callback_is_called_back_with_one_click_and_the_console_speaks_russian(
     tmp_path: Path,
     browser: Any,  # noqa: F811

@@ -134,13 +134,16 @@
     const ordered = Array.from(pops.values()).sort((a, b) =>
       (a.status === b.status ? 0 : a.status === 'open' ? -1 : 1) ||
       String(b.pop.rang_at).localeCompare(String(a.pop.rang_at)));
+    let place = root.firstElementChild;
     ordered.forEach((entry) => {
       let node = nodes.get(entry.pop.linkedid);
       if (!node) {
         node = P.build(entry, handlers);
         nodes.set(entry.pop.linkedid, node);
       }
-      root.appendChild(node); // moves it into order
+      // moved only when out of order: moving a node takes the focus out of a field in it
+      if (node === place) place = place.nextElementSibling;
+      else root.insertBefore(node, place);
     });
     $('pops-empty').hidden = pops.size > 0;
     P.tick(root);

@@ -401,14 +401,24 @@
     if (form && form.dataset.dirty) return status(node, entry); // keep what is being typed
     if (node.querySelector('.pop-edit-form')) return status(node, entry);
     const body = node.querySelector('.pop-body');
-    body.replaceChildren();
-    if (pop.lookup_failed) body.appendChild(el('p', 'load-error', t('pop.lookup_failed')));
-    if ((pop.candidates || []).length > 1) body.appendChild(candidatesBlock(pop, handlers));
-    if (pop.customer) body.appendChild(customerBlock(pop, handlers));
-    else if (pop.new_customer) {
-      body.appendChild(newCustomerForm(pop, (data, allow) => handlers.create(pop, data, allow),
-        (id) => handlers.open(pop, id)));
+    // A create-customer form still wanted is kept as it is (an update arriving while the agent
+    // has just focused the name field must not take the field away); rebuilt only for a new
+    // language, and only while nobody is in it.
+    const wanted = !pop.customer && pop.new_customer;
+    const focused = form && form.contains(document.activeElement);
+    const keep = wanted && form && (focused || form.dataset.lang === i18n.lang) ? form : null;
+    Array.from(body.children).forEach((child) => { if (child !== keep) child.remove(); });
+    const top = document.createDocumentFragment();
+    if (pop.lookup_failed) top.appendChild(el('p', 'load-error', t('pop.lookup_failed')));
+    if ((pop.candidates || []).length > 1) top.appendChild(candidatesBlock(pop, handlers));
+    if (pop.customer) top.appendChild(customerBlock(pop, handlers));
+    else if (wanted && !keep) {
+      const fresh = newCustomerForm(pop, (data, allow) => handlers.create(pop, data, allow),
+        (id) => handlers.open(pop, id));
+      fresh.dataset.lang = i18n.lang;
+      top.appendChild(fresh);
     }
+    body.insertBefore(top, keep);
     body.appendChild(historyBlock(pop));
     status(node, entry);
   }
