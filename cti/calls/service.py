@@ -262,7 +262,10 @@ class CallService:
         if call is None or self._customers.get(linkedid, ("",))[0] != number:
             return  # finished meanwhile, or a newer number is being looked up
         self._customers[linkedid] = (number, customer)
-        if len(self._customers) > 10_000:  # calls that vanished without finishing
+        # calls that vanished without finishing: pruned when they could be half the entries, so
+        # the scan is amortized O(1) per lookup however many calls are live (10,000+ with a
+        # scan per lookup stalled the loop)
+        if len(self._customers) > max(10_000, 2 * len(self.tracker.calls)):
             for gone in [k for k in self._customers if k not in self.tracker.calls]:
                 del self._customers[gone]
         if customer:
