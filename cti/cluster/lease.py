@@ -78,6 +78,8 @@ class AmiLease:
         self.ttl = ttl
         self.renew_every = renew_every if renew_every is not None else ttl / 4
         self._floor = floor
+        self.floor_timeout = min(1.0, ttl / 4)  #: how long a takeover waits for the database
+        self._known_floor = 0  #: the newest fenced epoch last read (used when a read is slow)
         self._clock = clock
         self.epoch: int | None = None  #: the epoch held now (None: standby)
         self.last_epoch: int | None = None  #: the last epoch this node held
@@ -107,10 +109,15 @@ class AmiLease:
         started = self._clock()
         if self.epoch is not None and started >= self._valid_until:
             self._set(None, "its renewal is overdue")
-        floor = 0
+        floor = self._known_floor
         if self._floor is not None and self.epoch is None:
             try:
-                floor = await self._floor()
+                # bounded: a slow database must not hold up a takeover (it took 20 s); the
+                # fence in the database still refuses any write under a stale epoch
+                read = await asyncio.wait_for(self._floor(), timeout=self.floor_timeout)
+                floor = self._known_floor = max(self._known_floor, read)
+            except TimeoutError:
+                log.info("the newest fenced epoch is unknown (the database is slow)")
             except Exception as exc:  # the database away: Redis's counter alone decides
                 log.info("the newest fenced epoch is unknown (%s)", exc)
         try:
@@ -137,6 +144,8 @@ class AmiLease:
         if got:
             # sure until the key can have expired in Redis, less a margin for clock drift
             self._valid_until = started + self.ttl * 0.9
+            # an epoch held may have written: never below it again, even with Redis emptied
+            self._known_floor = max(self._known_floor, got)
             if got != self.epoch:
                 self._set(got, "acquired")
         elif self.epoch is not None:

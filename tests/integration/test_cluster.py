@@ -100,6 +100,35 @@ async def test_a_holder_that_lapsed_without_a_rival_keeps_its_calls_and_epochs_n
     assert await b.step() and b.epoch == 10
 
 
+async def test_a_slow_database_does_not_hold_up_taking_the_lease(redis: Any) -> None:
+    """The newest fenced epoch is read from the database before a takeover: a database that
+    answers in 20 s must not make the takeover take 20 s (the last floor read is used)."""
+    reads = [_const(4), _slow(20.0)]
+
+    async def floor() -> int:
+        return await reads[0]() if len(reads) == 2 else await reads[-1]()
+
+    b = lease(redis, "b", ttl=0.3, floor=floor)
+    await redis.set(b.epoch_key, 0)
+    assert await b.step() and b.epoch == 5  # the database's floor, read quickly
+    await b.release()
+    reads.pop(0)  # now the database is slow
+    await redis.delete(b.key, b.epoch_key)  # and Redis lost its counter meanwhile
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    assert await b.step()
+    assert loop.time() - started < 2.0
+    assert b.epoch is not None and b.epoch > 5  # the last floor read still rules
+
+
+def _slow(seconds: float) -> Any:
+    async def floor() -> int:
+        await asyncio.sleep(seconds)
+        return 0
+
+    return floor
+
+
 def _const(value: int) -> Any:
     async def floor() -> int:
         return value
