@@ -232,12 +232,19 @@ def build(settings: Settings) -> Components:
         ),
         annotate=routing.annotate,
         buffer_limit=settings.call_buffer_limit,
+        keeper=feed.handover,
     )
     feed.pops.arrival = lambda: service.arrived
     lease = feed.lease  # with Redis: only its holder consumes AMI's call events
     consuming = lease.valid if lease is not None else lambda: True
     if lease is not None:
-        consumer.follow(lease, service=service, ami=lambda: ami, before_resync=feed.inherit_pops)
+        consumer.follow(
+            lease,
+            service=service,
+            ami=lambda: ami,
+            before_resync=feed.inherit_pops,
+            handover=feed.handover,
+        )
 
     def on_event(event: AmiEvent) -> None:
         # phones' states go to routing, the rest to calls while this process holds the lease

@@ -264,6 +264,19 @@ def _dial_begin(call: Call, e: ev.DialBegin, rules: TrackingRules):
     return call, []
 
 
+def recall(call: Call) -> list[Effect]:
+    """The effects that bring a listener who never saw `call` to where it is now (a takeover:
+    the pops, routing's and the webhooks' live views of the calls carried on from the former
+    AMI consumer): its phones ringing now, the people who answered it."""
+    effects: list[Effect] = [
+        Ringing(call.linkedid, o.target, o.dest_uniqueid)
+        for o in call.offers
+        if o.status is OfferStatus.RINGING
+    ]
+    effects += [Answered(call.linkedid, agent) for agent in call.answered_by]
+    return [*effects, Changed(call.linkedid)]
+
+
 def _placed_by_the_pbx(call: Call, e: ev.DialBegin) -> bool:
     """No person started this call: an Originate's first dial (no Channel), or a call whose first
     channel is a Local channel (`Originate Local/101@from-internal`)."""

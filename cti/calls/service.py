@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from cti.ami.events import AmiEvent
+from cti.calls import machine
 from cti.calls.machine import Effect, Finished
 from cti.calls.model import Call, CallRecord, Direction, OfferStatus, iso
 from cti.calls.outcome import final_direction
@@ -28,6 +29,18 @@ class CallStore(Protocol):
 
 class Publisher(Protocol):
     def publish(self, message: dict[str, Any]) -> None: ...
+
+
+class Keeper(Protocol):
+    """Keeps, outside this process, what the next AMI consumer carries on from: the live
+    calls as they change and the finished calls until the database has them
+    (`cti.cluster.handover.Handover`)."""
+
+    def live(self, call: Call) -> None: ...
+
+    def finished(self, record: CallRecord) -> None: ...
+
+    def stored(self, records: Sequence[CallRecord]) -> None: ...
 
 
 CustomerLookup = Callable[[str], Awaitable[dict[str, Any] | None]]
@@ -48,8 +61,10 @@ class CallService:
         buffer_limit: int = 100_000,
         batch_size: int = 500,
         clock: Callable[[], float] = time.time,
+        keeper: Keeper | None = None,
     ) -> None:
         self.tracker = tracker
+        self.keeper = keeper
         self._store = store
         self._bus = bus
         self._lookup = customer_lookup
@@ -102,6 +117,28 @@ class CallService:
         while not self._events.empty():
             self._events.get_nowait()
 
+    def carry_on(self, calls: Sequence[Call], unsaved: Sequence[CallRecord]) -> tuple[int, int]:
+        """After `forget_calls` on a takeover: the former consumer's live calls (the resync
+        that follows ends those gone meanwhile) and its finished calls the database did not
+        have yet, written under this process's epoch (a record is an upsert: one the former
+        consumer did store is written again, not doubled). Returns (calls, records) taken."""
+        adopted = self.tracker.adopt(calls)
+        changed: set[str] = set()
+        for call in adopted:  # the pops and routing here learn of them as of now
+            for effect in machine.recall(call):
+                self._carry_out(effect, changed)
+            self._publish_live(call)
+        waiting = {record.linkedid for _, record in self._pending}
+        taken = 0
+        for record in unsaved:
+            if record.linkedid in waiting or record.linkedid in self.tracker.calls:
+                continue
+            self._pending.append((self.epoch, record))
+            taken += 1
+        if taken:
+            self._wake.set()
+        return len(adopted), taken
+
     # --- tasks owned by the application ----------------------------------------------------
 
     async def consume(self) -> None:
@@ -118,6 +155,13 @@ class CallService:
             call = self.tracker.calls.get(linkedid)
             if call is not None:
                 self._publish_live(call)
+        if self.keeper is not None:
+            # every change, effect or not (a new leg, a bridge): the keeper skips calls it has
+            changed.add(getattr(event, "linkedid", "") or "")
+            for linkedid in changed:
+                call = self.tracker.calls.get(linkedid)
+                if call is not None:
+                    self.keeper.live(call)
 
     async def drain(self) -> None:
         """Process everything queued so far (tests, shutdown)."""
@@ -174,6 +218,8 @@ class CallService:
             for _ in batch:
                 self._pending.popleft()
             self.stored += len(batch)
+            if self.keeper is not None:
+                self.keeper.stored(batch)
 
     def _fenced(self, batch: list[CallRecord], epoch: int | None) -> None:
         for _ in batch:
@@ -218,6 +264,8 @@ class CallService:
                 record = self._annotate(record)
             except Exception:
                 log.exception("annotating finished call %s failed; stored as is", record.linkedid)
+        if self.keeper is not None:  # kept until stored, by this process or the next consumer
+            self.keeper.finished(record)
         if self._store is not None:
             if len(self._pending) >= self._buffer_limit:
                 self.dropped_records += 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 from cti.ami import events as ev
@@ -83,6 +83,23 @@ class CallTracker:
 
     def live_calls(self) -> list[Call]:
         return list(self.calls.values())
+
+    def adopt(self, calls: Iterable[Call]) -> list[Call]:
+        """Carry on from the live calls another AMI consumer tracked (a takeover): the resync
+        that follows ends those whose channels are gone, as of the resync, and keeps the others
+        with all they went through. Calls already tracked here are kept as they are; returns
+        the calls adopted."""
+        adopted: list[Call] = []
+        for call in calls:
+            if call.linkedid in self.calls or call.linkedid in self._finished:
+                continue
+            self.calls[call.linkedid] = call
+            for uid, leg in call.legs.items():
+                if not leg.moved:
+                    self._leg_call.setdefault(uid, call.linkedid)
+                    self.switch.add_channel(uid, leg.channel)
+            adopted.append(call)
+        return adopted
 
     def sweep(self, now: float, max_idle: float) -> list[Effect]:
         """Force-finish calls with no event for `max_idle` seconds (a Hangup we never got)."""

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import uuid
@@ -15,6 +16,7 @@ from typing import Any, Protocol
 from cti.ami.connection import AmiNotConnected
 from cti.calls.clicktocall import ClickToCall, KeyStore, MemoryKeys, RedisKeys
 from cti.calls.model import Call
+from cti.cluster.handover import Handover
 from cti.cluster.lease import AmiLease
 from cti.cluster.mirror import ClusterMirror
 from cti.config import Settings
@@ -80,6 +82,8 @@ class Feed:
     clicktocall: ClickToCall | None = None
     #: with Redis: the live calls for a standby's websockets, agents' states set elsewhere
     mirror: ClusterMirror | None = None
+    #: with Redis: the consumer's live and unsaved finished calls, for the next consumer
+    handover: Handover | None = None
     #: the live calls this process shows (its own as AMI consumer, else the mirror's)
     live_calls: Callable[[], list[dict[str, Any]]] = list
     #: true once what the process keeps for good is loaded (the caller lookup's customers)
@@ -133,6 +137,8 @@ class Feed:
             work.append(self.lease.run())
         if self.mirror is not None:
             work.append(self.mirror.publish_forever(self.live_calls))
+        if self.handover is not None:
+            work.append(self.handover.write_forever())
         return work
 
     async def _settle_heap(self) -> None:
@@ -156,6 +162,9 @@ class Feed:
 
     async def close(self) -> None:
         await self.pops.drain()
+        if self.handover is not None:  # the calls stored just now leave the handover
+            with contextlib.suppress(Exception):
+                await self.handover.write()
         if self.lease is not None:
             await self.lease.release()
         if self.redis is not None:
@@ -189,6 +198,7 @@ def build_feed(
     ami_connected: Callable[[], bool] = lambda: True,
     redis: Any = None,
     lease_floor: Callable[[], Awaitable[int]] | None = None,
+    epoch: Callable[[], int | None] | None = None,
 ) -> Feed:
     """The feed for `cti serve`: in memory, or shared through Redis when `redis_url` is set
     (then with the AMI consumer lease; `lease_floor`: the newest epoch the database saw)."""
@@ -241,6 +251,15 @@ def build_feed(
             renew_every=settings.lease_renew_seconds,
             floor=lease_floor,
         )
+    handover: Handover | None = None
+    if redis is not None and lease is not None:
+        current = lease
+        handover = Handover(
+            redis=redis,
+            prefix=f"{prefix}handover:",
+            # the epoch the finished calls are written under (kept after losing the lease)
+            epoch=epoch or (lambda: current.last_epoch),
+        )
     publisher = FeedPublisher(bus=bus, pops=hub)
     agents = AgentBook()
     pops = PopService(
@@ -263,6 +282,7 @@ def build_feed(
         fanout=fanout,
         lease=lease,
         mirror=mirror,
+        handover=handover,
         live_calls=shown,
     )
     feed._unlisten.append(bus.listen(hub.publish))
@@ -366,6 +386,7 @@ def feed_for_server(
         send_action=send,
         ami_connected=lambda: bool(ami().connected),
         lease_floor=lambda: fence.newest(sessions),
+        epoch=lambda: service().epoch,
     )
     holder.append(feed)
     if callers is not None:

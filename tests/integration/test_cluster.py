@@ -280,3 +280,31 @@ async def test_a_standby_shows_the_live_calls_and_applies_agent_states_set_elsew
 def _state(routing: Any, login: str) -> AgentState | None:
     presence = routing.presence.get(login)
     return presence.state if presence is not None else None
+
+
+async def test_the_handover_keeps_live_and_unstored_calls_and_fences_out_a_former_leader(
+    redis: Any,
+) -> None:
+    from cti.calls.model import Call
+    from cti.cluster.handover import Handover
+
+    epochs = {"a": 1, "b": 2}
+    a = Handover(redis=redis, prefix=redis.test_prefix, epoch=lambda: epochs["a"])
+    b = Handover(redis=redis, prefix=redis.test_prefix, epoch=lambda: epochs["b"])
+    live = Call(linkedid="L1", started_at=1000.0, caller="+79161234567")
+    done, stored = answered(1), answered(2)
+    a.live(live)
+    a.finished(done)
+    a.finished(stored)
+    assert await a.write()
+    a.stored([stored])  # the database has this one: it leaves the handover
+    assert await a.write()
+    calls, records = await b.take_over(2)
+    assert calls == [live] and records == [done]
+    # the former leader wakes up and writes: refused, what b took stays as it was
+    a.live(dataclasses.replace(live, caller="stale"))
+    assert not await a.write() and a.refused == 1
+    again, records = await Handover(
+        redis=redis, prefix=redis.test_prefix, epoch=lambda: 3
+    ).take_over(3)
+    assert again == [live] and records == [done]

@@ -61,7 +61,9 @@ async def test_killing_the_leader_mid_call_hands_ami_to_a_standby_within_5_s(
         assert all(n == 1 for n in by_id.values()), by_id
         record = {c.linkedid: c for c in calls}
         assert record[during].outcome.value == "answered" and record[during].answered_by == ("102",)
-        assert record[during].resynced  # carried on from Asterisk's channels by the new leader
+        # carried on whole from what the former leader kept (not rebuilt from Asterisk's
+        # channels): the record is as exact as without the failover
+        assert not record[during].resynced
         assert record[first].outcome.value == record[after].outcome.value == "answered"
         assert missed_calls == [missed] and callbacks == 1
         # no pop twice: one call.ringing per call and agent, across the failover and the resume
@@ -73,6 +75,48 @@ async def test_killing_the_leader_mid_call_hands_ami_to_a_standby_within_5_s(
         # the takeover is in the structured log
         taken = [e for e in b.logs() if e.get("event") == "lease_acquired"]
         assert taken and taken[-1]["epoch"] == 2
+
+
+async def test_a_killed_leader_loses_neither_its_unstored_calls_nor_those_ended_before_takeover(
+    tmp_path: Path,
+) -> None:
+    """Against the simulator's own ground truth: a call finished while the leader's database
+    was away (waiting in its memory), and a call whose caller gave up between the SIGKILL and
+    the takeover (nobody read AMI then), are both recorded once by the new leader."""
+    async with cluster(tmp_path) as world, proxy("127.0.0.1", _pg_port(world.database_url)) as pg:
+        sim = world.sim
+        a = await world.node("a", CTI_DATABASE_URL=_via(world.database_url, pg.port))
+        await until(lambda: _is(a, "leader"))
+        b = await world.node("b")
+        agent = await world.feed(b, "102")
+        await sim.wait_for_listener()
+        pg.cut()  # the leader's database away: its finished calls wait in its memory
+        unstored = await sim.play("answered", agent="101", ring=0.2, talk=0.2)
+        await until(lambda: _buffered(a, 1))
+        gap, truth, gap_task = sim.start_scenario(
+            "abandoned", agent="102", caller="+79161110004", hangup_after=1.0
+        )
+        await until(lambda: agent.of("call.ringing", gap))
+        a.kill()
+        killed = time.monotonic()
+        await gap_task  # the caller gives up while nobody reads AMI (the lease runs 2 s)
+        assert not await _is(b, "leader")
+        await until(lambda: _is(b, "leader"), timeout=10.0, every=0.05)
+        assert time.monotonic() - killed < 5.0
+
+        ids = {unstored["linkedid"], gap}
+        calls, missed, callbacks = await until(lambda: _all_stored(world, ids), timeout=20.0)
+        assert Counter(c.linkedid for c in calls) == dict.fromkeys(ids, 1)
+        record = {c.linkedid: c for c in calls}
+        first = record[unstored["linkedid"]]
+        assert (first.outcome.value, list(first.answered_by)) == ("answered", ["101"])
+        assert list(first.answered_by) == unstored["answered_by"] and not first.resynced
+        ended = record[gap]
+        assert ended.outcome.value == truth["outcome"] == "missed"
+        assert list(ended.agents_rung) == truth["agents_rung"] and ended.resynced
+        assert missed == [gap] and callbacks == 1
+        taken = [e for e in b.logs() if e.get("event") == "handover"]
+        assert taken and taken[-1]["calls"] >= 1 and taken[-1]["records"] == 1
 
 
 async def _is(node: object, role: str) -> bool:
