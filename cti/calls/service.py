@@ -125,10 +125,15 @@ class CallService:
             event, self.arrived = self._events.get_nowait()
             self.handle(event)
 
-    async def sweep_forever(self, every: float = 60.0, max_idle: float = 6 * 3600) -> None:
+    async def sweep_forever(
+        self,
+        every: float = 60.0,
+        max_idle: float = 6 * 3600,
+        phantom_max_idle: float | None = 600.0,
+    ) -> None:
         while True:
             await asyncio.sleep(every)
-            for effect in self.tracker.sweep(self._clock(), max_idle):
+            for effect in self.tracker.sweep(self._clock(), max_idle, phantom_max_idle):
                 self._carry_out(effect, set())
 
     async def write_forever(self) -> None:

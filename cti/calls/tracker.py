@@ -67,6 +67,9 @@ class CallTracker:
         self._finished_memory = finished_memory
         self._absorbed: set[str] = set()
         self._resync: _Resync | None = None
+        #: calls opened by an event other than their first channel's Newchannel (a part of the
+        #: stream we missed, or junk) that no resync has listed since: unconfirmed
+        self._unconfirmed: set[str] = set()
 
     # --- entry point ---------------------------------------------------------------------------
 
@@ -84,19 +87,39 @@ class CallTracker:
     def live_calls(self) -> list[Call]:
         return list(self.calls.values())
 
-    def sweep(self, now: float, max_idle: float) -> list[Effect]:
-        """Force-finish calls with no event for `max_idle` seconds (a Hangup we never got)."""
+    def sweep(
+        self, now: float, max_idle: float, phantom_max_idle: float | None = None
+    ) -> list[Effect]:
+        """Force-finish calls with no event for `max_idle` seconds (a Hangup we never got), and
+        phantom calls (see `is_phantom`) with no event for `phantom_max_idle` seconds: each is
+        closed as of its last event, flagged `resynced`."""
         effects: list[Effect] = []
         for linkedid, call in list(self.calls.items()):
-            if now - call.last_event_at > max_idle:
+            idle = now - call.last_event_at
+            limit = max_idle
+            if phantom_max_idle is not None and self.is_phantom(linkedid):
+                limit = min(max_idle, phantom_max_idle)
+            if idle > limit:
                 log.warning(
-                    "call %s idle for %.0f s: closing it as of its last event",
+                    "%s %s idle for %.0f s: closing it as of its last event",
+                    "phantom call" if limit < max_idle else "call",
                     linkedid,
-                    now - call.last_event_at,
+                    idle,
                 )
                 ended = replace(call, ended_at=call.last_event_at, resynced=True)
                 effects.extend(self._done(linkedid, [Finished(machine.finish(ended, self.rules))]))
         return effects
+
+    def is_phantom(self, linkedid: str) -> bool:
+        """A call nobody has shown to exist: cti never saw its first channel created nor a resync
+        list it, and no person is connected in it (not answered, never bridged)."""
+        call = self.calls.get(linkedid)
+        return (
+            call is not None
+            and linkedid in self._unconfirmed
+            and call.answered_at is None
+            and not call.bridged
+        )
 
     # --- routing -------------------------------------------------------------------------------
 
@@ -139,6 +162,8 @@ class CallTracker:
                 return effects
             call = machine.start(event, self.rules)
             self.calls[linkedid] = call
+            if not isinstance(event, ev.Newchannel | ev.CoreShowChannel):
+                self._unconfirmed.add(linkedid)
             self._leg_call[event.uniqueid] = linkedid
             self.switch.add_channel(event.uniqueid, event.channel)
             self.stats.calls_started += 1
@@ -160,6 +185,7 @@ class CallTracker:
 
     def _done(self, linkedid: str, effects: list[Effect]) -> list[Effect]:
         call = self.calls.pop(linkedid, None)
+        self._unconfirmed.discard(linkedid)
         if call is not None:
             for uid in call.legs:
                 if self._leg_call.get(uid) == linkedid:
@@ -320,6 +346,9 @@ class CallTracker:
         if resync is None:
             return []
         effects = self._take_in(resync.items)
+        if self._unconfirmed:
+            for uid in resync.listed:  # Asterisk has the channel: the call is real
+                self._unconfirmed.discard(self._leg_call.get(uid, ""))
         for linkedid in resync.live_before:
             call = self.calls.get(linkedid)
             if call is None:
