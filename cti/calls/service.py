@@ -7,7 +7,7 @@ import dataclasses
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any, Protocol
 
 from cti.ami.events import AmiEvent
@@ -278,6 +278,14 @@ class CallService:
 
     def live_calls(self) -> list[dict[str, Any]]:
         return [self.snapshot(call) for call in self.tracker.calls.values()]
+
+    def each_live_call(self) -> Iterator[dict[str, Any]]:
+        """The live calls one at a time, each as it is when taken: a reader may pause between
+        them (the mirror's pages); a call that ended meanwhile is left out."""
+        for linkedid in list(self.tracker.calls):
+            call = self.tracker.calls.get(linkedid)
+            if call is not None:
+                yield self.snapshot(call)
 
     def snapshot(self, call: Call) -> dict[str, Any]:
         ringing = [o.target for o in call.offers if o.status is OfferStatus.RINGING]
