@@ -205,7 +205,7 @@ def build(settings: Settings) -> Components:
     routing, agi = build_routing(
         settings,
         sessions,
-        live_calls=lambda: service.tracker.calls.values(),
+        agent_calls=lambda: service.tracker.agent_calls,
         lookup=matcher_lookup(callers.match),  # type: ignore[arg-type]  # frozen Candidate vs settable protocol attributes
     )
     feed = feed_for_server(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 from cti.ami import events as ev
@@ -70,6 +70,9 @@ class CallTracker:
         #: calls opened by an event other than their first channel's Newchannel (a part of the
         #: stream we missed, or junk) that no resync has listed since: unconfirmed
         self._unconfirmed: set[str] = set()
+        #: agent endpoint -> the live calls with an open leg on it (routing counts an agent's
+        #: calls from it: a scan of every live call per routing decision grew with their number)
+        self.agent_calls: dict[str, set[str]] = {}
 
     # --- entry point ---------------------------------------------------------------------------
 
@@ -162,6 +165,7 @@ class CallTracker:
                 return effects
             call = machine.start(event, self.rules)
             self.calls[linkedid] = call
+            self._index_agents(linkedid, None, call)
             if not isinstance(event, ev.Newchannel | ev.CoreShowChannel):
                 self._unconfirmed.add(linkedid)
             self._leg_call[event.uniqueid] = linkedid
@@ -175,6 +179,8 @@ class CallTracker:
         new, effects = machine.apply(call, event, self.rules)
         if new is not call:
             self.calls[linkedid] = new
+            if new.legs is not call.legs:
+                self._index_agents(linkedid, call, new)
             if len(new.legs) != len(call.legs):
                 for uid in new.legs.keys() - call.legs.keys():
                     self._leg_call[uid] = linkedid
@@ -187,6 +193,7 @@ class CallTracker:
         call = self.calls.pop(linkedid, None)
         self._unconfirmed.discard(linkedid)
         if call is not None:
+            self._index_agents(linkedid, call, None)
             for uid in call.legs:
                 if self._leg_call.get(uid) == linkedid:
                     del self._leg_call[uid]
@@ -202,6 +209,18 @@ class CallTracker:
             return [e for e in effects if not isinstance(e, Finished)]
         self.stats.calls_finished += 1
         return effects
+
+    def _index_agents(self, linkedid: str, old: Call | None, new: Call | None) -> None:
+        before = _agent_endpoints(old) if old is not None else frozenset()
+        after = _agent_endpoints(new) if new is not None else frozenset()
+        for endpoint in before - after:
+            calls = self.agent_calls.get(endpoint)
+            if calls is not None:
+                calls.discard(linkedid)
+                if not calls:
+                    del self.agent_calls[endpoint]
+        for endpoint in after - before:
+            self.agent_calls.setdefault(endpoint, set()).add(linkedid)
 
     def _migrate(self, uniqueid: str, old: str, ts: float) -> list[Effect]:
         """Asterisk gave a bridged channel the older Linkedid: the leg moves to that call."""
@@ -383,6 +402,25 @@ class CallTracker:
 
 def _open(leg: Leg) -> bool:
     return leg.hung_up_at is None
+
+
+def agent_calls_of(calls: Iterable[Call]) -> dict[str, set[str]]:
+    """Agent endpoint -> the calls with an open leg on it: what `CallTracker.agent_calls` keeps
+    up to date event by event, computed from scratch."""
+    index: dict[str, set[str]] = {}
+    for call in calls:
+        for endpoint in _agent_endpoints(call):
+            index.setdefault(endpoint, set()).add(call.linkedid)
+    return index
+
+
+def _agent_endpoints(call: Call) -> frozenset[str]:
+    """The agents' phones a call has an open leg on."""
+    return frozenset(
+        leg.endpoint
+        for leg in call.legs.values()
+        if leg.kind is EndpointKind.AGENT and leg.hung_up_at is None
+    )
 
 
 def _has_trunk(call: Call) -> bool:
