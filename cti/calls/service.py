@@ -104,11 +104,15 @@ class CallService:
 
     # --- tasks owned by the application ----------------------------------------------------
 
-    async def consume(self) -> None:
-        """The one ordered consumer of AMI events."""
+    async def consume(self, turn: int = 64) -> None:
+        """The one ordered consumer of AMI events. It lets the loop run other work every `turn`
+        events: `Queue.get` does not yield while events are queued, and a burst (20,000 calls
+        listed by a resync) held the loop for seconds (health probes, keepalive, the lease)."""
         while True:
-            event, self.arrived = await self._events.get()
-            self.handle(event)
+            for _ in range(turn):
+                event, self.arrived = await self._events.get()
+                self.handle(event)
+            await asyncio.sleep(0)
 
     def handle(self, event: AmiEvent) -> None:
         changed: set[str] = set()
