@@ -205,7 +205,7 @@ def build(settings: Settings) -> Components:
     routing, agi = build_routing(
         settings,
         sessions,
-        live_calls=lambda: service.tracker.calls.values(),
+        agent_calls=lambda: service.tracker.agent_calls,
         lookup=matcher_lookup(callers.match),  # type: ignore[arg-type]  # frozen Candidate vs settable protocol attributes
     )
     feed = feed_for_server(
@@ -310,7 +310,13 @@ def _tasks(c: Components) -> Callable[[web.Application], AsyncIterator[None]]:
             *([loop.create_task(c.probes.run(), name="cti-probes")] if c.probes else []),
             loop.create_task(c.service.consume(), name="cti-events"),
             loop.create_task(c.service.write_forever(), name="cti-writer"),
-            loop.create_task(c.service.sweep_forever(), name="cti-sweeper"),
+            loop.create_task(
+                c.service.sweep_forever(
+                    max_idle=c.settings.call_max_idle,
+                    phantom_max_idle=c.settings.phantom_call_max_idle or None,
+                ),
+                name="cti-sweeper",
+            ),
             loop.create_task(escalate_forever(c), name="cti-escalations"),
             loop.create_task(c.ami.run(), name="cti-ami"),
         ]

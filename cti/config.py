@@ -68,6 +68,12 @@ class Settings:
     #: finished calls kept in memory while the database is away; beyond, calls are dropped
     #: (logged as critical, counted in cti_calls_dropped_total, /health/ready fails)
     call_buffer_limit: int = 100_000
+    #: a live call with no AMI event for this many seconds is closed as of its last event (its
+    #: Hangup was lost)
+    call_max_idle: float = 21_600.0
+    #: ...and a phantom call (never seen created nor listed by a resync, nobody connected in it)
+    #: after this many seconds without an event; 0 treats it like any other call
+    phantom_call_max_idle: float = 600.0
     #: a reconnecting /ws client gets what it missed from a log of this many messages per login
     ws_resume_messages: int = 200
     #: ...kept this many seconds (also how long a closed feed's login still gets live calls)

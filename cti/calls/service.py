@@ -7,7 +7,7 @@ import dataclasses
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any, Protocol
 
 from cti.ami.events import AmiEvent
@@ -141,11 +141,15 @@ class CallService:
 
     # --- tasks owned by the application ----------------------------------------------------
 
-    async def consume(self) -> None:
-        """The one ordered consumer of AMI events."""
+    async def consume(self, turn: int = 64) -> None:
+        """The one ordered consumer of AMI events. It lets the loop run other work every `turn`
+        events: `Queue.get` does not yield while events are queued, and a burst (20,000 calls
+        listed by a resync) held the loop for seconds (health probes, keepalive, the lease)."""
         while True:
-            event, self.arrived = await self._events.get()
-            self.handle(event)
+            for _ in range(turn):
+                event, self.arrived = await self._events.get()
+                self.handle(event)
+            await asyncio.sleep(0)
 
     def handle(self, event: AmiEvent) -> None:
         changed: set[str] = set()
@@ -169,10 +173,15 @@ class CallService:
             event, self.arrived = self._events.get_nowait()
             self.handle(event)
 
-    async def sweep_forever(self, every: float = 60.0, max_idle: float = 6 * 3600) -> None:
+    async def sweep_forever(
+        self,
+        every: float = 60.0,
+        max_idle: float = 6 * 3600,
+        phantom_max_idle: float | None = 600.0,
+    ) -> None:
         while True:
             await asyncio.sleep(every)
-            for effect in self.tracker.sweep(self._clock(), max_idle):
+            for effect in self.tracker.sweep(self._clock(), max_idle, phantom_max_idle):
                 self._carry_out(effect, set())
 
     async def write_forever(self) -> None:
@@ -321,6 +330,14 @@ class CallService:
 
     def live_calls(self) -> list[dict[str, Any]]:
         return [self.snapshot(call) for call in self.tracker.calls.values()]
+
+    def each_live_call(self) -> Iterator[dict[str, Any]]:
+        """The live calls one at a time, each as it is when taken: a reader may pause between
+        them (the mirror's pages); a call that ended meanwhile is left out."""
+        for linkedid in list(self.tracker.calls):
+            call = self.tracker.calls.get(linkedid)
+            if call is not None:
+                yield self.snapshot(call)
 
     def snapshot(self, call: Call) -> dict[str, Any]:
         ringing = [o.target for o in call.offers if o.status is OfferStatus.RINGING]

@@ -67,6 +67,12 @@ class CallTracker:
         self._finished_memory = finished_memory
         self._absorbed: set[str] = set()
         self._resync: _Resync | None = None
+        #: calls opened by an event other than their first channel's Newchannel (a part of the
+        #: stream we missed, or junk) that no resync has listed since: unconfirmed
+        self._unconfirmed: set[str] = set()
+        #: agent endpoint -> the live calls with an open leg on it (routing counts an agent's
+        #: calls from it: a scan of every live call per routing decision grew with their number)
+        self.agent_calls: dict[str, set[str]] = {}
 
     # --- entry point ---------------------------------------------------------------------------
 
@@ -94,6 +100,7 @@ class CallTracker:
             if call.linkedid in self.calls or call.linkedid in self._finished:
                 continue
             self.calls[call.linkedid] = call
+            self._index_agents(call.linkedid, None, call)
             for uid, leg in call.legs.items():
                 if not leg.moved:
                     self._leg_call.setdefault(uid, call.linkedid)
@@ -101,19 +108,39 @@ class CallTracker:
             adopted.append(call)
         return adopted
 
-    def sweep(self, now: float, max_idle: float) -> list[Effect]:
-        """Force-finish calls with no event for `max_idle` seconds (a Hangup we never got)."""
+    def sweep(
+        self, now: float, max_idle: float, phantom_max_idle: float | None = None
+    ) -> list[Effect]:
+        """Force-finish calls with no event for `max_idle` seconds (a Hangup we never got), and
+        phantom calls (see `is_phantom`) with no event for `phantom_max_idle` seconds: each is
+        closed as of its last event, flagged `resynced`."""
         effects: list[Effect] = []
         for linkedid, call in list(self.calls.items()):
-            if now - call.last_event_at > max_idle:
+            idle = now - call.last_event_at
+            limit = max_idle
+            if phantom_max_idle is not None and self.is_phantom(linkedid):
+                limit = min(max_idle, phantom_max_idle)
+            if idle > limit:
                 log.warning(
-                    "call %s idle for %.0f s: closing it as of its last event",
+                    "%s %s idle for %.0f s: closing it as of its last event",
+                    "phantom call" if limit < max_idle else "call",
                     linkedid,
-                    now - call.last_event_at,
+                    idle,
                 )
                 ended = replace(call, ended_at=call.last_event_at, resynced=True)
                 effects.extend(self._done(linkedid, [Finished(machine.finish(ended, self.rules))]))
         return effects
+
+    def is_phantom(self, linkedid: str) -> bool:
+        """A call nobody has shown to exist: cti never saw its first channel created nor a resync
+        list it, and no person is connected in it (not answered, never bridged)."""
+        call = self.calls.get(linkedid)
+        return (
+            call is not None
+            and linkedid in self._unconfirmed
+            and call.answered_at is None
+            and not call.bridged
+        )
 
     # --- routing -------------------------------------------------------------------------------
 
@@ -156,6 +183,9 @@ class CallTracker:
                 return effects
             call = machine.start(event, self.rules)
             self.calls[linkedid] = call
+            self._index_agents(linkedid, None, call)
+            if not isinstance(event, ev.Newchannel | ev.CoreShowChannel):
+                self._unconfirmed.add(linkedid)
             self._leg_call[event.uniqueid] = linkedid
             self.switch.add_channel(event.uniqueid, event.channel)
             self.stats.calls_started += 1
@@ -167,6 +197,8 @@ class CallTracker:
         new, effects = machine.apply(call, event, self.rules)
         if new is not call:
             self.calls[linkedid] = new
+            if new.legs is not call.legs:
+                self._index_agents(linkedid, call, new)
             if len(new.legs) != len(call.legs):
                 for uid in new.legs.keys() - call.legs.keys():
                     self._leg_call[uid] = linkedid
@@ -177,7 +209,9 @@ class CallTracker:
 
     def _done(self, linkedid: str, effects: list[Effect]) -> list[Effect]:
         call = self.calls.pop(linkedid, None)
+        self._unconfirmed.discard(linkedid)
         if call is not None:
+            self._index_agents(linkedid, call, None)
             for uid in call.legs:
                 if self._leg_call.get(uid) == linkedid:
                     del self._leg_call[uid]
@@ -193,6 +227,18 @@ class CallTracker:
             return [e for e in effects if not isinstance(e, Finished)]
         self.stats.calls_finished += 1
         return effects
+
+    def _index_agents(self, linkedid: str, old: Call | None, new: Call | None) -> None:
+        before = _agent_endpoints(old) if old is not None else frozenset()
+        after = _agent_endpoints(new) if new is not None else frozenset()
+        for endpoint in before - after:
+            calls = self.agent_calls.get(endpoint)
+            if calls is not None:
+                calls.discard(linkedid)
+                if not calls:
+                    del self.agent_calls[endpoint]
+        for endpoint in after - before:
+            self.agent_calls.setdefault(endpoint, set()).add(linkedid)
 
     def _migrate(self, uniqueid: str, old: str, ts: float) -> list[Effect]:
         """Asterisk gave a bridged channel the older Linkedid: the leg moves to that call."""
@@ -337,6 +383,9 @@ class CallTracker:
         if resync is None:
             return []
         effects = self._take_in(resync.items)
+        if self._unconfirmed:
+            for uid in resync.listed:  # Asterisk has the channel: the call is real
+                self._unconfirmed.discard(self._leg_call.get(uid, ""))
         for linkedid in resync.live_before:
             call = self.calls.get(linkedid)
             if call is None:
@@ -371,6 +420,25 @@ class CallTracker:
 
 def _open(leg: Leg) -> bool:
     return leg.hung_up_at is None
+
+
+def agent_calls_of(calls: Iterable[Call]) -> dict[str, set[str]]:
+    """Agent endpoint -> the calls with an open leg on it: what `CallTracker.agent_calls` keeps
+    up to date event by event, computed from scratch."""
+    index: dict[str, set[str]] = {}
+    for call in calls:
+        for endpoint in _agent_endpoints(call):
+            index.setdefault(endpoint, set()).add(call.linkedid)
+    return index
+
+
+def _agent_endpoints(call: Call) -> frozenset[str]:
+    """The agents' phones a call has an open leg on."""
+    return frozenset(
+        leg.endpoint
+        for leg in call.legs.values()
+        if leg.kind is EndpointKind.AGENT and leg.hung_up_at is None
+    )
 
 
 def _has_trunk(call: Call) -> bool:

@@ -30,6 +30,7 @@ from cti.db import customers as customer_store
 from cti.db.audit import _AUDIT, AUDIT_COLUMNS, record_changes
 from cti.db.customers import _CUSTOMERS, _PHONES
 from cti.db.fastcopy import RawJSON, insert_rows
+from cti.db.session import lock_for_writing
 
 #: rows validated and written per step
 CHUNK = 2_000
@@ -105,6 +106,9 @@ async def run(
     async with sessions() as session:
         transaction = await session.begin()
         try:
+            # the server commits calls all the while: the write lock before the first read, or
+            # SQLite refuses the first write ("database is locked"); its writes wait meanwhile
+            await lock_for_writing(session)
             managers = await agent_store.logins(session) if kind is importing.CUSTOMERS else None
             rules = f.Rules(region=region, managers=managers)
             analyzed = False

@@ -129,9 +129,16 @@ async def writing(sessions: Callable[[], AsyncSession]) -> AsyncIterator[AsyncSe
     sessions opened meanwhile are not blocked (WAL). PostgreSQL: an ordinary transaction.
     """
     async with sessions() as session, session.begin():
-        if session.get_bind().dialect.name == "sqlite":
-            await session.connection(execution_options={_SQLITE_IMMEDIATE: True})
+        await lock_for_writing(session)
         yield session
+
+
+async def lock_for_writing(session: AsyncSession) -> None:
+    """Call first in a transaction that will write: on SQLite, BEGIN IMMEDIATE (the write lock
+    now, waiting up to the busy timeout behind another writer), so what it reads first cannot
+    turn into "database is locked" when it writes after another connection committed."""
+    if session.get_bind().dialect.name == "sqlite":
+        await session.connection(execution_options={_SQLITE_IMMEDIATE: True})
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -139,4 +146,11 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
-__all__ = ["create_engine", "normalize_url", "render_url", "session_factory", "writing"]
+__all__ = [
+    "create_engine",
+    "lock_for_writing",
+    "normalize_url",
+    "render_url",
+    "session_factory",
+    "writing",
+]

@@ -112,6 +112,8 @@ class PopService:
         self.book: dict[str, book_rules.CallPops] = {}  #: the calls with pops, by Linkedid
         self._lanes: dict[str, _Lane] = {}
         self._views: dict[tuple[str, str], dict[str, Any]] = {}
+        #: Linkedid -> the logins with a view of it (a card read updates only its own pops)
+        self._viewers: dict[str, set[str]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.shown = 0
         #: from the AMI event's arrival to the pop handed to the feed (journal, sockets, Redis)
@@ -257,11 +259,11 @@ class PopService:
             return  # the pops keep what memory knew
         self._read(started)
         lane.card = card
-        for (login, lid), view in list(self._views.items()):
-            if lid == linkedid:  # still open: it gets the whole card
-                fuller = {**view, **self._card_part(card, view["caller"])}
-                self._views[(login, lid)] = fuller
-                self._publisher.pop_updated(agent=login, pop=fuller)
+        for login in list(self._viewers.get(linkedid, ())):  # still open: the whole card
+            view = self._views[(login, linkedid)]
+            fuller = {**view, **self._card_part(card, view["caller"])}
+            self._views[(login, linkedid)] = fuller
+            self._publisher.pop_updated(agent=login, pop=fuller)
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
@@ -308,7 +310,7 @@ class PopService:
             if arrived is not None:
                 self.latency.observe(time.monotonic() - arrived)
             view = self.view(output, card)
-            self._views[(login, output.linkedid)] = view
+            self._set_view(login, output.linkedid, view)
             if (login, output.linkedid) in self._inherited:  # shown before the takeover
                 self._inherited.discard((login, output.linkedid))
                 p.pop_updated(agent=login, pop=view)
@@ -326,7 +328,7 @@ class PopService:
             key = (output.to.login, output.linkedid)
             kept = self._views.get(key)
             if output.closes:
-                self._views.pop(key, None)
+                self._drop_view(*key)
             elif kept is not None:
                 kept = {**kept, "state": "talking", "answered_by": output.by.to_json()}
                 self._views[key] = kept
@@ -338,7 +340,7 @@ class PopService:
                 pop=kept,
             )
         elif isinstance(output, TransferredAway):
-            self._views.pop((output.to.login, output.linkedid), None)
+            self._drop_view(output.to.login, output.linkedid)
             p.call_transferred(
                 agent=output.to.login,
                 linkedid=output.linkedid,
@@ -346,8 +348,19 @@ class PopService:
                 other=[output.target],
             )
         elif isinstance(output, Ended):
-            self._views.pop((output.to.login, output.linkedid), None)
+            self._drop_view(output.to.login, output.linkedid)
             p.call_ended(agent=output.to.login, record=output.record)
+
+    def _set_view(self, login: str, linkedid: str, view: dict[str, Any]) -> None:
+        self._views[(login, linkedid)] = view
+        self._viewers.setdefault(linkedid, set()).add(login)
+
+    def _drop_view(self, login: str, linkedid: str) -> None:
+        if self._views.pop((login, linkedid), None) is not None:
+            viewers = self._viewers[linkedid]
+            viewers.discard(login)
+            if not viewers:
+                del self._viewers[linkedid]
 
     def view(self, show: Show, card: CallerCard | None) -> dict[str, Any]:
         """The pop as the console shows it (schemas/ws/pop.json)."""

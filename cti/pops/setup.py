@@ -8,7 +8,7 @@ import contextlib
 import gc
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Protocol
@@ -86,6 +86,8 @@ class Feed:
     handover: Handover | None = None
     #: the live calls this process shows (its own as AMI consumer, else the mirror's)
     live_calls: Callable[[], list[dict[str, Any]]] = list
+    #: the consumer's live calls one at a time, for the mirror's pages (None: `live_calls`)
+    each_live_call: Callable[[], Iterable[dict[str, Any]]] | None = None
     #: true once what the process keeps for good is loaded (the caller lookup's customers)
     settled: Callable[[], bool] | None = None
     _unlisten: list[Callable[[], None]] = field(default_factory=list)
@@ -136,7 +138,7 @@ class Feed:
         if self.lease is not None:
             work.append(self.lease.run())
         if self.mirror is not None:
-            work.append(self.mirror.publish_forever(self.live_calls))
+            work.append(self.mirror.publish_forever(self.each_live_call or self.live_calls))
         if self.handover is not None:
             work.append(self.handover.write_forever())
         return work
@@ -190,6 +192,7 @@ def build_feed(
     bus: Bus,
     live_calls: Callable[[], list[dict[str, Any]]],
     call_of: Callable[[str], Call | None],
+    each_live_call: Callable[[], Iterable[dict[str, Any]]] | None = None,
     direction: Callable[[Call], str | None],
     people: People | None = None,
     cards: CardSource | None = None,
@@ -284,6 +287,7 @@ def build_feed(
         mirror=mirror,
         handover=handover,
         live_calls=shown,
+        each_live_call=each_live_call,
     )
     feed._unlisten.append(bus.listen(hub.publish))
     if mirror is not None:
@@ -376,6 +380,7 @@ def feed_for_server(
         settings,
         bus=bus,
         live_calls=lambda: service().live_calls(),
+        each_live_call=lambda: service().each_live_call(),
         call_of=lambda linkedid: service().tracker.calls.get(linkedid),
         direction=direction,
         people=RoutingPeople(routing)

@@ -7,7 +7,7 @@ import dataclasses
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -15,8 +15,9 @@ from zoneinfo import ZoneInfo
 
 from cti.ami.events import AmiEvent
 from cti.calls.machine import Effect, Ringing
-from cti.calls.model import Call, CallRecord, EndpointKind
+from cti.calls.model import Call, CallRecord
 from cti.calls.outcome import closed_line
+from cti.calls.tracker import agent_calls_of
 from cti.routing import views
 from cti.routing.availability import assess
 from cti.routing.calendar import BusinessCalendar, LineStatus
@@ -101,6 +102,7 @@ class RoutingService:
         options: RoutingOptions,
         timezone: str,
         live_calls: Callable[[], Iterable[Call]] = tuple,
+        agent_calls: Callable[[], Mapping[str, Collection[str]]] | None = None,
         clock: Callable[[], float] = time.time,
         lookup_timeout: float = 0.5,
         refresh_seconds: float = 5.0,
@@ -114,6 +116,8 @@ class RoutingService:
         self.options = options
         self.tz = ZoneInfo(timezone)
         self._live_calls = live_calls
+        #: agent endpoint -> its live calls, kept by the tracker (else computed from live_calls)
+        self._agent_calls = agent_calls
         self._clock = clock
         self._lookup_timeout = lookup_timeout
         self._refresh_seconds = refresh_seconds
@@ -199,18 +203,19 @@ class RoutingService:
         )
 
     def calls_in_progress(self) -> dict[str, int]:
-        """Calls each agent is on (or rung for) now, from the call tracker's live legs."""
-        counts: dict[str, int] = {}
-        for call in self._live_calls():
-            logins = {
-                self._by_endpoint.get(leg.endpoint)
-                for leg in call.legs.values()
-                if leg.kind is EndpointKind.AGENT and leg.hung_up_at is None
-            }
-            for login in logins:
-                if login is not None:
-                    counts[login] = counts.get(login, 0) + 1
-        return counts
+        """Calls each agent is on (or rung for) now, from the call tracker's live legs: from its
+        index by endpoint, so a decision costs the agents' phones in calls, not every live call."""
+        index = (
+            self._agent_calls()
+            if self._agent_calls is not None
+            else agent_calls_of(self._live_calls())
+        )
+        by_login: dict[str, set[str]] = {}
+        for endpoint, calls in index.items():
+            login = self._by_endpoint.get(endpoint)
+            if login is not None and calls:
+                by_login.setdefault(login, set()).update(calls)
+        return {login: len(calls) for login, calls in by_login.items()}
 
     async def find_customer(self, caller: str) -> tuple[CustomerInfo | None, bool]:
         """(customer, degraded): a failing or slow lookup routes as an unknown caller."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import socket
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -142,7 +142,8 @@ def build_routing(
     settings: Settings,
     sessions: async_sessionmaker[AsyncSession],
     *,
-    live_calls: Callable[[], Iterable[Call]],
+    live_calls: Callable[[], Iterable[Call]] = tuple,
+    agent_calls: Callable[[], Mapping[str, Collection[str]]] | None = None,
     lookup: CustomerLookup | None = None,
 ) -> tuple[RoutingService, FastAgiServer | None]:
     """The routing service and, unless agi_port is 0, the FastAGI server that serves it."""
@@ -153,6 +154,7 @@ def build_routing(
         options=routing_options(settings),
         timezone=settings.timezone,
         live_calls=live_calls,
+        agent_calls=agent_calls,
         lookup_timeout=settings.routing_lookup_timeout,
         refresh_seconds=settings.routing_refresh_seconds,
         calendars=CalendarRepository(session_factory=sessions),
