@@ -35,7 +35,13 @@ from cti.db.calls import CallRepository
 from cti.db.session import create_engine, postgres_timeouts, session_factory
 from cti.health import health, samples
 from cti.metrics import CallOutcomes, exposition, process_registry
-from cti.missed.book import CallbackBook, CallbackPolicy, ContextSource, directory_context
+from cti.missed.book import (
+    CallbackBook,
+    CallbackPolicy,
+    ContextSource,
+    callback_messages,
+    directory_context,
+)
 from cti.missed.callbacks import Callbacks
 from cti.missed.model import CallbackWindow
 from cti.pops.setup import Feed, both, feed_for_server
@@ -330,11 +336,15 @@ def _tasks(c: Components) -> Callable[[web.Application], AsyncIterator[None]]:
 
 
 async def escalate_forever(c: Components, every: float = 15.0) -> None:
-    """Callbacks past their deadline escalate to supervisors, once, from stored deadlines."""
+    """Callbacks past their deadline escalate to supervisors, once, from stored deadlines;
+    holds past their time are let go."""
     while True:
         try:
             for callback in await c.callbacks.escalate_due():
                 c.bus.publish({"type": "callback.escalated", "callback": callback})
+            for callback in await c.callbacks.expire_holds():  # free again for colleagues
+                for message in callback_messages("callback.updated", callback):
+                    c.bus.publish(message)
         except Exception:
             log.exception("escalation check failed; retrying in %.0f s", every)
         await asyncio.sleep(every)

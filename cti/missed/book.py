@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cti.calls.model import CallRecord, Direction
@@ -204,8 +204,14 @@ class CallbackBook:
             callback.attempts += 1
             callback.last_attempt_at = at
             caller = await login_of(session, record.caller)
-            if caller and callback.held_by in (None, caller, record.caller):
-                callback.held_by, callback.held_at = caller, utc(record.started_at)
+            if caller and may_take_hold(
+                callback, caller, record.caller, now=at, hold=self._policy.hold
+            ):
+                # the hold runs from the end of the unanswered attempt: colleagues stay off
+                # `hold` longer, then it expires
+                taken = callback.held_at if callback.held_by == caller else None
+                callback.held_by = caller
+                callback.held_at = max(at, as_utc(taken)) if taken is not None else at
             log_entry(
                 session,
                 callback,
@@ -307,6 +313,12 @@ def callback_message(kind: str, callback: CallbackRow) -> dict[str, Any]:
     return {"type": kind, "agent": callback.owner_login, "callback": callback_view(callback)}
 
 
+def callback_messages(kind: str, view: dict[str, Any]) -> list[dict[str, Any]]:
+    """Bus messages about a callback already shown as `view`: one to its owner."""
+    owner = view.get("owner")
+    return [{"type": kind, "agent": owner, "callback": view}] if owner else []
+
+
 async def open_callback(session: AsyncSession, number: str) -> CallbackRow | None:
     return await session.scalar(
         select(CallbackRow).where(
@@ -380,9 +392,61 @@ def directory_context(
 
 
 async def login_of(session: AsyncSession, extension: str) -> str:
-    """The login of the agent whose phone is `extension` (holds name people, not phones); the
-    extension itself when no agent has it."""
+    """The login of the agent whose phone is `extension` (holds name people, not phones): call
+    records name a phone by its device's endpoint (`PJSIP/2101` -> `2101`), which need not be
+    the extension people dial. The value itself when no agent has it."""
     if not extension:
         return ""
-    login = await session.scalar(select(Agent.login).where(Agent.extension == extension).limit(1))
-    return login or extension
+    rows = (
+        await session.execute(
+            select(Agent.login, Agent.extension).where(
+                or_(
+                    Agent.extension == extension,
+                    Agent.device.endswith("/" + extension, autoescape=True),
+                )
+            )
+        )
+    ).all()
+    by_extension = [login for login, ext in rows if ext == extension]
+    found = by_extension or sorted(login for login, _ in rows)
+    return found[0] if found else extension
+
+
+async def phones_of(session: AsyncSession, login: str) -> tuple[str, ...]:
+    """How the agent's phone appears in call records: extension and device endpoint (holds
+    written before they named logins named these)."""
+    found = (
+        await session.execute(
+            select(Agent.extension, Agent.device).where(Agent.login == login).limit(1)
+        )
+    ).first()
+    if found is None:
+        return ()
+    extension, device = found
+    endpoint = device.rpartition("/")[2] if device else ""
+    return tuple(x for x in (extension, endpoint) if x)
+
+
+def hold_expires(callback: CallbackRow, hold: timedelta) -> datetime | None:
+    """When the callback's hold stops keeping colleagues off (None: nobody holds it)."""
+    if not callback.held_by:
+        return None
+    if callback.held_at is None:
+        return None  # a hold without a time (never written so): it keeps nobody off
+    return as_utc(callback.held_at) + hold
+
+
+def hold_fresh(callback: CallbackRow, now: datetime, hold: timedelta) -> bool:
+    expires = hold_expires(callback, hold)
+    return expires is not None and now < expires
+
+
+def may_take_hold(
+    callback: CallbackRow, login: str, *aliases: str, now: datetime, hold: timedelta
+) -> bool:
+    """Whether `login` (whose phone may appear as `aliases`) may hold the callback now: nobody
+    else holds it, the hold is theirs or has expired, or it is their own callback (the owner
+    may always try again)."""
+    if callback.owner_login == login or callback.held_by in (None, login, *aliases):
+        return True
+    return not hold_fresh(callback, now, hold)

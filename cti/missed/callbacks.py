@@ -15,10 +15,19 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from cti.db.missed_models import CallbackLogRow, CallbackRow, MissedCallRow
 from cti.db.models import Agent
 from cti.db.session import writing
-from cti.missed.book import CallbackPolicy, ContextSource, as_utc, log_entry, open_callback
+from cti.missed.book import (
+    CallbackPolicy,
+    ContextSource,
+    hold_expires,
+    hold_fresh,
+    log_entry,
+    may_take_hold,
+    open_callback,
+    phones_of,
+)
 from cti.missed.model import CallbackSource, CallbackState, Resolution
 from cti.missed.rules import callback_deadline, choose_owner, requested_time_ok
-from cti.missed.views import callback_view, log_view, missed_view
+from cti.missed.views import callback_view, iso_utc, log_view, missed_view
 
 
 class CallbackError(Exception):
@@ -101,7 +110,7 @@ class Callbacks:
             )
         query = query.order_by(CallbackRow.deadline_at, CallbackRow.id).limit(f.limit)
         async with self._sessions() as session:
-            return [callback_view(row) for row in await session.scalars(query)]
+            return await self._views(session, list(await session.scalars(query)), self._clock())
 
     async def get(self, callback_id: int) -> dict[str, Any]:
         async with self._sessions() as session:
@@ -116,7 +125,8 @@ class Callbacks:
                 .where(MissedCallRow.callback_id == callback_id)
                 .order_by(MissedCallRow.missed_at)
             )
-            return callback_view(row) | {
+            [view] = await self._views(session, [row], self._clock())
+            return view | {
                 "log": [log_view(entry) for entry in log],
                 "missed_calls": [missed_view(m, row) for m in misses],
             }
@@ -248,28 +258,23 @@ class Callbacks:
             return callback_view(row)
 
     async def hold(self, callback_id: int, *, by: str) -> dict[str, Any]:
-        """`by` is calling the customer now: others see "being called back by ..."."""
+        """`by` is calling the customer now: others see "being called back by ..." until the
+        hold expires (`CallbackPolicy.hold` after it was taken or after `by`'s last unanswered
+        attempt ended). The owner may always try again, and so may the holder."""
         async with writing(self._sessions) as session:
             row = await self._open_row(session, callback_id)
             now = self._clock()
-            if await self._held_by_another(session, row, by, now):
+            if not may_take_hold(
+                row, by, *await phones_of(session, by), now=now, hold=self._policy.hold
+            ):
                 raise CallbackConflict(
-                    f"callback {callback_id} is being called back by {row.held_by}"
+                    f"callback {callback_id} is being called back by "
+                    f"{await _named(session, row.held_by)} until "
+                    f"{iso_utc(hold_expires(row, self._policy.hold))}"
                 )
             row.held_by, row.held_at = by, now
             log_entry(session, row, now, by, "held")
-            return callback_view(row)
-
-    async def _held_by_another(
-        self, session: AsyncSession, row: CallbackRow, by: str, now: datetime
-    ) -> bool:
-        """Someone else's hold that has not expired; the owner may always try again."""
-        if not row.held_by or by == row.owner_login or row.held_by == by:
-            return False
-        if row.held_at is not None and as_utc(row.held_at) + self._policy.hold <= now:
-            return False
-        mine = await session.scalar(select(Agent.extension).where(Agent.login == by).limit(1))
-        return row.held_by != mine
+            return await self._view(session, row, now)
 
     async def reassign(
         self, callback_id: int, *, to: str, by: str, reason: str = ""
@@ -339,6 +344,59 @@ class Callbacks:
                 )
             return [callback_view(row) for row in rows]
 
+    async def expire_holds(self) -> builtins.list[dict[str, Any]]:
+        """Holds past their time are let go (logged as `hold_expired`), so everyone sees the
+        callback free again; returns the callbacks changed (to announce)."""
+        now = self._clock()
+        async with writing(self._sessions) as session:
+            rows = list(
+                await session.scalars(
+                    select(CallbackRow)
+                    .where(
+                        CallbackRow.state == CallbackState.OPEN.value,
+                        CallbackRow.held_by.is_not(None),
+                        or_(
+                            CallbackRow.held_at.is_(None),
+                            CallbackRow.held_at <= now - self._policy.hold,
+                        ),
+                    )
+                    .with_for_update(skip_locked=True)
+                )
+            )
+            for row in rows:
+                log_entry(session, row, now, "system", "hold_expired", None, {"was": row.held_by})
+                row.held_by, row.held_at = None, None
+            return await self._views(session, rows, now)
+
+    async def _view(self, session: AsyncSession, row: CallbackRow, now: datetime) -> dict[str, Any]:
+        [view] = await self._views(session, [row], now)
+        return view
+
+    async def _views(
+        self, session: AsyncSession, rows: builtins.list[CallbackRow], now: datetime
+    ) -> builtins.list[dict[str, Any]]:
+        """Callbacks as people see them: a hold only while it keeps others off (`held_until`),
+        named by the holder's display name as well as their login."""
+        holders = {r.held_by for r in rows if r.held_by and hold_fresh(r, now, self._policy.hold)}
+        names: dict[str, str] = {}
+        if holders:
+            found = await session.execute(
+                select(Agent.login, Agent.name).where(Agent.login.in_(sorted(holders)))
+            )
+            names = {login: name for login, name in found.all()}
+        views = []
+        for row in rows:
+            view = callback_view(row)
+            if row.held_by in holders:
+                expires = hold_expires(row, self._policy.hold)
+                view["held_until"] = iso_utc(expires)
+                view["held_by_name"] = names.get(row.held_by or "") or row.held_by
+            else:
+                view["held_by"] = view["held_at"] = view["held_until"] = None
+                view["held_by_name"] = None
+            views.append(view)
+        return views
+
     async def _row(self, session: AsyncSession, callback_id: int) -> CallbackRow:
         row = await session.get(CallbackRow, callback_id)
         if row is None:
@@ -350,3 +408,11 @@ class Callbacks:
         if row.state != CallbackState.OPEN.value:
             raise CallbackConflict(f"callback {callback_id} is already resolved")
         return row
+
+
+async def _named(session: AsyncSession, login: str | None) -> str:
+    """`Иванова (ivanova)`: how a colleague is named in a refusal."""
+    if not login:
+        return "nobody"
+    name = await session.scalar(select(Agent.name).where(Agent.login == login).limit(1))
+    return f"{name} ({login})" if name and name != login else login

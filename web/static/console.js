@@ -474,7 +474,7 @@
     if (cb.note) li.appendChild(el('div', 'callback-note', cb.note));
     const meta = el('div', 'muted');
     if (cb.misses) meta.textContent = t('callbacks.misses', { n: cb.misses });
-    if (cb.held_by && cb.held_by !== me.login) meta.textContent += ' ' + t('callbacks.held_by', { who: cb.held_by });
+    if (cb.held_by && cb.held_by !== me.login) meta.textContent += ' ' + t('callbacks.held_by', { who: cb.held_by_name || cb.held_by });
     li.appendChild(meta);
     const call = el('button', 'callback-call', t('callbacks.call'));
     call.type = 'button';
