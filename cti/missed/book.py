@@ -6,9 +6,10 @@ is stored before anything is announced, and replays of the same calls change not
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -51,6 +52,9 @@ class CallbackPolicy:
     #: the next opening of the line (DID) at or after a moment: deadlines never fall while it
     #: is closed (None: lines keep no business hours here)
     line_opening: Callable[[str, datetime], datetime | None] | None = None
+    #: the team of a line (DID): whose shared list gets a callback nobody else owns
+    #: ("": every agent's; None: lines have no teams here)
+    line_team: Callable[[str], str] | None = None
 
 
 def utc(ts: float) -> datetime:
@@ -135,14 +139,18 @@ class CallbackBook:
                 },
             }
         )
-        message = callback_message(kind, callback)
-        batch.messages.append(lambda: message)
+        await batch.announce(session, kind, callback)
 
     async def _open(
         self, session: AsyncSession, record: CallRecord, context: MissContext, missed_at: datetime
     ) -> CallbackRow:
         """A new callback for a first miss (flushed: the miss and the log need its id)."""
-        owner = choose_owner(context.owner)
+        last_rung = None
+        for phone in reversed(record.agents_rung):  # a follow-me mobile is nobody's login
+            if last_rung := await agent_login(session, phone):
+                break
+        team = self._policy.line_team(record.did) if self._policy.line_team else ""
+        owner = choose_owner(replace(context.owner, last_rung=last_rung, team=team))
         line_opening, did = self._policy.line_opening, record.did
         deadline = callback_deadline(
             missed_at,
@@ -158,6 +166,7 @@ class CallbackBook:
             source=CallbackSource.MISSED_CALL.value,
             owner_login=owner.login,
             owner_reason=owner.reason,
+            team=owner.team,
             did=record.did,
             misses=1,
             created_at=missed_at,
@@ -175,7 +184,12 @@ class CallbackBook:
             "system",
             "created",
             record.linkedid,
-            {"owner": owner.login, "reason": owner.reason, "deadline": deadline.isoformat()},
+            {
+                "owner": owner.login,
+                "reason": owner.reason,
+                "team": owner.team,
+                "deadline": deadline.isoformat(),
+            },
         )
         return callback
 
@@ -194,8 +208,7 @@ class CallbackBook:
                 return  # a conversation that began before the miss does not answer it
             self._resolve(session, callback, record)
             del batch.open[number]
-            message = callback_message("callback.resolved", callback)
-            batch.messages.append(lambda: message)
+            await batch.announce(session, "callback.resolved", callback)
             return
         if is_attempt(record, number) and utc(record.started_at) + self._policy.skew >= opened:
             if await _attempt_logged(session, callback, record.linkedid):
@@ -221,8 +234,7 @@ class CallbackBook:
                 record.linkedid,
                 {"outcome": record.outcome.value},
             )
-            message = callback_message("callback.updated", callback)
-            batch.messages.append(lambda: message)
+            await batch.announce(session, "callback.updated", callback)
 
     def _resolve(self, session: AsyncSession, callback: CallbackRow, record: CallRecord) -> None:
         assert record.answered_at is not None
@@ -273,6 +285,7 @@ class _Batch:
     open: dict[str, CallbackRow]
     contexts: dict[tuple[str, int], MissContext] = field(default_factory=dict)
     messages: list[Callable[[], dict[str, Any]]] = field(default_factory=list)
+    teams: dict[str, list[str]] = field(default_factory=dict)  #: team -> its agents' logins
 
     @classmethod
     async def load(cls, session: AsyncSession, records: Sequence[CallRecord]) -> _Batch:
@@ -299,6 +312,18 @@ class _Batch:
                 open_[row.number] = row
         return cls(missed=seen, open=open_)
 
+    async def announce(self, session: AsyncSession, kind: str, callback: CallbackRow) -> None:
+        """The owner hears of it; a callback on a shared list, every agent of its team."""
+        view = callback_view(callback)
+        team: list[str] = []
+        if not callback.owner_login:
+            if callback.team not in self.teams:
+                self.teams[callback.team] = await team_members(session, callback.team)
+            team = self.teams[callback.team]
+        self.messages.extend(
+            functools.partial(dict, m) for m in callback_messages(kind, view, team)
+        )
+
     async def context(self, source: ContextSource, number: str, at: datetime) -> MissContext:
         """One look-up per number and minute of the batch (a replay's batch may span shifts)."""
         key = (number, int(at.timestamp()) // 60)
@@ -308,15 +333,33 @@ class _Batch:
         return found
 
 
-def callback_message(kind: str, callback: CallbackRow) -> dict[str, Any]:
-    """A bus message about a callback, addressed to its owner (`agent`); supervisors see all."""
-    return {"type": kind, "agent": callback.owner_login, "callback": callback_view(callback)}
-
-
-def callback_messages(kind: str, view: dict[str, Any]) -> list[dict[str, Any]]:
-    """Bus messages about a callback already shown as `view`: one to its owner."""
+def callback_messages(
+    kind: str, view: dict[str, Any], team: Sequence[str] = ()
+) -> list[dict[str, Any]]:
+    """Bus messages about a callback shown as `view`, each addressed to one person (`agent`):
+    its owner, or every agent of the team (`team`, their logins) whose shared list it is on."""
     owner = view.get("owner")
-    return [{"type": kind, "agent": owner, "callback": view}] if owner else []
+    return [
+        {"type": kind, "agent": login, "callback": view} for login in ([owner] if owner else team)
+    ]
+
+
+async def team_members(session: AsyncSession, team: str) -> list[str]:
+    """The logins of the agents of `team` ("": every agent), who see its shared list."""
+    rows = (await session.execute(select(Agent.login, Agent.teams).order_by(Agent.login))).all()
+    return [login for login, teams in rows if not team or team in (teams or ())]
+
+
+async def agent_login(session: AsyncSession, phone: str) -> str | None:
+    """The login of the agent whose phone appears as `phone` in call records (None: no agent's,
+    e.g. a follow-me mobile)."""
+    login = await login_of(session, phone)
+    return login if login and login != phone or await _is_login(session, phone) else None
+
+
+async def _is_login(session: AsyncSession, login: str) -> bool:
+    found = await session.scalar(select(Agent.id).where(Agent.login == login).limit(1))
+    return found is not None
 
 
 async def open_callback(session: AsyncSession, number: str) -> CallbackRow | None:
