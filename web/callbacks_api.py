@@ -206,8 +206,11 @@ async def _on_my_shared_list(
     request: web.Request, principal: Principal, row: dict[str, Any]
 ) -> bool:
     """An unowned callback of one of the agent's lines: they see it and may claim it."""
-    if row["owner"] is not None:
-        return False
+    return row["owner"] is None and await _on_my_line(request, principal, row)
+
+
+async def _on_my_line(request: web.Request, principal: Principal, row: dict[str, Any]) -> bool:
+    """The callback is of one of the agent's lines ("": every agent's)."""
     return not row["team"] or row["team"] in await request.app[CALLBACKS].teams_of(principal.login)
 
 
@@ -294,9 +297,18 @@ async def resolve_callback(request: web.Request) -> web.Response:
 async def claim_callback(request: web.Request) -> web.Response:
     """POST /api/callbacks/{id}/claim: take a callback off the line's shared list (one click);
     409 naming who when someone claimed it first."""
-    principal, callback_id, _ = await _visible(request)
+    principal = principal_of(request)
+    callback_id = int(request.match_info["id"])
+    callbacks = request.app[CALLBACKS]
     try:
-        row = await request.app[CALLBACKS].claim(
+        seen = await callbacks.get(callback_id)
+    except CallbackNotFound as exc:
+        raise Problem(status=404, detail=str(exc)) from None
+    mine = may_see_agent_data(principal, seen["owner"]) or seen["held_by"] == principal.login
+    if not mine and not await _on_my_line(request, principal, seen):
+        raise Problem(status=404, detail=f"no callback {callback_id}")  # not even whether it exists
+    try:
+        row = await callbacks.claim(
             callback_id, by=principal.login, may_claim_any=sees_everything(principal)
         )
     except CallbackClaimed as exc:
