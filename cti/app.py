@@ -35,12 +35,18 @@ from cti.db.calls import CallRepository
 from cti.db.session import create_engine, postgres_timeouts, session_factory
 from cti.health import health, samples
 from cti.metrics import CallOutcomes, exposition, process_registry
-from cti.missed.book import CallbackBook, CallbackPolicy, ContextSource, directory_context
+from cti.missed.book import (
+    CallbackBook,
+    CallbackPolicy,
+    ContextSource,
+    directory_context,
+)
 from cti.missed.callbacks import Callbacks
 from cti.missed.model import CallbackWindow
 from cti.pops.setup import Feed, both, feed_for_server
 from cti.routing.fastagi import FastAgiServer
 from cti.routing.model import AgentState
+from cti.routing.rules import RuleError, parse_rules
 from cti.routing.service import RoutingService
 from cti.routing.setup import build_routing, matcher_lookup
 from cti.webhooks.service import WebhookService
@@ -157,13 +163,33 @@ def call_store(
         service = routing()  # routing's calendar: deadlines wait for the line to open
         return at if service is None else service.next_opening(did, at)
 
-    policy = dataclasses.replace(callback_policy(settings), line_opening=line_opening)
+    try:
+        rules = parse_rules(
+            settings.routing_did_rules,
+            default_team=settings.routing_default_team,
+            region=settings.default_region,
+        )
+    except RuleError:
+        rules = parse_rules((), default_team=settings.routing_default_team)  # routing says why
+
+    def line_team(did: str) -> str:
+        service = routing()  # a callback nobody owns goes to the shared list of the DID's team
+        found = (service.rules if service is not None else rules).match(did or "")
+        return found.team if found is not None else rules.default_team
+
+    policy = dataclasses.replace(
+        callback_policy(settings), line_opening=line_opening, line_team=line_team
+    )
     book = CallbackBook(context=context, policy=policy)
     hooks = [book.record_calls, *([webhooks.record_calls] if webhooks is not None else [])]
     repository = CallRepository(session_factory=sessions, after_save=hooks, announce=announce)
     resolved = webhooks.callback_resolved if webhooks is not None else None
     return repository, Callbacks(
-        session_factory=sessions, context=context, policy=policy, on_resolved=resolved
+        session_factory=sessions,
+        context=context,
+        policy=policy,
+        on_resolved=resolved,
+        announce=announce,
     )
 
 
@@ -343,11 +369,13 @@ def _tasks(c: Components) -> Callable[[web.Application], AsyncIterator[None]]:
 
 
 async def escalate_forever(c: Components, every: float = 15.0) -> None:
-    """Callbacks past their deadline escalate to supervisors, once, from stored deadlines."""
+    """Callbacks past their deadline escalate to supervisors, once, from stored deadlines;
+    holds past their time are let go."""
     while True:
         try:
             for callback in await c.callbacks.escalate_due():
                 c.bus.publish({"type": "callback.escalated", "callback": callback})
+            await c.callbacks.expire_holds()  # free again for colleagues (announced)
         except Exception:
             log.exception("escalation check failed; retrying in %.0f s", every)
         await asyncio.sleep(every)

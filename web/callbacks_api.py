@@ -11,6 +11,7 @@ from cti.auth.policy import may_see_agent_data, sees_everything
 from cti.auth.principal import Principal
 from cti.customers.numbers import normalize
 from cti.missed.callbacks import (
+    CallbackClaimed,
     CallbackConflict,
     CallbackError,
     CallbackFilter,
@@ -51,6 +52,7 @@ CALLBACK_COLUMNS = (
     "customer_id",
     "owner",
     "owner_reason",
+    "team",
     "source",
     "misses",
     "attempts",
@@ -79,6 +81,8 @@ def setup(app: web.Application, *, callbacks: Callbacks, default_region: str) ->
     app.router.add_post(r"/api/callbacks/{id:\d{1,9}}/hold", hold_callback)
     app.router.add_post(r"/api/callbacks/{id:\d{1,9}}/reassign", reassign_callback)
     app.router.add_post(r"/api/callbacks/{id:\d{1,9}}/resolve", resolve_callback)
+    app.router.add_post(r"/api/callbacks/{id:\d{1,9}}/claim", claim_callback)
+    app.router.add_post("/api/callbacks/assign", assign_callbacks)
 
 
 def _when(request: web.Request, name: str) -> datetime | None:
@@ -165,8 +169,13 @@ async def list_callbacks(request: web.Request) -> web.Response:
     state = request.query.get("state") or None
     if state not in (None, "open", "resolved"):
         raise Problem(status=400, detail="state must be open or resolved")
+    shared_teams = None
+    if not sees_everything(principal):
+        shared_teams = tuple(await request.app[CALLBACKS].teams_of(principal.login))
     f = CallbackFilter(
         owner=owner,
+        shared_teams=shared_teams,
+        shared=bool(_flag(request, "shared")),
         state=CallbackState(state) if state else None,
         since=_when(request, "from"),
         until=_when(request, "to"),
@@ -184,9 +193,25 @@ async def _visible(request: web.Request) -> tuple[Principal, int, dict[str, Any]
         row = await request.app[CALLBACKS].get(callback_id)
     except CallbackNotFound as exc:
         raise Problem(status=404, detail=str(exc)) from None
-    if not may_see_agent_data(principal, row["owner"]) and row["held_by"] != principal.login:
+    if (
+        not may_see_agent_data(principal, row["owner"])
+        and row["held_by"] != principal.login
+        and not await _on_my_shared_list(request, principal, row)
+    ):
         raise Problem(status=404, detail=f"no callback {callback_id}")  # not even whether it exists
     return principal, callback_id, row
+
+
+async def _on_my_shared_list(
+    request: web.Request, principal: Principal, row: dict[str, Any]
+) -> bool:
+    """An unowned callback of one of the agent's lines: they see it and may claim it."""
+    return row["owner"] is None and await _on_my_line(request, principal, row)
+
+
+async def _on_my_line(request: web.Request, principal: Principal, row: dict[str, Any]) -> bool:
+    """The callback is of one of the agent's lines ("": every agent's)."""
+    return not row["team"] or row["team"] in await request.app[CALLBACKS].teams_of(principal.login)
 
 
 async def get_callback(request: web.Request) -> web.Response:
@@ -267,3 +292,49 @@ async def reassign_callback(request: web.Request) -> web.Response:
 async def resolve_callback(request: web.Request) -> web.Response:
     body = await json_body(request, "callback.resolve")
     return await _change(request, "resolve", body)
+
+
+async def claim_callback(request: web.Request) -> web.Response:
+    """POST /api/callbacks/{id}/claim: take a callback off the line's shared list (one click);
+    409 naming who when someone claimed it first."""
+    principal = principal_of(request)
+    callback_id = int(request.match_info["id"])
+    callbacks = request.app[CALLBACKS]
+    try:
+        seen = await callbacks.get(callback_id)
+    except CallbackNotFound as exc:
+        raise Problem(status=404, detail=str(exc)) from None
+    mine = may_see_agent_data(principal, seen["owner"]) or seen["held_by"] == principal.login
+    if not mine and not await _on_my_line(request, principal, seen):
+        raise Problem(status=404, detail=f"no callback {callback_id}")  # not even whether it exists
+    try:
+        row = await callbacks.claim(
+            callback_id, by=principal.login, may_claim_any=sees_everything(principal)
+        )
+    except CallbackClaimed as exc:
+        raise Problem(status=409, detail=str(exc), extensions={"owner": exc.owner}) from None
+    except CallbackForbidden as exc:
+        raise Problem(status=403, detail=str(exc)) from None
+    except CallbackConflict as exc:
+        raise Problem(status=409, detail=str(exc)) from None
+    return web.json_response(row)
+
+
+async def assign_callbacks(request: web.Request) -> web.Response:
+    """POST /api/callbacks/assign: a supervisor gives one or many callbacks to an agent (or,
+    with owner null, back to their lines' shared lists); all or nothing, each change logged."""
+    principal = principal_of(request)
+    if not sees_everything(principal):
+        raise Problem(status=403, detail="assigning callbacks is a supervisor's call")
+    body = await json_body(request, "callback.assign")
+    try:
+        rows = await request.app[CALLBACKS].assign(
+            body["ids"], to=body["owner"], by=principal.login, reason=body.get("reason", "")
+        )
+    except CallbackNotFound as exc:
+        raise Problem(status=404, detail=str(exc)) from None
+    except CallbackConflict as exc:
+        raise Problem(status=409, detail=str(exc)) from None
+    except CallbackError as exc:
+        raise Problem(status=422, title="Invalid body", detail=str(exc)) from None
+    return web.json_response({"callbacks": rows})

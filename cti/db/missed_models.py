@@ -67,6 +67,9 @@ class CallbackRow(Base):
     source: Mapped[str] = mapped_column(String(16))
     owner_login: Mapped[str | None] = mapped_column(String(64), index=True)
     owner_reason: Mapped[str] = mapped_column(String(64), server_default="")
+    #: the line's team; with no owner_login the callback is on that team's shared list ("":
+    #: every agent's), which its agents see and claim (migration 1000_callback_owners)
+    team: Mapped[str] = mapped_column(String(64), server_default="")
     did: Mapped[str] = mapped_column(String, server_default="")
     misses: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     note: Mapped[str] = mapped_column(Text, server_default="")

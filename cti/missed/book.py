@@ -6,14 +6,15 @@ is stored before anything is announced, and replays of the same calls change not
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cti.calls.model import CallRecord, Direction
@@ -51,6 +52,9 @@ class CallbackPolicy:
     #: the next opening of the line (DID) at or after a moment: deadlines never fall while it
     #: is closed (None: lines keep no business hours here)
     line_opening: Callable[[str, datetime], datetime | None] | None = None
+    #: the team of a line (DID): whose shared list gets a callback nobody else owns
+    #: ("": every agent's; None: lines have no teams here)
+    line_team: Callable[[str], str] | None = None
 
 
 def utc(ts: float) -> datetime:
@@ -135,14 +139,18 @@ class CallbackBook:
                 },
             }
         )
-        message = callback_message(kind, callback)
-        batch.messages.append(lambda: message)
+        await batch.announce(session, kind, callback)
 
     async def _open(
         self, session: AsyncSession, record: CallRecord, context: MissContext, missed_at: datetime
     ) -> CallbackRow:
         """A new callback for a first miss (flushed: the miss and the log need its id)."""
-        owner = choose_owner(context.owner)
+        last_rung = None
+        for phone in reversed(record.agents_rung):  # a follow-me mobile is nobody's login
+            if last_rung := await agent_login(session, phone):
+                break
+        team = self._policy.line_team(record.did) if self._policy.line_team else ""
+        owner = choose_owner(replace(context.owner, last_rung=last_rung, team=team))
         line_opening, did = self._policy.line_opening, record.did
         deadline = callback_deadline(
             missed_at,
@@ -158,6 +166,7 @@ class CallbackBook:
             source=CallbackSource.MISSED_CALL.value,
             owner_login=owner.login,
             owner_reason=owner.reason,
+            team=owner.team,
             did=record.did,
             misses=1,
             created_at=missed_at,
@@ -175,7 +184,12 @@ class CallbackBook:
             "system",
             "created",
             record.linkedid,
-            {"owner": owner.login, "reason": owner.reason, "deadline": deadline.isoformat()},
+            {
+                "owner": owner.login,
+                "reason": owner.reason,
+                "team": owner.team,
+                "deadline": deadline.isoformat(),
+            },
         )
         return callback
 
@@ -194,8 +208,7 @@ class CallbackBook:
                 return  # a conversation that began before the miss does not answer it
             self._resolve(session, callback, record)
             del batch.open[number]
-            message = callback_message("callback.resolved", callback)
-            batch.messages.append(lambda: message)
+            await batch.announce(session, "callback.resolved", callback)
             return
         if is_attempt(record, number) and utc(record.started_at) + self._policy.skew >= opened:
             if await _attempt_logged(session, callback, record.linkedid):
@@ -204,8 +217,14 @@ class CallbackBook:
             callback.attempts += 1
             callback.last_attempt_at = at
             caller = await login_of(session, record.caller)
-            if caller and callback.held_by in (None, caller, record.caller):
-                callback.held_by, callback.held_at = caller, utc(record.started_at)
+            if caller and may_take_hold(
+                callback, caller, record.caller, now=at, hold=self._policy.hold
+            ):
+                # the hold runs from the end of the unanswered attempt: colleagues stay off
+                # `hold` longer, then it expires
+                taken = callback.held_at if callback.held_by == caller else None
+                callback.held_by = caller
+                callback.held_at = max(at, as_utc(taken)) if taken is not None else at
             log_entry(
                 session,
                 callback,
@@ -215,8 +234,7 @@ class CallbackBook:
                 record.linkedid,
                 {"outcome": record.outcome.value},
             )
-            message = callback_message("callback.updated", callback)
-            batch.messages.append(lambda: message)
+            await batch.announce(session, "callback.updated", callback)
 
     def _resolve(self, session: AsyncSession, callback: CallbackRow, record: CallRecord) -> None:
         assert record.answered_at is not None
@@ -267,6 +285,7 @@ class _Batch:
     open: dict[str, CallbackRow]
     contexts: dict[tuple[str, int], MissContext] = field(default_factory=dict)
     messages: list[Callable[[], dict[str, Any]]] = field(default_factory=list)
+    teams: dict[str, list[str]] = field(default_factory=dict)  #: team -> its agents' logins
 
     @classmethod
     async def load(cls, session: AsyncSession, records: Sequence[CallRecord]) -> _Batch:
@@ -293,6 +312,18 @@ class _Batch:
                 open_[row.number] = row
         return cls(missed=seen, open=open_)
 
+    async def announce(self, session: AsyncSession, kind: str, callback: CallbackRow) -> None:
+        """The owner hears of it; a callback on a shared list, every agent of its team."""
+        view = callback_view(callback)
+        team: list[str] = []
+        if not callback.owner_login:
+            if callback.team not in self.teams:
+                self.teams[callback.team] = await team_members(session, callback.team)
+            team = self.teams[callback.team]
+        self.messages.extend(
+            functools.partial(dict, m) for m in callback_messages(kind, view, team)
+        )
+
     async def context(self, source: ContextSource, number: str, at: datetime) -> MissContext:
         """One look-up per number and minute of the batch (a replay's batch may span shifts)."""
         key = (number, int(at.timestamp()) // 60)
@@ -302,9 +333,33 @@ class _Batch:
         return found
 
 
-def callback_message(kind: str, callback: CallbackRow) -> dict[str, Any]:
-    """A bus message about a callback, addressed to its owner (`agent`); supervisors see all."""
-    return {"type": kind, "agent": callback.owner_login, "callback": callback_view(callback)}
+def callback_messages(
+    kind: str, view: dict[str, Any], team: Sequence[str] = ()
+) -> list[dict[str, Any]]:
+    """Bus messages about a callback shown as `view`, each addressed to one person (`agent`):
+    its owner, or every agent of the team (`team`, their logins) whose shared list it is on."""
+    owner = view.get("owner")
+    return [
+        {"type": kind, "agent": login, "callback": view} for login in ([owner] if owner else team)
+    ]
+
+
+async def team_members(session: AsyncSession, team: str) -> list[str]:
+    """The logins of the agents of `team` ("": every agent), who see its shared list."""
+    rows = (await session.execute(select(Agent.login, Agent.teams).order_by(Agent.login))).all()
+    return [login for login, teams in rows if not team or team in (teams or ())]
+
+
+async def agent_login(session: AsyncSession, phone: str) -> str | None:
+    """The login of the agent whose phone appears as `phone` in call records (None: no agent's,
+    e.g. a follow-me mobile)."""
+    login = await login_of(session, phone)
+    return login if login and login != phone or await _is_login(session, phone) else None
+
+
+async def _is_login(session: AsyncSession, login: str) -> bool:
+    found = await session.scalar(select(Agent.id).where(Agent.login == login).limit(1))
+    return found is not None
 
 
 async def open_callback(session: AsyncSession, number: str) -> CallbackRow | None:
@@ -380,9 +435,61 @@ def directory_context(
 
 
 async def login_of(session: AsyncSession, extension: str) -> str:
-    """The login of the agent whose phone is `extension` (holds name people, not phones); the
-    extension itself when no agent has it."""
+    """The login of the agent whose phone is `extension` (holds name people, not phones): call
+    records name a phone by its device's endpoint (`PJSIP/2101` -> `2101`), which need not be
+    the extension people dial. The value itself when no agent has it."""
     if not extension:
         return ""
-    login = await session.scalar(select(Agent.login).where(Agent.extension == extension).limit(1))
-    return login or extension
+    rows = (
+        await session.execute(
+            select(Agent.login, Agent.extension).where(
+                or_(
+                    Agent.extension == extension,
+                    Agent.device.endswith("/" + extension, autoescape=True),
+                )
+            )
+        )
+    ).all()
+    by_extension = [login for login, ext in rows if ext == extension]
+    found = by_extension or sorted(login for login, _ in rows)
+    return found[0] if found else extension
+
+
+async def phones_of(session: AsyncSession, login: str) -> tuple[str, ...]:
+    """How the agent's phone appears in call records: extension and device endpoint (holds
+    written before they named logins named these)."""
+    found = (
+        await session.execute(
+            select(Agent.extension, Agent.device).where(Agent.login == login).limit(1)
+        )
+    ).first()
+    if found is None:
+        return ()
+    extension, device = found
+    endpoint = device.rpartition("/")[2] if device else ""
+    return tuple(x for x in (extension, endpoint) if x)
+
+
+def hold_expires(callback: CallbackRow, hold: timedelta) -> datetime | None:
+    """When the callback's hold stops keeping colleagues off (None: nobody holds it)."""
+    if not callback.held_by:
+        return None
+    if callback.held_at is None:
+        return None  # a hold without a time (never written so): it keeps nobody off
+    return as_utc(callback.held_at) + hold
+
+
+def hold_fresh(callback: CallbackRow, now: datetime, hold: timedelta) -> bool:
+    expires = hold_expires(callback, hold)
+    return expires is not None and now < expires
+
+
+def may_take_hold(
+    callback: CallbackRow, login: str, *aliases: str, now: datetime, hold: timedelta
+) -> bool:
+    """Whether `login` (whose phone may appear as `aliases`) may hold the callback now: nobody
+    else holds it, the hold is theirs or has expired, or it is their own callback (the owner
+    may always try again)."""
+    if callback.owner_login == login or callback.held_by in (None, login, *aliases):
+        return True
+    return not hold_fresh(callback, now, hold)

@@ -4,21 +4,31 @@ from __future__ import annotations
 
 import builtins
 import json
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import String, cast, or_, select
+from sqlalchemy import String, and_, cast, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cti.db.missed_models import CallbackLogRow, CallbackRow, MissedCallRow
 from cti.db.models import Agent
 from cti.db.session import writing
-from cti.missed.book import CallbackPolicy, ContextSource, as_utc, log_entry, open_callback
+from cti.missed.book import (
+    CallbackPolicy,
+    ContextSource,
+    hold_expires,
+    hold_fresh,
+    log_entry,
+    may_take_hold,
+    open_callback,
+    phones_of,
+    team_members,
+)
 from cti.missed.model import CallbackSource, CallbackState, Resolution
 from cti.missed.rules import callback_deadline, choose_owner, requested_time_ok
-from cti.missed.views import callback_view, log_view, missed_view
+from cti.missed.views import callback_view, iso_utc, log_view, missed_view
 
 
 class CallbackError(Exception):
@@ -37,6 +47,14 @@ class CallbackForbidden(CallbackError):
     """The change is someone else's to make (a supervisor's)."""
 
 
+class CallbackClaimed(CallbackConflict):
+    """A callback of the shared list was claimed by someone else first."""
+
+    def __init__(self, message: str, owner: str) -> None:
+        super().__init__(message)
+        self.owner = owner
+
+
 @dataclass(frozen=True)
 class CallbackFilter:
     owner: str | None = None
@@ -47,6 +65,9 @@ class CallbackFilter:
     overdue: bool = False
     limit: int = 500
     number: str | None = None  #: E.164: the callbacks of one number (a screen-pop's caller)
+    #: with `owner`: also the shared lists (no owner) of these teams ("" is every agent's)
+    shared_teams: tuple[str, ...] | None = None
+    shared: bool = False  #: only callbacks on a shared list (no owner yet)
 
 
 @dataclass(frozen=True)
@@ -71,8 +92,10 @@ class Callbacks:
         policy: CallbackPolicy | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         on_resolved: Callable[[AsyncSession, dict[str, Any]], Awaitable[None]] | None = None,
+        announce: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self._on_resolved = on_resolved  #: in the resolving transaction (the webhook outbox)
+        self._announce = announce  #: the live feed, after a claim or an assignment committed
         self._sessions = session_factory
         self._context = context
         self._policy = policy or CallbackPolicy()
@@ -82,8 +105,20 @@ class Callbacks:
 
     async def list(self, f: CallbackFilter) -> list[dict[str, Any]]:
         query = select(CallbackRow)
-        if f.owner:
+        if f.owner and f.shared_teams is not None:
+            query = query.where(
+                or_(
+                    CallbackRow.owner_login == f.owner,
+                    and_(
+                        CallbackRow.owner_login.is_(None),
+                        CallbackRow.team.in_(sorted({*f.shared_teams, ""})),
+                    ),
+                )
+            )
+        elif f.owner:
             query = query.where(CallbackRow.owner_login == f.owner)
+        if f.shared:
+            query = query.where(CallbackRow.owner_login.is_(None))
         if f.state:
             query = query.where(CallbackRow.state == f.state.value)
         if f.since:
@@ -101,7 +136,7 @@ class Callbacks:
             )
         query = query.order_by(CallbackRow.deadline_at, CallbackRow.id).limit(f.limit)
         async with self._sessions() as session:
-            return [callback_view(row) for row in await session.scalars(query)]
+            return await self._views(session, list(await session.scalars(query)), self._clock())
 
     async def get(self, callback_id: int) -> dict[str, Any]:
         async with self._sessions() as session:
@@ -116,7 +151,8 @@ class Callbacks:
                 .where(MissedCallRow.callback_id == callback_id)
                 .order_by(MissedCallRow.missed_at)
             )
-            return callback_view(row) | {
+            [view] = await self._views(session, [row], self._clock())
+            return view | {
                 "log": [log_view(entry) for entry in log],
                 "missed_calls": [missed_view(m, row) for m in misses],
             }
@@ -184,7 +220,8 @@ class Callbacks:
                 )
         async with writing(self._sessions) as session:
             row = await open_callback(session, number)
-            chosen = choose_owner(context.owner)
+            teams = await self._teams_of(session, by)
+            chosen = choose_owner(replace(context.owner, team=teams[0] if teams else ""))
             if row is None:
                 deadline = (
                     requested_for.astimezone(UTC)
@@ -200,6 +237,7 @@ class Callbacks:
                     source=CallbackSource.AGENT.value,
                     owner_login=owner or chosen.login,
                     owner_reason="chosen" if owner else chosen.reason,
+                    team=chosen.team,
                     misses=0,
                     note=note,
                     created_by=by,
@@ -248,28 +286,23 @@ class Callbacks:
             return callback_view(row)
 
     async def hold(self, callback_id: int, *, by: str) -> dict[str, Any]:
-        """`by` is calling the customer now: others see "being called back by ..."."""
+        """`by` is calling the customer now: others see "being called back by ..." until the
+        hold expires (`CallbackPolicy.hold` after it was taken or after `by`'s last unanswered
+        attempt ended). The owner may always try again, and so may the holder."""
         async with writing(self._sessions) as session:
             row = await self._open_row(session, callback_id)
             now = self._clock()
-            if await self._held_by_another(session, row, by, now):
+            if not may_take_hold(
+                row, by, *await phones_of(session, by), now=now, hold=self._policy.hold
+            ):
                 raise CallbackConflict(
-                    f"callback {callback_id} is being called back by {row.held_by}"
+                    f"callback {callback_id} is being called back by "
+                    f"{await _named(session, row.held_by)} until "
+                    f"{iso_utc(hold_expires(row, self._policy.hold))}"
                 )
             row.held_by, row.held_at = by, now
             log_entry(session, row, now, by, "held")
-            return callback_view(row)
-
-    async def _held_by_another(
-        self, session: AsyncSession, row: CallbackRow, by: str, now: datetime
-    ) -> bool:
-        """Someone else's hold that has not expired; the owner may always try again."""
-        if not row.held_by or by == row.owner_login or row.held_by == by:
-            return False
-        if row.held_at is not None and as_utc(row.held_at) + self._policy.hold <= now:
-            return False
-        mine = await session.scalar(select(Agent.extension).where(Agent.login == by).limit(1))
-        return row.held_by != mine
+            return await self._view(session, row, now)
 
     async def reassign(
         self, callback_id: int, *, to: str, by: str, reason: str = ""
@@ -293,6 +326,113 @@ class Callbacks:
                 None,
             )
             return callback_view(row)
+
+    async def teams_of(self, login: str) -> builtins.list[str]:
+        async with self._sessions() as session:
+            return await self._teams_of(session, login)
+
+    async def claim(
+        self, callback_id: int, *, by: str, may_claim_any: bool = False
+    ) -> dict[str, Any]:
+        """`by` takes a callback off their line's shared list with one click; the first claim
+        wins, a later one is told who has it. `may_claim_any`: a supervisor's, whatever team."""
+        async with writing(self._sessions) as session:
+            row = await session.scalar(
+                select(CallbackRow).where(CallbackRow.id == callback_id).with_for_update()
+            )
+            if row is None:
+                raise CallbackNotFound(f"no callback {callback_id}")
+            if row.state != CallbackState.OPEN.value:
+                raise CallbackConflict(f"callback {callback_id} is already resolved")
+            now = self._clock()
+            if row.owner_login == by:
+                return await self._view(session, row, now)  # a double click: already theirs
+            if row.owner_login is not None:
+                raise CallbackClaimed(
+                    f"callback {callback_id} was already claimed by "
+                    f"{await _named(session, row.owner_login)}",
+                    row.owner_login,
+                )
+            if not may_claim_any and row.team and row.team not in await self._teams_of(session, by):
+                raise CallbackForbidden(
+                    f"callback {callback_id} is on the shared list of team {row.team!r}, "
+                    f"not one of {by}'s teams"
+                )
+            row.owner_login, row.owner_reason = by, "claimed"
+            log_entry(
+                session, row, now, by, "claimed", None, {"from": None, "to": by, "team": row.team}
+            )
+            view = await self._view(session, row, now)
+            audience = await team_members(session, row.team)
+        self._tell("callback.updated", view, audience)
+        return view
+
+    async def assign(
+        self, callback_ids: Sequence[int], *, to: str | None, by: str, reason: str = ""
+    ) -> builtins.list[dict[str, Any]]:
+        """A supervisor gives one or many open callbacks to the agent `to` (None: back to their
+        line's shared list). All or nothing; each change is logged with who, from, to and why."""
+        ids = sorted(set(callback_ids))
+        if not ids:
+            raise CallbackError("name at least one callback to assign")
+        now = self._clock()
+        async with writing(self._sessions) as session:
+            if to is not None:
+                known = await session.scalar(select(Agent.id).where(Agent.login == to).limit(1))
+                if known is None:
+                    raise CallbackError(f"no agent {to!r} to assign callbacks to")
+            rows = {
+                r.id: r
+                for r in await session.scalars(
+                    select(CallbackRow).where(CallbackRow.id.in_(ids)).with_for_update()
+                )
+            }
+            missing = [i for i in ids if i not in rows]
+            if missing:
+                raise CallbackNotFound(f"no callback {', '.join(map(str, missing))}")
+            closed = [i for i in ids if rows[i].state != CallbackState.OPEN.value]
+            if closed:
+                raise CallbackConflict(
+                    f"callback {', '.join(map(str, closed))} is already resolved"
+                )
+            tell: builtins.list[tuple[dict[str, Any], builtins.list[str]]] = []
+            for i in ids:
+                row = rows[i]
+                before = row.owner_login
+                if before == to:
+                    continue
+                log_entry(
+                    session,
+                    row,
+                    now,
+                    by,
+                    "reassigned",
+                    None,
+                    {"from": before, "to": to, "reason": reason, "team": row.team},
+                )
+                row.owner_login = to
+                row.owner_reason = "reassigned" if to is not None else "team"
+                row.held_by, row.held_at = None, None
+                audience = [before] if before else await team_members(session, row.team)
+                if to is None:
+                    audience += await team_members(session, row.team)
+                tell.append((callback_view(row), audience))
+            views = await self._views(session, [rows[i] for i in ids], now)
+        for view, audience in tell:
+            self._tell("callback.updated", view, audience)
+        return views
+
+    def _tell(self, kind: str, view: dict[str, Any], audience: builtins.list[str]) -> None:
+        """The new owner, and those who saw it before (the old owner, a shared list's team)."""
+        if self._announce is None:
+            return
+        owner = view.get("owner")
+        for login in dict.fromkeys([*([owner] if owner else []), *audience]):
+            self._announce({"type": kind, "agent": login, "callback": view})
+
+    async def _teams_of(self, session: AsyncSession, login: str) -> builtins.list[str]:
+        teams = await session.scalar(select(Agent.teams).where(Agent.login == login).limit(1))
+        return [str(t) for t in teams or ()]
 
     async def resolve(self, callback_id: int, *, by: str, note: str) -> dict[str, Any]:
         if not note.strip():
@@ -339,6 +479,69 @@ class Callbacks:
                 )
             return [callback_view(row) for row in rows]
 
+    async def expire_holds(self) -> builtins.list[dict[str, Any]]:
+        """Holds past their time are let go (logged as `hold_expired`), so everyone sees the
+        callback free again; returns the callbacks changed (to announce)."""
+        now = self._clock()
+        async with writing(self._sessions) as session:
+            rows = list(
+                await session.scalars(
+                    select(CallbackRow)
+                    .where(
+                        CallbackRow.state == CallbackState.OPEN.value,
+                        CallbackRow.held_by.is_not(None),
+                        or_(
+                            CallbackRow.held_at.is_(None),
+                            CallbackRow.held_at <= now - self._policy.hold,
+                        ),
+                    )
+                    .with_for_update(skip_locked=True)
+                )
+            )
+            tell = []
+            for row in rows:
+                log_entry(session, row, now, "system", "hold_expired", None, {"was": row.held_by})
+                audience = [row.held_by] if row.held_by else []
+                if not row.owner_login:
+                    audience += await team_members(session, row.team)
+                row.held_by, row.held_at = None, None
+                tell.append(audience)
+            views = await self._views(session, rows, now)
+        for view, audience in zip(views, tell, strict=True):
+            self._tell("callback.updated", view, audience)
+        return views
+
+    async def _view(self, session: AsyncSession, row: CallbackRow, now: datetime) -> dict[str, Any]:
+        [view] = await self._views(session, [row], now)
+        return view
+
+    async def _views(
+        self, session: AsyncSession, rows: builtins.list[CallbackRow], now: datetime
+    ) -> builtins.list[dict[str, Any]]:
+        """Callbacks as people see them: a hold only while it keeps others off (`held_until`),
+        named by the holder's display name as well as their login."""
+        holders = {r.held_by for r in rows if r.held_by and hold_fresh(r, now, self._policy.hold)}
+        names: dict[str, str] = {}
+        if holders:
+            found = await session.execute(
+                select(Agent.login, Agent.name).where(Agent.login.in_(sorted(holders)))
+            )
+            names = {login: name for login, name in found.all()}
+        views = []
+        for row in rows:
+            view = callback_view(row)
+            view["team"] = row.team
+            view["shared"] = row.owner_login is None  #: on the team's shared list: claim it
+            if row.held_by in holders:
+                expires = hold_expires(row, self._policy.hold)
+                view["held_until"] = iso_utc(expires)
+                view["held_by_name"] = names.get(row.held_by or "") or row.held_by
+            else:
+                view["held_by"] = view["held_at"] = view["held_until"] = None
+                view["held_by_name"] = None
+            views.append(view)
+        return views
+
     async def _row(self, session: AsyncSession, callback_id: int) -> CallbackRow:
         row = await session.get(CallbackRow, callback_id)
         if row is None:
@@ -350,3 +553,11 @@ class Callbacks:
         if row.state != CallbackState.OPEN.value:
             raise CallbackConflict(f"callback {callback_id} is already resolved")
         return row
+
+
+async def _named(session: AsyncSession, login: str | None) -> str:
+    """`Иванова (ivanova)`: how a colleague is named in a refusal."""
+    if not login:
+        return "nobody"
+    name = await session.scalar(select(Agent.name).where(Agent.login == login).limit(1))
+    return f"{name} ({login})" if name and name != login else login

@@ -20,6 +20,9 @@ def add_parsers(sub: Any) -> None:
     c.add_argument("--open", action="store_true", help="only open callbacks")
     c.add_argument("--overdue", action="store_true", help="only open callbacks past their deadline")
     c.add_argument("--owner", help="only this agent's (login)")
+    c.add_argument(
+        "--shared", action="store_true", help="only those on a team's shared list (to claim)"
+    )
     c.add_argument("--did", help="only callbacks of calls to this DID")
     c.add_argument("--since", help="created at or after this ISO 8601 time")
     c.add_argument("--json", action="store_true", help="one JSON object per line")
@@ -67,6 +70,7 @@ async def callbacks_command(args: argparse.Namespace, settings: Settings) -> int
         did=args.did,
         since=_when(args.since, "--since"),
         overdue=args.overdue,
+        shared=args.shared,
         state=CallbackState.OPEN if args.open or args.overdue else None,
     )
     rows = await _with_callbacks(settings, lambda cb: cb.list(f))
@@ -75,7 +79,7 @@ async def callbacks_command(args: argparse.Namespace, settings: Settings) -> int
         if args.json:
             print(json.dumps(row, ensure_ascii=False))
         else:
-            who = row["owner"] or "(nobody)"
+            who = row["owner"] or shared_list(row.get("team", ""))
             held = (
                 f", being called back by {row['held_by']}"
                 if row["held_by"] and row["state"] == "open"
@@ -88,6 +92,11 @@ async def callbacks_command(args: argparse.Namespace, settings: Settings) -> int
     if not rows and not args.json:
         print("no callbacks", file=sys.stderr)
     return 0
+
+
+def shared_list(team: str) -> str:
+    """How a callback nobody owns yet reads: the shared list it is on (`@sales`, `@all`)."""
+    return f"@{team or 'all'}"
 
 
 async def missed_command(args: argparse.Namespace, settings: Settings) -> int:

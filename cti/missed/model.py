@@ -39,12 +39,23 @@ class OwnerContext:
     manager_available: bool = True
     duty_login: str | None = None
     default_owner: str | None = None
+    last_rung: str | None = None  #: login of the last agent whose phone the call rang
+    team: str = ""  #: the line's team (the DID's); "" = every agent
 
 
 @dataclass(frozen=True, slots=True)
 class OwnerChoice:
+    """Who calls back: an agent (`login`), or with no login the shared list of `team` that
+    every agent of that line sees and may claim. Never nobody."""
+
     login: str | None
-    reason: str  #: stable code: manager, duty, manager_unavailable_no_duty, default, nobody
+    #: stable code: manager, duty, manager_unavailable_no_duty, last_rung, default, team
+    reason: str
+    team: str = ""
+
+    @property
+    def shared(self) -> bool:
+        return self.login is None
 
 
 @dataclass(frozen=True, slots=True)

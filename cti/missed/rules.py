@@ -17,16 +17,20 @@ def is_missed(record: CallRecord) -> bool:
 
 def choose_owner(ctx: OwnerContext) -> OwnerChoice:
     """The responsible manager when they can call back now; else the duty operator on shift at
-    the time of the miss; else the manager anyway (they will be back); else the default owner."""
+    the time of the miss; else the manager anyway (they will be back); else the last agent the
+    call rang; else the configured default owner; else the line's team's shared list, which
+    every agent of the line sees and may claim. Never nobody."""
     if ctx.manager_login and ctx.manager_available:
-        return OwnerChoice(ctx.manager_login, "manager")
+        return OwnerChoice(ctx.manager_login, "manager", ctx.team)
     if ctx.duty_login:
-        return OwnerChoice(ctx.duty_login, "duty")
+        return OwnerChoice(ctx.duty_login, "duty", ctx.team)
     if ctx.manager_login:
-        return OwnerChoice(ctx.manager_login, "manager_unavailable_no_duty")
+        return OwnerChoice(ctx.manager_login, "manager_unavailable_no_duty", ctx.team)
+    if ctx.last_rung:
+        return OwnerChoice(ctx.last_rung, "last_rung", ctx.team)
     if ctx.default_owner:
-        return OwnerChoice(ctx.default_owner, "default")
-    return OwnerChoice(None, "nobody")
+        return OwnerChoice(ctx.default_owner, "default", ctx.team)
+    return OwnerChoice(None, "team", ctx.team)
 
 
 def into_window(moment: datetime, tz: ZoneInfo, window: CallbackWindow) -> datetime:

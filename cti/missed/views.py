@@ -8,7 +8,7 @@ from typing import Any
 from cti.db.missed_models import CallbackLogRow, CallbackRow, MissedCallRow
 
 
-def _iso(value: datetime | None) -> str | None:
+def iso_utc(value: datetime | None) -> str | None:
     if value is None:
         return None
     if value.tzinfo is None:
@@ -20,7 +20,7 @@ def missed_view(row: MissedCallRow, callback: CallbackRow | None) -> dict[str, A
     return {
         "id": row.id,
         "linkedid": row.linkedid,
-        "missed_at": _iso(row.missed_at),
+        "missed_at": iso_utc(row.missed_at),
         "kind": row.kind,
         "short_abandon": bool(row.short_abandon),
         "caller": row.caller,
@@ -49,18 +49,18 @@ def callback_view(row: CallbackRow) -> dict[str, Any]:
         "misses": row.misses,
         "note": row.note,
         "created_by": row.created_by,
-        "created_at": _iso(row.created_at),
-        "first_missed_at": _iso(row.first_missed_at),
-        "last_missed_at": _iso(row.last_missed_at),
-        "requested_for": _iso(row.requested_for),
-        "deadline_at": _iso(row.deadline_at),
+        "created_at": iso_utc(row.created_at),
+        "first_missed_at": iso_utc(row.first_missed_at),
+        "last_missed_at": iso_utc(row.last_missed_at),
+        "requested_for": iso_utc(row.requested_for),
+        "deadline_at": iso_utc(row.deadline_at),
         "timezone": row.timezone,
         "held_by": row.held_by,
-        "held_at": _iso(row.held_at),
+        "held_at": iso_utc(row.held_at),
         "attempts": row.attempts,
-        "last_attempt_at": _iso(row.last_attempt_at),
-        "escalated_at": _iso(row.escalated_at),
-        "resolved_at": _iso(row.resolved_at),
+        "last_attempt_at": iso_utc(row.last_attempt_at),
+        "escalated_at": iso_utc(row.escalated_at),
+        "resolved_at": iso_utc(row.resolved_at),
         "resolved_by": row.resolved_by,
         "resolution": row.resolution,
         "resolution_note": row.resolution_note,
@@ -70,7 +70,7 @@ def callback_view(row: CallbackRow) -> dict[str, Any]:
 
 def log_view(row: CallbackLogRow) -> dict[str, Any]:
     return {
-        "at": _iso(row.at),
+        "at": iso_utc(row.at),
         "actor": row.actor,
         "action": row.action,
         "linkedid": row.linkedid,

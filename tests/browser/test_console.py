@@ -335,3 +335,70 @@ async def test_the_supervisor_sees_calls_agents_duty_and_callbacks_and_agents_ma
         task.cancel()
         assert problems == []
         await context.close()
+
+
+async def test_a_shared_callback_is_taken_in_the_console_and_reassigned_in_supervisor(
+    tmp_path: Path,
+    browser: Any,  # noqa: F811
+) -> None:
+    """Nobody owns it: every agent's console lists it with "Take it"; 101 takes it (102's list
+    drops it at once); the supervisor ticks it and gives it to 102, whose console gets it."""
+    from playwright.async_api import expect
+
+    async with running(tmp_path, speed=1.0) as world:
+        made = await world.session.post(
+            f"{world.url}/api/callbacks",
+            json={"number": "+79031112233", "owner": "103", "note": "перезвонить"},
+            headers=world.bearer("boss"),
+        )
+        assert made.status == 201, await made.text()
+        callback_id = (await made.json())["id"]
+        shared = await world.session.post(
+            f"{world.url}/api/callbacks/assign",
+            json={"ids": [callback_id], "owner": None},
+            headers=world.bearer("boss"),
+        )
+        assert shared.status == 200, await shared.text()
+        ivan, page, problems = await sign_in(world, browser, "101", locale="ru-RU")
+        maria, other, other_problems = await sign_in(world, browser, "102")
+        item = page.locator(f'#callbacks .callback[data-id="{callback_id}"]')
+        await expect(item.locator(".callback-shared-note")).to_have_text(
+            "общий список: может взять любой"
+        )
+        theirs = other.locator(f'#callbacks .callback[data-id="{callback_id}"]')
+        await expect(theirs.locator(".callback-claim")).to_have_text("Take it")
+        await expect(item.locator(".callback-call")).to_have_count(1)
+        await item.locator(".callback-claim").click()
+        await expect(item.locator(".callback-claim")).to_have_count(0)
+        await expect(item.locator(".callback-call")).to_have_text("Перезвонить")
+        await expect(theirs).to_have_count(0)  # gone from 102's list, by the live feed
+        await expect(other.locator("#callbacks-empty")).to_be_visible()
+
+        boss, sup, sup_problems = await sign_in(world, browser, "boss")
+        await sup.goto(f"{world.url}/supervisor")
+        row = sup.locator(f'#cb-body tr[data-id="{callback_id}"]')
+        await expect(row.locator(".cb-owner")).to_have_text("Ivan Petrov (101)")
+        await row.locator(".cb-pick").check()
+        await sup.select_option("#cb-assign-to", "102")
+        await sup.click("#cb-assign-button")
+        await expect(sup.locator("#cb-assign-status")).to_have_text("Assigned: 1")
+        await expect(row.locator(".cb-owner")).to_have_text("Maria Sidorova (102)")
+        await expect(item).to_have_count(0)  # 101's console lets it go
+        mine = other.locator(f'#callbacks .callback[data-id="{callback_id}"]')
+        await expect(mine.locator(".callback-call")).to_have_count(1)  # 102 has it now
+        log = await world.session.get(
+            f"{world.url}/api/callbacks/{callback_id}", headers=world.bearer("boss")
+        )
+        moves = [
+            (e["actor"], e["action"], e["detail"].get("to"))
+            for e in (await log.json())["log"]
+            if e["action"] in ("reassigned", "claimed")
+        ]
+        assert moves == [
+            ("boss", "reassigned", None),
+            ("101", "claimed", "101"),
+            ("boss", "reassigned", "102"),
+        ]
+        assert problems == other_problems == sup_problems == []
+        for context in (ivan, maria, boss):
+            await context.close()

@@ -189,7 +189,8 @@ async def test_answered_calls_are_not_missed(world) -> None:
 
 
 async def test_resolution_by_outbound_answer_not_by_an_unanswered_attempt(world) -> None:
-    repo, callbacks, office, _ = world
+    repo, callbacks, office, now = world
+    now[0] = datetime(2026, 11, 25, 10, 5, tzinfo=MSK)
     await repo.save_many([missed("m1", at(10, 0))])
     await repo.save_many([outbound("o1", at(10, 2), answered=False)])
     [cb] = await open_callbacks(callbacks)
@@ -357,8 +358,70 @@ async def test_owner_whose_login_differs_from_the_extension_holds_retries_and_is
     await repo.save_many([outbound("o2", at(14, 59), answered=False, agent="101")])
     [cb] = await open_callbacks(callbacks)
     assert (cb["attempts"], cb["held_by"]) == (2, "ivanova")
-    with pytest.raises(CallbackError, match="being called back by ivanova"):
+    with pytest.raises(CallbackError, match=r"being called back by Иванова \(ivanova\)"):
         await callbacks.hold(cb["id"], by="petrov")
     now[0] = now[0] + timedelta(minutes=11)  # the hold expires 10 minutes after it was taken
     assert (await callbacks.hold(cb["id"], by="petrov"))["held_by"] == "petrov"
     assert (await callbacks.hold(cb["id"], by="ivanova"))["held_by"] == "ivanova"  # the owner
+
+
+async def test_holds_name_logins_whatever_the_phones_are_called_and_expire_after_the_attempt(
+    world, database_url: str
+) -> None:
+    """A real PBX names phones by their device's endpoint, which is neither the login nor the
+    extension people dial: ivanova (extension 101) calls from PJSIP/2101, petrov (102) from
+    PJSIP/2102. Whoever holds a callback (the owner, or a colleague helping) holds it by login,
+    retries as often as needed without being refused, every attempt is counted, and the hold
+    lets go 10 minutes after the last unanswered attempt ended."""
+    from datetime import timedelta
+
+    from cti.db.models import Agent
+
+    repo, callbacks, _, now = world
+    engine = create_engine(database_url)
+    async with session_factory(engine)() as session, session.begin():
+        session.add(Agent(login="ivanova", name="Иванова", extension="101", device="PJSIP/2101"))
+        session.add(Agent(login="petrov", name="Петров", extension="102", device="PJSIP/2102"))
+        session.add(Agent(login="sidorov", name="Сидоров", extension="103", device="PJSIP/2103"))
+    await engine.dispose()
+    start = datetime(2026, 11, 25, 15, 0, tzinfo=MSK)
+
+    def minute(n: int) -> float:
+        return (start + timedelta(minutes=n)).timestamp()
+
+    await repo.save_many([missed("m1", at(14, 50))])  # ivanova's customer
+    [cb] = await open_callbacks(callbacks)
+    assert cb["owner"] == "ivanova"
+    # petrov helps: he dials the number from his phone (the record names 2102), nobody answers
+    await repo.save_many([outbound("o1", minute(1), answered=False, agent="2102")])
+    [cb] = await open_callbacks(callbacks)
+    assert (cb["attempts"], cb["held_by"], cb["held_by_name"]) == (1, "petrov", "Петров")
+    now[0] = start + timedelta(minutes=2)
+    assert (await callbacks.hold(cb["id"], by="petrov"))["held_by"] == "petrov"  # his retry
+    await repo.save_many([outbound("o2", minute(3), answered=False, agent="2102")])
+    # a third colleague is told who is calling back, by name and login
+    with pytest.raises(CallbackError, match=r"being called back by Петров \(petrov\)"):
+        await callbacks.hold(cb["id"], by="sidorov")
+    # the owner may always try; her attempt from 2101 is hers, by login
+    assert (await callbacks.hold(cb["id"], by="ivanova"))["held_by"] == "ivanova"
+    await repo.save_many([outbound("o3", minute(5), answered=False, agent="2101")])
+    [cb] = await open_callbacks(callbacks)
+    assert (cb["attempts"], cb["held_by"]) == (3, "ivanova")
+    assert cb["held_until"] == "2026-11-25T12:15:00Z"  # 10 min after her attempt ended
+    now[0] = start + timedelta(minutes=7)
+    assert (await callbacks.hold(cb["id"], by="ivanova"))["held_by"] == "ivanova"
+    await repo.save_many([outbound("o4", minute(8), answered=False, agent="2101")])
+    [cb] = await open_callbacks(callbacks)
+    assert (cb["attempts"], cb["held_by"]) == (4, "ivanova")
+    now[0] = start + timedelta(minutes=17)  # 9 minutes after her last attempt: still hers
+    assert await callbacks.expire_holds() == []
+    with pytest.raises(CallbackError, match="being called back by Иванова"):
+        await callbacks.hold(cb["id"], by="sidorov")
+    now[0] = start + timedelta(minutes=18)  # 10 minutes after: the hold expires
+    [freed] = await callbacks.expire_holds()
+    assert (freed["id"], freed["held_by"]) == (cb["id"], None)
+    [cb] = await open_callbacks(callbacks)
+    assert cb["held_by"] is None and cb["attempts"] == 4
+    log = [entry["action"] for entry in (await callbacks.get(cb["id"]))["log"]]
+    assert log.count("attempt") == 4 and log[-1] == "hold_expired"
+    assert (await callbacks.hold(cb["id"], by="sidorov"))["held_by"] == "sidorov"

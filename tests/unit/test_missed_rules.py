@@ -87,12 +87,22 @@ def test_which_calls_are_missed(change: dict, missed: bool) -> None:
         (OwnerContext("ivanova", False, None, "boss"), "ivanova", "manager_unavailable_no_duty"),
         (OwnerContext(None, True, "petrov", "boss"), "petrov", "duty"),  # unknown caller
         (OwnerContext(None, True, None, "boss"), "boss", "default"),
-        (OwnerContext(None, True, None, None), None, "nobody"),
+        # nobody manages the caller and nobody is on duty: the last agent the call rang
+        (OwnerContext(None, True, None, "boss", "sidorov"), "sidorov", "last_rung"),
+        (
+            OwnerContext("ivanova", False, None, None, "sidorov"),
+            "ivanova",
+            "manager_unavailable_no_duty",
+        ),
+        # nobody rang (a closed line) and no default: the line's team's shared list, never nobody
+        (OwnerContext(None, True, None, None, None, "sales"), None, "team"),
+        (OwnerContext(None, True, None, None), None, "team"),
     ],
 )
 def test_owner(ctx: OwnerContext, owner: str | None, reason: str) -> None:
     choice = choose_owner(ctx)
-    assert (choice.login, choice.reason) == (owner, reason)
+    assert (choice.login, choice.reason, choice.team) == (owner, reason, ctx.team)
+    assert choice.shared is (owner is None)
 
 
 def msk(y: int, mo: int, d: int, h: int, mi: int) -> datetime:

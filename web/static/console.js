@@ -474,8 +474,32 @@
     if (cb.note) li.appendChild(el('div', 'callback-note', cb.note));
     const meta = el('div', 'muted');
     if (cb.misses) meta.textContent = t('callbacks.misses', { n: cb.misses });
-    if (cb.held_by && cb.held_by !== me.login) meta.textContent += ' ' + t('callbacks.held_by', { who: cb.held_by });
+    if (cb.held_by && cb.held_by !== me.login) meta.textContent += ' ' + t('callbacks.held_by', { who: cb.held_by_name || cb.held_by });
     li.appendChild(meta);
+    if (cb.shared) {
+      // nobody owns it yet: on the line's shared list, taken with one click (the first wins)
+      li.classList.add('callback-shared');
+      li.appendChild(el('div', 'callback-shared-note', cb.team ? t('callbacks.shared', { team: cb.team }) : t('callbacks.shared_all')));
+      const claim = el('button', 'callback-call callback-claim', t('callbacks.claim'));
+      claim.type = 'button';
+      const problem = el('div', 'load-error callback-claim-error');
+      problem.hidden = true;
+      claim.addEventListener('click', async () => {
+        claim.disabled = true;
+        try {
+          await post('/api/callbacks/' + cb.id + '/claim', {});
+        } catch (e) {
+          problem.textContent = t('callbacks.claim_error', { detail: e.message });
+          problem.hidden = false;
+          claim.disabled = false;
+          return;
+        }
+        loadCallbacks();
+      });
+      li.appendChild(claim);
+      li.appendChild(problem);
+      return li;
+    }
     const call = el('button', 'callback-call', t('callbacks.call'));
     call.type = 'button';
     call.addEventListener('click', async () => {
@@ -506,7 +530,7 @@
   async function loadCallbacks() {
     try {
       const body = await api('/api/callbacks?state=open');
-      callbacks = (body.callbacks || []).filter((cb) => cb.owner === me.login || cb.held_by === me.login);
+      callbacks = (body.callbacks || []).filter((cb) => cb.owner === me.login || cb.held_by === me.login || cb.shared);
       $('callbacks-error').hidden = true;
       renderCallbacks();
     } catch (e) {

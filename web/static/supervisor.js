@@ -179,6 +179,7 @@
     try {
       agents = (await api('/api/agents/states')).agents || [];
       renderAgents();
+      renderAssignees();
     } catch (e) {
       // routing not configured: the table stays empty
     }
@@ -212,14 +213,77 @@
     $('cb-overdue').textContent = t('sup.callbacks.overdue', { n: overdue.length });
     $('cb-body').replaceChildren(...callbacks.map((cb) => {
       const tr = el('tr', Date.parse(cb.deadline_at) < now ? 'overdue-row' : '');
+      tr.dataset.id = String(cb.id);
+      const pick = el('td');
+      const box = el('input', 'cb-pick');
+      box.type = 'checkbox';
+      box.value = String(cb.id);
+      box.checked = chosen.has(cb.id);
+      box.setAttribute('aria-label', t('sup.select') + ' ' + f.phone(cb.number));
+      box.addEventListener('change', () => { if (box.checked) chosen.add(cb.id); else chosen.delete(cb.id); });
+      pick.appendChild(box);
+      tr.appendChild(pick);
       tr.appendChild(el('td', 'caller-number', f.phone(cb.number)));
-      tr.appendChild(el('td', null, cb.owner || t('sup.nobody')));
+      tr.appendChild(el('td', 'cb-owner', cb.owner ? ownerName(cb.owner)
+        : t('sup.shared', { team: cb.team || 'all' })));
       const due = el('td', 'num');
       due.dataset.deadline = cb.deadline_at || '';
       tr.appendChild(due);
       return tr;
     }));
     tick();
+  }
+
+  // --- assigning callbacks (one or many) ---------------------------------------------------------
+
+  const chosen = new Set();
+
+  function ownerName(login) {
+    const agent = agents.find((a) => a.login === login);
+    return agent && agent.name ? agent.name + ' (' + login + ')' : login;
+  }
+
+  function renderAssignees() {
+    const select = $('cb-assign-to');
+    const picked = select.value;
+    const options = agents.map((a) => {
+      const option = el('option', null, (a.name || a.login) + ' (' + a.login + ')');
+      option.value = a.login;
+      return option;
+    });
+    const shared = el('option', null, t('sup.assign.shared_list'));
+    shared.value = '';
+    select.replaceChildren(...options, shared);
+    if (picked !== undefined && [...select.options].some((o) => o.value === picked)) select.value = picked;
+  }
+
+  async function assign(event) {
+    event.preventDefault();
+    const status = $('cb-assign-status');
+    const ids = callbacks.map((cb) => cb.id).filter((id) => chosen.has(id));
+    if (!ids.length) {
+      status.className = 'load-error';
+      status.textContent = t('sup.assign.none');
+      return;
+    }
+    const owner = $('cb-assign-to').value || null;
+    const response = await fetch('/api/callbacks/assign', {
+      method: 'POST',
+      credentials: 'same-origin',
+      headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+      body: JSON.stringify({ ids: ids, owner: owner })
+    });
+    if (response.status === 401) return window.location.assign('/login');
+    const body = await response.json().catch(() => ({}));
+    if (!response.ok) {
+      status.className = 'load-error';
+      status.textContent = t('sup.assign.error', { detail: body.detail || ('HTTP ' + response.status) });
+      return;
+    }
+    status.className = '';
+    status.textContent = t('sup.assign.done', { n: (body.callbacks || []).length });
+    chosen.clear();
+    loadCallbacks();
   }
 
   async function loadCallbacks() {
@@ -250,8 +314,11 @@
     renderAgents();
     renderDuty();
     renderCallbacks();
+    renderAssignees();
   });
 
+  $('cb-assign').addEventListener('submit', assign);
+  renderAssignees();
   renderCalls();
   connect();
   loadAgents();
