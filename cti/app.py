@@ -386,7 +386,7 @@ def create_server_app(c: Components) -> web.Application:
         return [r.to_json() for r in calls]
 
     sessions = session_factory(c.engine)
-    c.auth = auth_service(c.settings, sessions)
+    c.auth = auth_service(c.settings, sessions, redis=c.feed.redis if c.feed else None)
     directory = None
     if c.callers is not None:
         region, office = c.settings.default_region, c.settings.timezone

@@ -149,6 +149,14 @@ async def identify(request: web.Request) -> Principal | None:
     return await auth.session(session) if session else None
 
 
+def session_ends_at(request: web.Request) -> float | None:
+    """When the request's session expires (None for a Bearer token: it has no expiry)."""
+    if request.headers.get("Authorization"):
+        return None
+    session = request.cookies.get(SESSION_COOKIE)
+    return request.app[AUTH].session_ends_at(session) if session else None
+
+
 def principal_of(request: web.Request) -> Principal:
     """The authenticated principal (set by auth_middleware on every non-public path)."""
     principal = request.get(PRINCIPAL)
