@@ -423,8 +423,9 @@ def create_server_app(c: Components) -> web.Application:
     reports_api.setup(app, reports=build_reports(c.settings, sessions), callbacks=c.callbacks)
     if c.webhooks is not None:
         webhooks_api.setup(app, webhooks=c.webhooks.service)
-    app.cleanup_ctx.append(housekeeping(c.auth))
     app.cleanup_ctx.append(_tasks(c))
+    # after the feed's start (its Redis), before its stop: the access watch ends first
+    app.cleanup_ctx.append(housekeeping(c.auth))
     return app
 
 

@@ -77,6 +77,10 @@ class FeedGuard:
             else:
                 self.ended += 1
 
+    async def settle(self) -> None:
+        """Until the re-checks started so far are done."""
+        await asyncio.gather(*self._checks, return_exceptions=True)
+
     async def close(self) -> None:
         for task in list(self._checks):
             task.cancel()

@@ -78,7 +78,12 @@ class AccessChanges:
     def listen(self, listener: Listener) -> Callable[[], None]:
         """Call `listener` synchronously with each change (it must not block)."""
         self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener)
+
+        def stop() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return stop
 
     async def changed(self, login: str) -> None:
         """`login`'s access changed (after the change is committed): tell this process at once,
@@ -143,8 +148,9 @@ class AccessChanges:
                 await asyncio.sleep(delay * (0.5 + random.random() / 2))
                 delay = min(delay * 2, self._backoff_max)
             finally:
-                try:
-                    await pubsub.aclose()
+                try:  # bounded: a client closed under us (shutdown) must not hold up the cancel
+                    async with asyncio.timeout(1.0):
+                        await pubsub.aclose()
                 except Exception:  # the connection is gone already
                     pass
 
