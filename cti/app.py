@@ -427,7 +427,7 @@ def create_server_app(c: Components) -> web.Application:
         return [r.to_json() for r in calls]
 
     sessions = session_factory(c.engine)
-    c.auth = auth_service(c.settings, sessions)
+    c.auth = auth_service(c.settings, sessions, redis=c.feed.redis if c.feed else None)
     directory = None
     if c.callers is not None:
         region, office = c.settings.default_region, c.settings.timezone
@@ -464,8 +464,9 @@ def create_server_app(c: Components) -> web.Application:
     reports_api.setup(app, reports=build_reports(c.settings, sessions), callbacks=c.callbacks)
     if c.webhooks is not None:
         webhooks_api.setup(app, webhooks=c.webhooks.service)
-    app.cleanup_ctx.append(housekeeping(c.auth))
     app.cleanup_ctx.append(_tasks(c))
+    # after the feed's start (its Redis), before its stop: the access watch ends first
+    app.cleanup_ctx.append(housekeeping(c.auth))
     return app
 
 

@@ -36,6 +36,7 @@ from web.auth import (
     logout,
 )
 from web.errors import problem_middleware
+from web.feed_access import FEED_GUARD, FeedGuard
 from web.routing_api import ROUTING
 from web.ws import BUS, HUB, WS_CONNECTIONS, WS_LIMITS, LiveBus, WsLimits, close_all, websocket
 
@@ -116,6 +117,13 @@ def create_app(
         bus.listen(hub.publish)
     app[HUB] = hub
     app[WS_CONNECTIONS] = set()
+    guard = app[FEED_GUARD] = FeedGuard()
+    unlisten = app[AUTH].access.listen(guard.changed)
+
+    async def stop_listening(app: web.Application) -> None:
+        unlisten()
+
+    app.on_cleanup.append(stop_listening)
     app.on_shutdown.append(close_all)
     app.on_response_prepare.append(_security_headers)
     _add_routes(app)

@@ -149,6 +149,14 @@ async def identify(request: web.Request) -> Principal | None:
     return await auth.session(session) if session else None
 
 
+def session_ends_at(request: web.Request) -> float | None:
+    """When the request's session expires (None for a Bearer token: it has no expiry)."""
+    if request.headers.get("Authorization"):
+        return None
+    session = request.cookies.get(SESSION_COOKIE)
+    return request.app[AUTH].session_ends_at(session) if session else None
+
+
 def principal_of(request: web.Request) -> Principal:
     """The authenticated principal (set by auth_middleware on every non-public path)."""
     principal = request.get(PRINCIPAL)
@@ -226,7 +234,8 @@ async def login_page(request: web.Request) -> web.StreamResponse:
     known = await auth.session(session) if session else None
     if known is not None:
         return web.Response(status=303, headers={"Location": landing(known)})
-    return _login_html(status=200)
+    # ?ended=1: a page whose feed was closed with 4401 (sign-out, expiry, disabled, revoked)
+    return _login_html(status=200, ended=request.query.get("ended") == "1")
 
 
 async def login_submit(request: web.Request) -> web.StreamResponse:
@@ -304,11 +313,13 @@ def _throttled(request: web.Request, exc: LoginThrottled, *, login: str = "") ->
 
 
 def _login_html(
-    *, status: int, error: tuple[str, str] | None = None, login: str = ""
+    *, status: int, error: tuple[str, str] | None = None, login: str = "", ended: bool = False
 ) -> web.Response:
     shown = (
         f'<p class="login-error" role="alert" data-i18n="{error[0]}">{escape(error[1])}</p>'
         if error
+        else _ENDED
+        if ended
         else ""
     )
     html = _LOGIN_TEMPLATE.replace("{error}", shown).replace("{login}", escape(login, quote=True))
@@ -319,6 +330,11 @@ def _login_html(
         headers={"Cache-Control": "no-store"},
     )
 
+
+_ENDED = (
+    '<p class="login-ended" role="status" data-i18n="login.ended">'
+    "Your access ended (signed out, expired or disabled). Sign in again.</p>"
+)
 
 # English in the markup for browsers without JavaScript; i18n.js swaps in Russian when chosen
 _LOGIN_TEMPLATE = """<!doctype html>

@@ -7,7 +7,8 @@ receives is decided from its authenticated principal only (`cti.auth.policy`, vi
 
 Each socket has its own bounded send queue: a client that cannot keep up is closed with 1013
 (and resumes on reconnect) instead of holding up anyone else. Pings every `heartbeat` seconds
-drop dead peers; the credentials are re-checked every `recheck_every` seconds (4401 when gone).
+drop dead peers. The credentials are re-checked at once when the login's access changes
+(`web.feed_access`), at the session's expiry, and every `recheck_every` seconds (4401 when gone).
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ from cti.auth.principal import Principal, Via
 from cti.auth.throttle import TokenBucket
 from cti.bus import Subscription
 from cti.pops.hub import FeedHub
-from web.auth import PRINCIPAL, identify, origin_allowed
+from web.auth import AUTH, PRINCIPAL, identify, origin_allowed, session_ends_at
 from web.errors import Problem
+from web.feed_access import FEED_GUARD
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +91,8 @@ class FeedConnection:
         self.overflowed = False
         self.sent = 0
         self._closing: asyncio.Task[None] | None = None
+        self._released = asyncio.Event()  #: cleared while the credentials are being re-checked
+        self._released.set()
 
     def offer(self, seq: int, text: str) -> None:
         """From the hub, never waits: a full queue closes this socket (it resumes on reconnect)."""
@@ -104,6 +108,14 @@ class FeedConnection:
                 self._limits.queue_size,
             )
             self.close(CLOSE_FELL_BEHIND, "fell behind: reconnect to resume")
+
+    def hold(self) -> None:
+        """Send nothing more until `release()`: the login's access changed, and until this
+        socket's credentials are re-checked it may no longer be entitled to anything."""
+        self._released.clear()
+
+    def release(self) -> None:
+        self._released.set()
 
     def start_over(self) -> None:
         """The hub's numbering began again: the client reconnects and takes a fresh snapshot."""
@@ -165,6 +177,9 @@ class FeedConnection:
             await asyncio.shield(self._closing)
 
     async def _send(self, text: str) -> None:
+        await self._released.wait()
+        if self._closing is not None:
+            raise ConnectionError("closing")  # nothing goes out after the close began
         async with asyncio.timeout(self._limits.send_timeout):
             await self.ws.send_str(text)
         self.sent += 1
@@ -263,6 +278,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         first, last = await hub.opening(principal, since=since, stream=stream)
         await ws.prepare(request)
         connections.add(conn)
+        request.app[FEED_GUARD].add(principal.login, conn, lambda: verify(request, conn, hub))
         tasks.append(asyncio.create_task(conn.forward(first, last, hub), name="ws-forward"))
         tasks.append(asyncio.create_task(_recheck(request, conn, hub), name="ws-recheck"))
         bucket = TokenBucket(
@@ -281,6 +297,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     finally:
         hub.detach(conn)
         connections.discard(conn)
+        request.app[FEED_GUARD].discard(principal.login, conn)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -289,26 +306,43 @@ async def websocket(request: web.Request) -> web.StreamResponse:
 
 
 async def _recheck(request: web.Request, conn: FeedConnection, hub: FeedHub) -> None:
-    """Close the feed once its credentials stop being valid (logout, expiry, disable, revoke)."""
+    """Close the feed when its session reaches its expiry (a timer), and re-check it every
+    `recheck_every` seconds as a backstop; access changes (disable, sign-out, a revoked
+    token...) re-check it at once through the FeedGuard."""
+    auth = request.app[AUTH]
+    ends = session_ends_at(request)  # known from the handshake; it never moves later
     while True:
         # spread over 0.5x..1.5x: a thousand consoles that connected together (a restart, a
         # shift starting) must not all ask the database at the same instant every interval
-        await asyncio.sleep(conn.recheck_every * (0.5 + random.random()))
-        try:
-            principal = await identify(request)
-        except Exception:
-            log.exception("could not re-check a websocket's session; keeping it for now")
-            continue
-        if principal is None:
-            conn.close(CLOSE_SIGNED_OUT, "signed out: sign in again")
+        wait = conn.recheck_every * (0.5 + random.random())
+        ends = session_ends_at(request) or ends
+        if ends is not None:
+            wait = min(wait, max(0.0, ends - auth.now()))
+        await asyncio.sleep(wait)
+        if not await verify(request, conn, hub):
             return
-        if principal != conn.principal:
-            hub.refresh_principal(conn, principal)  # a changed role or phone applies from now on
+
+
+async def verify(request: web.Request, conn: FeedConnection, hub: FeedHub) -> bool:
+    """Re-check the socket's credentials: closed with 4401 when they no longer hold (False);
+    a changed role or phone applies from now on."""
+    try:
+        principal = await identify(request)
+    except Exception:
+        log.exception("could not re-check a websocket's session; keeping it for now")
+        return True
+    if principal is None:
+        conn.close(CLOSE_SIGNED_OUT, "signed out: sign in again")
+        return False
+    if principal != conn.principal:
+        hub.refresh_principal(conn, principal)
+    return True
 
 
 async def close_all(app: web.Application) -> None:
     """on_shutdown: tell every client the server is going away, so it reconnects elsewhere."""
     connections: set[FeedConnection] = app[WS_CONNECTIONS]
+    await app[FEED_GUARD].close()
     closing = [
         conn.close(WSCloseCode.GOING_AWAY, "server shutting down") for conn in list(connections)
     ]

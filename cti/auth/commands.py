@@ -74,9 +74,11 @@ async def _with_auth(settings: Settings, work: Callable[[AuthService], Awaitable
     if settings.auto_migrate:
         await upgrade(settings.database_url)
     engine = create_engine(settings.database_url)
+    auth = auth_service(settings, session_factory(engine))
     try:
-        return await work(auth_service(settings, session_factory(engine)))
+        return await work(auth)
     finally:
+        await auth.access.close()
         await engine.dispose()
 
 

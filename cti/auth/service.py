@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from cti.auth.access import AccessChanges
 from cti.auth.passwords import Passwords, check_new_password
 from cti.auth.principal import (
     ALL_SCOPES,
@@ -87,8 +88,12 @@ class AuthService:
         hashing_per_login: int = 1,
         hashing_per_address: int = 4,
         token_touch_every: float = 60.0,
+        access: AccessChanges | None = None,
     ) -> None:
         self.store = store
+        #: told of every change to who may sign in; open websockets listen to it
+        self.access = access if access is not None else AccessChanges(clock=clock)
+        self.access.listen(self._forget)
         self.passwords = passwords if passwords is not None else Passwords()
         self._break_glass = tuple(t.encode("utf-8") for t in break_glass_tokens if t)
         self._clock = clock
@@ -102,6 +107,23 @@ class AuthService:
         self._token_touch_every = token_touch_every
         self._cache: dict[str, tuple[float, Principal, SessionRecord]] = {}
         self._token_touched: dict[int, float] = {}
+
+    def _forget(self, login: str | None) -> None:
+        """An access change (here or in another process): what is cached of the login goes."""
+        if login is None:
+            self._cache.clear()
+            return
+        for key in [k for k, (_, p, _) in self._cache.items() if p.login == login]:
+            del self._cache[key]
+
+    def session_ends_at(self, token: str) -> float | None:
+        """When the session of this cookie reaches its expiry (None: unknown or not a session);
+        read from what `session()` last found, so it costs nothing."""
+        cached = self._cache.get(token_hash(token)) if usable(token) else None
+        return cached[2].expires_at if cached is not None else None
+
+    def now(self) -> float:
+        return self._clock()
 
     @property
     def has_break_glass(self) -> bool:
@@ -238,7 +260,15 @@ class AuthService:
         if usable(token):
             key = token_hash(token)
             self._cache.pop(key, None)
+            record = await self.store.session(key)
             await self.store.delete_session(key)
+            if record is not None:  # the feeds opened with this session end with it
+                principal_login = (
+                    BREAK_GLASS_LOGIN
+                    if record.login.startswith(BREAK_GLASS_LOGIN)
+                    else record.login
+                )
+                await self.access.changed(principal_login)
 
     async def purge(self) -> int:
         """Delete expired sessions (a background task runs this)."""
@@ -303,6 +333,7 @@ class AuthService:
         # a new password ends every session that knew the old one
         await self.store.delete_sessions_of(login)
         self._cache.clear()
+        await self.access.changed(login)  # and their open feeds; a new role applies at once
         return person
 
     async def disable_user(self, login: str) -> int:
@@ -310,7 +341,9 @@ class AuthService:
         if not await self.store.set_disabled(login, self._clock()):
             raise UnknownUser(f"no user {login!r} (see `cti user list`)")
         self._cache.clear()
-        return await self.store.delete_sessions_of(login)
+        ended = await self.store.delete_sessions_of(login)
+        await self.access.changed(login)  # their open feeds end now, here and elsewhere
+        return ended
 
     async def users(self) -> list[UserView]:
         creds = {c.login: c for c in await self.store.all_credentials()}
@@ -347,7 +380,12 @@ class AuthService:
         return record, token
 
     async def revoke_token(self, token_id: int) -> bool:
-        return await self.store.revoke_token(token_id, self._clock())
+        if not await self.store.revoke_token(token_id, self._clock()):
+            return False
+        owner = next((t.login for t in await self.store.tokens() if t.id == token_id), None)
+        if owner is not None:  # the feeds opened with the token end with it
+            await self.access.changed(owner)
+        return True
 
     async def tokens(self, login: str | None = None) -> list[TokenRecord]:
         return await self.store.tokens(login)

@@ -6,13 +6,13 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cti.auth.principal import Role, Scope
 from cti.auth.store import Credentials, Person, SessionRecord, TokenRecord
 from cti.auth.tokens import format_scopes, parse_scopes
-from cti.db.auth_models import ApiToken, Credential, SessionRow
+from cti.db.auth_models import AccessChange, ApiToken, Credential, SessionRow
 from cti.db.models import Agent
 from cti.db.session import writing
 
@@ -233,4 +233,39 @@ class SqlAuthStore:
         return bool(getattr(result, "rowcount", 0))
 
 
-__all__ = ["SqlAuthStore"]
+class SqlAccessLog:
+    """The access_changes table (`cti.auth.access.AccessLog`): every read is by primary key."""
+
+    def __init__(self, *, session_factory: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = session_factory
+
+    async def append(self, login: str, now: float) -> int:
+        async with writing(self._sessions) as db:
+            row = AccessChange(login=login, changed_at=_dt(now))
+            db.add(row)
+            await db.flush()
+            return row.id
+
+    async def after(self, position: int, *, limit: int = 1000) -> list[tuple[int, str]]:
+        query = (
+            select(AccessChange.id, AccessChange.login)
+            .where(AccessChange.id > position)
+            .order_by(AccessChange.id)
+            .limit(limit)
+        )
+        async with self._sessions() as db:
+            return [(int(i), str(login)) for i, login in (await db.execute(query)).all()]
+
+    async def last(self) -> int:
+        async with self._sessions() as db:
+            return int(await db.scalar(select(func.max(AccessChange.id))) or 0)
+
+    async def prune(self, before: float) -> int:
+        async with writing(self._sessions) as db:
+            result = await db.execute(
+                delete(AccessChange).where(AccessChange.changed_at < _dt(before))
+            )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+
+__all__ = ["SqlAccessLog", "SqlAuthStore"]

@@ -1,4 +1,5 @@
-"""Tables of secrets, kept apart from the agents directory: password hashes, sessions, API tokens.
+"""Tables of secrets, kept apart from the agents directory: password hashes, sessions, API tokens,
+and the log of access changes.
 
 Registered on the shared metadata by `cti.db.models`.
 """
@@ -51,4 +52,15 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None]
 
 
-__all__ = ["ApiToken", "Credential", "SessionRow"]
+class AccessChange(Base):
+    """A login whose access changed (`cti.auth.access`): servers read the rows after the last
+    they saw, once a second, and re-check that login's open websockets."""
+
+    __tablename__ = "access_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    login: Mapped[str] = mapped_column(String(64))
+    changed_at: Mapped[datetime]
+
+
+__all__ = ["AccessChange", "ApiToken", "Credential", "SessionRow"]

@@ -352,7 +352,7 @@
     });
     ws.addEventListener('close', (event) => {
       if (socket !== ws) return;
-      if (event.code === 4401) return toLogin();
+      if (event.code === 4401) return toLogin(true); // access ended: never reconnect with it
       socket = null;
       setConnection('reconnecting');
       const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** attempt);
@@ -361,7 +361,7 @@
         if (!opened) {
           try {
             const probe = await fetch('/api/me', { headers: { Accept: 'application/json' } });
-            if (probe.status === 401) return toLogin();
+            if (probe.status === 401) return toLogin(true);
           } catch (e) {
             // the server is still away: keep trying
           }
@@ -371,8 +371,8 @@
     });
   }
 
-  function toLogin() {
-    window.location.assign('/login');
+  function toLogin(ended) {
+    window.location.assign(ended ? '/login?ended=1' : '/login');
   }
 
   // --- API -----------------------------------------------------------------------------------

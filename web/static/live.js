@@ -183,8 +183,8 @@
     $('banner').hidden = state !== 'reconnecting';
   }
 
-  function toLogin() {
-    window.location.assign('/login');
+  function toLogin(ended) {
+    window.location.assign(ended ? '/login?ended=1' : '/login');
   }
 
   async function loadRecent() {
@@ -256,7 +256,7 @@
     });
     ws.addEventListener('close', (event) => {
       if (socket !== ws) return;
-      if (event.code === 4401) return toLogin(); // the session ended: logout, expiry, disabled
+      if (event.code === 4401) return toLogin(true); // access ended: logout, expiry, disabled
       socket = null;
       setConnection('reconnecting');
       scheduleReconnect(!opened);
@@ -272,7 +272,7 @@
         // a refused handshake may mean the session expired: ask in a way that says so
         try {
           const probe = await fetch('/api/calls/live', { headers: { Accept: 'application/json' } });
-          if (probe.status === 401) return toLogin();
+          if (probe.status === 401) return toLogin(true);
         } catch (e) {
           // server still down: keep trying
         }

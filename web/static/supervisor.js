@@ -128,6 +128,8 @@
     if (stream && lastSeq >= 0) url += '?since=' + lastSeq + '&stream=' + encodeURIComponent(stream);
     const ws = new WebSocket(url);
     socket = ws;
+    let opened = false;
+    ws.addEventListener('open', () => { opened = true; });
     ws.addEventListener('message', (event) => {
       try {
         handle(JSON.parse(event.data));
@@ -137,12 +139,24 @@
     });
     ws.addEventListener('close', (event) => {
       if (socket !== ws) return;
-      if (event.code === 4401) return window.location.assign('/login');
+      // access ended (sign-out, expiry, disabled, revoked): never reconnect with it
+      if (event.code === 4401) return window.location.assign('/login?ended=1');
       socket = null;
       setConnection('reconnecting');
       const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** attempt);
       attempt += 1;
-      window.setTimeout(connect, ceiling / 2 + Math.random() * ceiling / 2);
+      window.setTimeout(async () => {
+        if (!opened) {
+          // a refused handshake may mean the session ended: ask in a way that says so
+          try {
+            const probe = await fetch('/api/me', { headers: { Accept: 'application/json' } });
+            if (probe.status === 401) return window.location.assign('/login?ended=1');
+          } catch (e) {
+            // the server is still away: keep trying
+          }
+        }
+        connect();
+      }, ceiling / 2 + Math.random() * ceiling / 2);
     });
   }
 
