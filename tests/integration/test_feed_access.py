@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 import redis.asyncio as aioredis
 from aiohttp import WSMsgType
 from aiohttp.test_utils import TestServer
@@ -30,6 +29,7 @@ from cti.bus import InProcessBus
 from cti.config import Settings
 from cti.db.migrate import upgrade
 from cti.db.session import create_engine, session_factory
+from tests.integration.test_feed_redis import redis  # noqa: F401 (the fixture)
 from web.app import create_app
 from web.feed_access import FEED_GUARD
 
@@ -51,7 +51,7 @@ class Server:
         self, database_url: str, *, redis_url: str = "", channel: str = "", ttl: float = 3600.0
     ) -> None:
         self.engine = create_engine(database_url)
-        redis = aioredis.Redis.from_url(redis_url) if redis_url else None
+        redis = aioredis.Redis.from_url(redis_url) if redis_url else None  # noqa: F811
         sessions = session_factory(self.engine)
         self.auth = AuthService(
             store=SqlAuthStore(session_factory=sessions),
@@ -138,20 +138,6 @@ async def until_closed(ws: Any, timeout: float = BOUND) -> tuple[int | None, lis
     # the frame's code: aiohttp's client may report 1006 once the server drops the connection
     # before the client's reply to the close got out
     return (msg.data if msg.type is WSMsgType.CLOSE else None), got
-
-
-@pytest.fixture
-async def redis() -> AsyncIterator[Any]:
-    client = aioredis.Redis.from_url(REDIS_URL)
-    try:
-        await client.ping()
-    except Exception as exc:  # noqa: BLE001 - any failure means "no Redis here"
-        await client.aclose()
-        if os.environ.get("CI"):
-            pytest.fail(f"Redis at {REDIS_URL} is unreachable ({exc}); CI must run these tests")
-        pytest.skip(f"Redis at {REDIS_URL} is unreachable ({exc})")
-    yield client
-    await client.aclose()
 
 
 # --- in the server's own process ---------------------------------------------------------------
@@ -277,7 +263,9 @@ async def test_cti_user_disable_ends_the_users_feed(aiohttp_client: Any, tmp_pat
 
 
 async def test_two_processes_with_redis_end_the_feed_where_it_is_open(
-    aiohttp_client: Any, database_url: str, redis: Any
+    aiohttp_client: Any,
+    database_url: str,
+    redis: Any,  # noqa: F811
 ) -> None:
     await with_people(database_url)
     channel = f"cti-test-{uuid.uuid4().hex[:10]}:access"
@@ -294,7 +282,7 @@ async def test_two_processes_with_redis_end_the_feed_where_it_is_open(
         assert code == 4401
 
 
-async def until_subscribed(redis: Any, channel: str, count: int) -> None:
+async def until_subscribed(redis: Any, channel: str, count: int) -> None:  # noqa: F811
     async with asyncio.timeout(BOUND):
         while (await redis.pubsub_numsub(channel))[0][1] < count:  # noqa: ASYNC110 - Redis
             await asyncio.sleep(0.01)  # has no event to wait on for another's subscription
